@@ -1,0 +1,105 @@
+"""Write files the only safe way: to a temporary name in the same directory,
+flushed, then renamed over the target.  A reader sees the old file or the new
+one, never half of one; a killed writer leaves a ``.ops-tmp-*`` file that the
+next mutating run removes (see :func:`remove_leftovers`)."""
+
+import os
+import shutil
+
+__all__ = ["TMP_PREFIX", "write_bytes", "write_text", "copy_file", "symlink",
+           "remove_leftovers", "fsync_dir"]
+
+TMP_PREFIX = ".ops-tmp-"
+
+
+def _tmp_name(path):
+    d, base = os.path.split(path)
+    return os.path.join(d, "%s%d-%s" % (TMP_PREFIX, os.getpid(), base))
+
+
+def fsync_dir(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_bytes(path, data, mode=0o644):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    fsync_dir(os.path.dirname(path) or ".")
+
+
+def write_text(path, text, mode=0o644):
+    write_bytes(path, text.encode("utf-8"), mode)
+
+
+def copy_file(src, path, mode=0o644):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def symlink(target, path):
+    """Point symlink ``path`` at ``target``, replacing it atomically."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = _tmp_name(path)
+    _unlink(tmp)
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    fsync_dir(os.path.dirname(path))
+
+
+def remove_leftovers(directory):
+    """Remove temporary files a killed run left directly in ``directory``."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        if name.startswith(TMP_PREFIX):
+            p = os.path.join(directory, name)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                _unlink(p)
+            removed.append(p)
+    return removed
+
+
+def _unlink(p):
+    try:
+        os.unlink(p)
+    except OSError:
+        pass

@@ -1,0 +1,414 @@
+"""Parse and validate a bundle (SPEC §1) into immutable dataclasses.
+
+Validation is complete before anything else happens: every rule fails with a
+:class:`~ops.errors.BundleError` whose ``where`` is the manifest's path and a
+path inside it (``pod.json: ops.systemd-units[1].instances``).  Nothing here
+writes anywhere or reads outside the bundle.
+"""
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from ops.errors import BundleError
+
+__all__ = ["Bundle", "UnitSpec", "ImageSpec", "VolumeSpec", "load", "parse",
+           "is_remote", "MAX_MANIFEST_BYTES"]
+
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+NAME_RE = re.compile(r"[a-z0-9]+([-.][a-z0-9]+)*")
+UNIT_SUFFIXES = ("service", "socket", "timer", "path", "target", "mount",
+                 "automount", "slice")
+UNIT_RE = re.compile(r"([A-Za-z0-9:_.\-]+?)(@?)\.(%s)" % "|".join(UNIT_SUFFIXES))
+INSTANCE_RE = re.compile(r"[A-Za-z0-9:_.\-]+")
+IMAGE_ID_RE = re.compile(r"sha512-[0-9a-f]{32,128}")
+URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+OPS_KEYS = ("name", "version", "systemd-units", "images", "volumes")
+UNIT_KEYS = ("unit-file", "start", "instances")
+IMAGE_KEYS = ("id", "path", "uri", "signature")
+VOLUME_KEYS = ("volume", "data")
+
+
+def is_remote(location):
+    return location.lower().startswith(("http://", "https://"))
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file the bundle points at: a local file (``path``, absolute) or a
+    remote one (``uri``)."""
+    location: str
+    path: Optional[str] = None
+    uri: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    name: str                     # the unit name: the file's name
+    source: Artifact
+    start: bool
+    instances: Optional[Tuple[str, ...]]
+
+    @property
+    def is_template(self):
+        return self.instances is not None
+
+    @property
+    def unit_names(self):
+        """Names systemd acts on: each instance of a template, else the unit."""
+        if self.instances is None:
+            return (self.name,)
+        stem, suffix = self.name.split("@", 1)
+        return tuple("%s@%s%s" % (stem, i, suffix) for i in self.instances)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    index: int
+    id: Optional[str]
+    source: Artifact              # path or uri (uri may be docker:// or a name)
+    signature: Optional[Artifact]
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    name: str
+    data: Artifact
+
+
+@dataclass(frozen=True)
+class Bundle:
+    label: str                    # the manifest path as the user named it
+    directory: Optional[str]      # where relative artifacts resolve; None when stored
+    raw: bytes                    # pod.json, byte for byte
+    manifest: dict
+    name: str
+    version: int
+    units: Tuple[UnitSpec, ...]
+    images: Tuple[ImageSpec, ...]
+    volumes: Tuple[VolumeSpec, ...]
+
+    @property
+    def artifacts(self):
+        for u in self.units:
+            yield "unit", u.source
+        for i in self.images:
+            yield "image", i.source
+            if i.signature:
+                yield "signature", i.signature
+        for v in self.volumes:
+            yield "volume", v.data
+
+    def content_digest(self):
+        """What makes a version: pod.json's bytes plus every local artifact's
+        bytes; a remote artifact counts by its URI."""
+        h = hashlib.sha256()
+        h.update(b"pod.json\0%d\0" % len(self.raw))
+        h.update(self.raw)
+        for role, art in self.artifacts:
+            if art.path:
+                h.update(("\0%s\0%s\0" % (role, art.location)).encode())
+                h.update(_file_digest(art.path))
+            else:
+                h.update(("\0%s-uri\0%s\0" % (role, art.uri or art.location)).encode())
+        return "sha256:" + h.hexdigest()
+
+
+def _file_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+    return h.digest()
+
+
+def load(bundle_arg, insecure_images=False):
+    """Read and validate the bundle at ``bundle_arg`` (pod.json or its dir)."""
+    path = bundle_arg
+    if os.path.isdir(path):
+        path = os.path.join(path, "pod.json")
+    label = path
+    if not os.path.lexists(path):
+        raise BundleError(label, "no such file" if path == bundle_arg else
+                          "no such file (a bundle directory must hold pod.json)")
+    if not os.path.isfile(path):
+        raise BundleError(label, "not a regular file")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as e:
+        raise BundleError(label, "cannot read: %s" % (e.strerror or e))
+    directory = os.path.dirname(os.path.abspath(path))
+    return parse(raw, label, directory, insecure_images=insecure_images)
+
+
+def parse(raw, label, directory, insecure_images=False):
+    """Validate manifest bytes.  ``directory`` None means a stored copy:
+    local artifacts are not looked up (their paths are kept as given)."""
+    v = _Validator(label, directory)
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise BundleError(label, "file is larger than 16 MiB")
+    doc = v.decode_json(raw, "")
+    v.expect(isinstance(doc, dict), "", "must be a JSON object (an appc PodManifest)")
+    v.expect("acKind" in doc, "acKind", "missing (must be \"PodManifest\")")
+    v.expect(doc["acKind"] == "PodManifest", "acKind", "must be \"PodManifest\"")
+    v.expect("acVersion" in doc, "acVersion", "missing")
+    v.expect(isinstance(doc["acVersion"], str) and doc["acVersion"].strip(),
+             "acVersion", "must be a non-empty string")
+    ops_doc = v.ops_annotation(doc)
+    name = v.name(ops_doc, "name", "ops.name")
+    version = v.version(ops_doc)
+    units = v.units(ops_doc.get("systemd-units", []))
+    images = v.images(ops_doc.get("images", []), insecure_images)
+    volumes = v.volumes(ops_doc.get("volumes", []))
+    if volumes and "volumes" in doc and not isinstance(doc["volumes"], list):
+        raise BundleError("%s: volumes" % label,
+                          "must be a list, so that the ops volumes can be added to it")
+    return Bundle(label, directory, bytes(raw), doc, name, version, units,
+                  images, volumes)
+
+
+class _Validator:
+    def __init__(self, label, directory):
+        self.label = label
+        self.directory = directory
+
+    def fail(self, where, what):
+        raise BundleError("%s: %s" % (self.label, where) if where else self.label, what)
+
+    def expect(self, cond, where, what):
+        if not cond:
+            self.fail(where, what)
+
+    def decode_json(self, raw, where):
+        prefix = where + ": " if where else ""
+        if isinstance(raw, bytes):
+            if raw.startswith(b"\xef\xbb\xbf"):
+                self.fail(where, "starts with a UTF-8 byte order mark; save it without one")
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                self.fail(where, "not valid UTF-8 (byte %d)" % e.start)
+        else:
+            text = raw
+
+        def no_constant(c):
+            raise ValueError("%s is not valid JSON" % c)
+        try:
+            return json.loads(text, parse_constant=no_constant)
+        except json.JSONDecodeError as e:
+            raise BundleError("%s: %sline %d column %d" % (self.label, prefix, e.lineno, e.colno),
+                              e.msg)
+        except ValueError as e:
+            self.fail(where, str(e))
+        except RecursionError:
+            self.fail(where, "nested too deeply")
+
+    def ops_annotation(self, doc):
+        anns = doc.get("annotations")
+        self.expect(anns is not None, "annotations",
+                    "missing (it must hold the \"ops\" annotation)")
+        self.expect(isinstance(anns, list), "annotations", "must be a list")
+        found = None
+        for i, a in enumerate(anns):
+            where = "annotations[%d]" % i
+            self.expect(isinstance(a, dict), where, "must be an object with name and value")
+            self.expect(isinstance(a.get("name"), str), where + ".name", "must be a string")
+            if a["name"] == "ops":
+                self.expect(found is None, where, "a second \"ops\" annotation")
+                found = i
+        self.expect(found is not None, "annotations", "no annotation named \"ops\"")
+        where = "annotations[%d].value" % found
+        value = anns[found].get("value")
+        self.expect(isinstance(value, str), where,
+                    "must be a string holding a JSON object")
+        ops_doc = self.decode_json(value, "ops")
+        self.expect(isinstance(ops_doc, dict), "ops", "must decode to a JSON object")
+        self.known_keys(ops_doc, OPS_KEYS, "ops")
+        return ops_doc
+
+    def known_keys(self, obj, keys, where):
+        for k in obj:
+            if k not in keys:
+                self.fail("%s.%s" % (where, k),
+                          "unknown key (expected one of: %s)" % ", ".join(keys))
+
+    def name(self, obj, key, where, what="name"):
+        self.expect(key in obj, where, "missing")
+        value = obj[key]
+        self.expect(isinstance(value, str), where, "must be a string")
+        self.expect(len(value) <= 128, where, "longer than 128 characters")
+        self.expect(NAME_RE.fullmatch(value) is not None, where,
+                    "%r is not a valid %s (lower-case letters and digits, "
+                    "separated by single '-' or '.')" % (value, what))
+        return value
+
+    def version(self, ops_doc):
+        self.expect("version" in ops_doc, "ops.version", "missing")
+        v = ops_doc["version"]
+        self.expect(isinstance(v, int) and not isinstance(v, bool), "ops.version",
+                    "must be a JSON integer, not %s" % _json_type(v))
+        self.expect(0 <= v < 2 ** 63, "ops.version", "must be between 0 and 2^63-1")
+        return v
+
+    def list_of_objects(self, value, where):
+        self.expect(isinstance(value, list), where, "must be a list")
+        for i, item in enumerate(value):
+            self.expect(isinstance(item, dict), "%s[%d]" % (where, i), "must be an object")
+        return value
+
+    def units(self, items):
+        self.list_of_objects(items, "ops.systemd-units")
+        units, seen = [], {}
+        for i, u in enumerate(items):
+            where = "ops.systemd-units[%d]" % i
+            self.known_keys(u, UNIT_KEYS, where)
+            self.expect("unit-file" in u, where + ".unit-file", "missing")
+            art = self.artifact(u["unit-file"], where + ".unit-file")
+            base = _basename(art.location)
+            m = UNIT_RE.fullmatch(base)
+            self.expect(m is not None and len(base) <= 255, where + ".unit-file",
+                        "%r is not a valid unit name (letters, digits, ':_.-', an optional "
+                        "'@' for a template, ending in .%s)" % (base, ", .".join(UNIT_SUFFIXES)))
+            self.expect("@" not in m.group(1), where + ".unit-file",
+                        "%r: a unit file is a plain unit or a template (name@.service), "
+                        "not an instance" % base)
+            start = u.get("start", False)
+            self.expect(isinstance(start, bool), where + ".start", "must be true or false")
+            template = m.group(2) == "@"
+            instances = None
+            if template:
+                self.expect("instances" in u, where + ".instances",
+                            "missing: %s is a template and needs instances" % base)
+                instances = self.instances(u["instances"], where + ".instances")
+            else:
+                self.expect("instances" not in u, where + ".instances",
+                            "only a template unit (name@.service) takes instances")
+            self.expect(base not in seen, where + ".unit-file",
+                        "unit %s is already given by ops.systemd-units[%d]"
+                        % (base, seen.get(base, 0)))
+            seen[base] = i
+            units.append(UnitSpec(base, art, start, instances))
+        return tuple(units)
+
+    def instances(self, value, where):
+        if isinstance(value, int) and not isinstance(value, bool):
+            self.expect(1 <= value <= 100000, where, "a count of instances must be 1 or more")
+            return tuple(str(i) for i in range(value))
+        self.expect(isinstance(value, list), where,
+                    "must be a list of instance names or a count, not %s" % _json_type(value))
+        self.expect(len(value) > 0, where, "must not be empty")
+        out = []
+        for i, inst in enumerate(value):
+            w = "%s[%d]" % (where, i)
+            self.expect(isinstance(inst, (str, int)) and not isinstance(inst, bool), w,
+                        "must be a string or an integer")
+            s = str(inst)
+            self.expect(INSTANCE_RE.fullmatch(s) is not None and len(s) <= 200, w,
+                        "%r is not a valid instance name (letters, digits, ':_.-')" % s)
+            self.expect(s not in out, w, "duplicate instance %r" % s)
+            out.append(s)
+        return tuple(out)
+
+    def images(self, items, insecure_images):
+        self.list_of_objects(items, "ops.images")
+        images = []
+        for i, img in enumerate(items):
+            where = "ops.images[%d]" % i
+            self.known_keys(img, IMAGE_KEYS, where)
+            image_id = None
+            if "id" in img:
+                image_id = img["id"]
+                self.expect(isinstance(image_id, str) and IMAGE_ID_RE.fullmatch(image_id),
+                            where + ".id", "must be \"sha512-\" and 32 to 128 lower-case hex digits")
+            has_path, has_uri = "path" in img, "uri" in img
+            self.expect(has_path or has_uri, where, "needs \"path\" or \"uri\"")
+            self.expect(not (has_path and has_uri), where,
+                        "has both \"path\" and \"uri\"; give exactly one")
+            if has_path:
+                value = img["path"]
+                self.expect(isinstance(value, str) and not is_remote(value or ""),
+                            where + ".path", "must be a relative path (use \"uri\" for a URI)")
+                source = self.artifact(value, where + ".path")
+            else:
+                value = img["uri"]
+                self.expect(isinstance(value, str) and value.strip() == value and value
+                            and not any(c.isspace() or ord(c) < 32 for c in value),
+                            where + ".uri", "must be a URI or an image name, without spaces")
+                source = (Artifact(value, uri=value) if not is_remote(value)
+                          else self.artifact(value, where + ".uri"))
+            sig = None
+            if "signature" in img:
+                sig = self.artifact(img["signature"], where + ".signature")
+            self.expect(image_id or sig or insecure_images, where,
+                        "neither \"id\" nor \"signature\": pin the image with its id, sign it, "
+                        "or pass --insecure-images")
+            images.append(ImageSpec(i, image_id, source, sig))
+        return tuple(images)
+
+    def volumes(self, items):
+        self.list_of_objects(items, "ops.volumes")
+        volumes, seen = [], set()
+        for i, vol in enumerate(items):
+            where = "ops.volumes[%d]" % i
+            self.known_keys(vol, VOLUME_KEYS, where)
+            name = self.name(vol, "volume", where + ".volume", "volume name")
+            self.expect(name not in seen, where + ".volume", "duplicate volume %r" % name)
+            seen.add(name)
+            self.expect("data" in vol, where + ".data", "missing")
+            volumes.append(VolumeSpec(name, self.artifact(vol["data"], where + ".data")))
+        return tuple(volumes)
+
+    def artifact(self, value, where):
+        """A relative path inside the bundle, or an http(s) URI."""
+        self.expect(isinstance(value, str) and value != "", where,
+                    "must be a non-empty string")
+        self.expect(not any(ord(c) < 32 for c in value), where,
+                    "contains a control character")
+        if is_remote(value):
+            return Artifact(value, uri=value)
+        self.expect(URI_RE.match(value) is None, where,
+                    "unsupported URI scheme (use http:// or https://, or a relative path)")
+        self.expect(not os.path.isabs(value), where,
+                    "%r is absolute; artifact paths are relative to pod.json" % value)
+        self.expect(".." not in value.replace("\\", "/").split("/"), where,
+                    "%r leaves the bundle directory" % value)
+        if self.directory is None:
+            return Artifact(value, path=None)
+        full = os.path.join(self.directory, value)
+        real = os.path.realpath(full)
+        top = os.path.realpath(self.directory)
+        self.expect(real.startswith(top.rstrip(os.sep) + os.sep), where,
+                    "%r leaves the bundle directory (through a symlink)" % value)
+        self.expect(os.path.exists(real), where, "%r does not exist in the bundle" % value)
+        self.expect(os.path.isfile(real), where, "%r is not a regular file" % value)
+        return Artifact(value, path=real)
+
+
+def _basename(location):
+    if is_remote(location):
+        location = location.split("?", 1)[0].split("#", 1)[0]
+    return location.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _json_type(v):
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int):
+        return "an integer"
+    if isinstance(v, float):
+        return "a number with a fraction or exponent"
+    if isinstance(v, str):
+        return "a string"
+    if v is None:
+        return "null"
+    if isinstance(v, list):
+        return "a list"
+    return "an object"

@@ -1,0 +1,265 @@
+"""The command line: arguments, output and exit codes (SPEC §3).
+
+This is the only module that prints results or turns an
+:class:`~ops.errors.OpsError` into ``ops: error: WHERE: WHAT`` and its exit
+code.  ``main(argv)`` returns the exit status, so tests call it in-process.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from ops import __version__, log
+
+__all__ = ["main"]
+
+EXAMPLES = {
+    None: """examples:
+  ops check ./bundle                   validate a bundle, change nothing
+  ops deploy ./bundle                  make the bundle's version current and running
+  ops --json deploy ./bundle           the same, one JSON object on stdout (for Ansible)
+  ops list                             every stored version
+  ops redeploy hello                   go back one version, from the store
+  ops undeploy hello --remove          stop the pod and delete everything of it
+  ops --root /mnt/image deploy ./b     prepare an offline image (enable only)""",
+    "check": "example:\n  ops check ./bundle/pod.json\n  ops --insecure-images check ./bundle",
+    "deploy": "examples:\n  ops deploy ./bundle\n  ops --dry-run deploy ./bundle      show the plan"
+              "\n  ops --json --settle 5 deploy ./bundle",
+    "redeploy": "examples:\n  ops redeploy hello:1     run stored version 1 again\n"
+                "  ops redeploy hello       the newest stored version older than the current",
+    "undeploy": "examples:\n  ops undeploy hello              stop and remove the current version's units"
+                "\n  ops undeploy hello --remove     also delete every stored version"
+                "\n  ops undeploy hello:3 --remove   delete stored version 3 only",
+    "list": "examples:\n  ops list\n  ops --json list hello",
+    "cleanup": "examples:\n  ops cleanup                 keep the current and 1 newer other per pod"
+               "\n  ops cleanup --keep 0 hello  keep only hello's current version",
+}
+
+MUTATING = ("deploy", "redeploy", "undeploy", "cleanup")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        from ops.errors import UsageError
+        raise UsageError(self.prog, message)
+
+
+def _nonneg(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number" % text)
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError("%r must be a number of seconds >= 0" % text)
+    return v
+
+
+def _keep(text):
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError("%r is not a whole number >= 0" % text)
+    return int(text)
+
+
+def build_parser():
+    p = _Parser(prog="ops", description="Deploy a pod of rkt containers and their systemd "
+                "units from a bundle; keep every version; roll back on failure.",
+                epilog=EXAMPLES[None], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version="ops " + __version__)
+    p.add_argument("--root", default="/", metavar="DIR",
+                   help="act on the tree at DIR (offline: enable/disable only)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-v", "--verbose", action="store_true", help="show every external command")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--lock-timeout", type=_nonneg, default=120.0, metavar="S",
+                   help="seconds to wait for the lock (default 120)")
+    p.add_argument("--rkt", metavar="PATH", help="the rkt binary (default $OPS_RKT, then PATH)")
+    p.add_argument("--settle", type=_nonneg, default=2.0, metavar="S",
+                   help="seconds started units must stay active (default 2)")
+    p.add_argument("--timeout", type=_nonneg, default=30.0, metavar="S",
+                   help="download connect/read timeout (default 30)")
+    p.add_argument("--ca-file", metavar="F", help="extra CA certificates for https downloads")
+    p.add_argument("--insecure-images", action="store_true",
+                   help="accept images with neither id nor signature")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def cmd(name, help_):
+        return sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    c = cmd("check", "validate a bundle; reads nothing outside it")
+    c.add_argument("bundle", metavar="BUNDLE", help="pod.json or the directory holding it")
+    c = cmd("deploy", "make the bundle's version the current, running version of its pod")
+    c.add_argument("bundle", metavar="BUNDLE", help="pod.json or the directory holding it")
+    c = cmd("redeploy", "make a stored version current again, without the bundle")
+    c.add_argument("ref", metavar="NAME[:VERSION]")
+    c = cmd("undeploy", "stop and remove the current version's units")
+    c.add_argument("ref", metavar="NAME[:VERSION]")
+    c.add_argument("--remove", action="store_true",
+                   help="also delete the stored version(s), their volumes and unused images")
+    c = cmd("list", "every stored version; reads files only")
+    c.add_argument("name", nargs="?", metavar="NAME")
+    c = cmd("cleanup", "delete old stored versions")
+    c.add_argument("--keep", type=_keep, default=1, metavar="N",
+                   help="besides the current version, keep the N newest (default 1)")
+    c.add_argument("names", nargs="*", metavar="NAME")
+    return p
+
+
+def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    json_mode = "--json" in argv
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:            # --help and --version
+        return e.code or 0
+    except Exception as e:             # UsageError from _Parser.error
+        return _fail(e, json_mode, "usage", None)
+    log.set_verbosity(0 if args.quiet else 2 if args.verbose else 1)
+    if args.json and not args.verbose:
+        log.set_verbosity(0 if args.quiet else 1)
+    if not args.command:
+        return _fail(_usage("ops", "a COMMAND is required (see ops --help)"), json_mode,
+                     "usage", None)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return _fail(_failed(args.command, "interrupted"), args.json, args.command, args)
+    except Exception as e:
+        return _fail(e, args.json, args.command, args)
+
+
+def _usage(where, what):
+    from ops.errors import UsageError
+    return UsageError(where, what)
+
+
+def _failed(where, what):
+    from ops.errors import Failed
+    return Failed(where, what)
+
+
+def _run(args):
+    from ops import commands
+    from ops.host import Host
+    if args.ca_file and not os.path.isfile(args.ca_file):
+        raise _usage(args.ca_file, "--ca-file: no such file")
+    host = Host(root=args.root, rkt=args.rkt, settle=args.settle, timeout=args.timeout,
+                ca_file=args.ca_file, insecure_images=args.insecure_images,
+                dry_run=args.dry_run)
+    if args.command in MUTATING and not args.dry_run and not host.layout.offline \
+            and os.geteuid() != 0:
+        raise _usage(args.command, "must run as root (or give --root DIR to prepare an image "
+                     "offline)")
+    if args.command == "check":
+        return _print_check(commands.check(host, args.bundle), args)
+    if args.command == "list":
+        return _print_list(commands.list_versions(host, args.name), args)
+    if args.command == "deploy":
+        result = commands.deploy(host, args.bundle, args.lock_timeout)
+    elif args.command == "redeploy":
+        result = commands.redeploy(host, args.ref, args.lock_timeout)
+    elif args.command == "undeploy":
+        result = commands.undeploy(host, args.ref, args.remove, args.lock_timeout)
+    else:
+        result = commands.cleanup(host, args.names, args.keep, args.lock_timeout)
+    return _print_result(result, args)
+
+
+def _out(text):
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _print_result(r, args):
+    if args.json:
+        _out(json.dumps({
+            "ok": True, "changed": r.changed and not args.dry_run, "command": r.command,
+            "dry_run": args.dry_run,
+            "pod": {"name": r.name, "version": r.version} if r.name else None,
+            "previous": r.previous, "rolled_back": False,
+            "actions": [a.to_json() for a in r.actions],
+            "error": None, **({"removed": r.removed} if r.command == "cleanup" else {})}))
+        return 0
+    if args.dry_run:
+        for a in r.actions:
+            _out("  " + a.describe())
+    if r.command == "cleanup":
+        for line in r.lines:
+            _out(line)
+        return 0
+    word = ("would change" if args.dry_run else "changed") if r.changed else "unchanged"
+    ref = "%s %s" % (r.name, r.version) if r.version is not None else r.name
+    _out("%s %s: %s" % (r.command, ref, word))
+    return 0
+
+
+def _print_check(b, args):
+    n_units = len(b.units)
+    if args.json:
+        _out(json.dumps({"ok": True, "changed": False, "command": "check",
+                         "pod": {"name": b.name, "version": b.version}, "previous": None,
+                         "rolled_back": False, "actions": [], "error": None,
+                         "units": [u.name for u in b.units],
+                         "images": [i.source.location for i in b.images],
+                         "volumes": [v.name for v in b.volumes]}))
+        return 0
+    _out("%s %d: valid: %d unit%s, %d image%s, %d volume%s" % (
+        b.name, b.version, n_units, "" if n_units == 1 else "s", len(b.images),
+        "" if len(b.images) == 1 else "s", len(b.volumes), "" if len(b.volumes) == 1 else "s"))
+    for u in b.units:
+        extra = []
+        if u.start:
+            extra.append("start")
+        if u.instances is not None:
+            extra.append("instances " + " ".join(u.instances))
+        _out("  unit   %s%s" % (u.name, " (%s)" % ", ".join(extra) if extra else ""))
+    for i in b.images:
+        how = ("id " + i.id[:19] + "...") if i.id else "no id"
+        how += ", signed" if i.signature else ", unsigned"
+        _out("  image  %s (%s)" % (i.source.location, how))
+    for v in b.volumes:
+        _out("  volume %s <- %s" % (v.name, v.data.location))
+    return 0
+
+
+def _print_list(rows, args):
+    if args.json:
+        _out(json.dumps({"ok": True, "pods": rows}))
+        return 0
+    if not rows:
+        return 0
+    table = [("NAME", "VERSION", "CURRENT", "OUTCOME", "DEPLOYED AT")]
+    for r in rows:
+        table.append((r["name"], str(r["version"]), "*" if r["current"] else "",
+                      (r["outcome"] or "-") + (" (interrupted)" if r["interrupted"] else ""),
+                      r["deployed_at"] or "-"))
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    for row in table:
+        _out("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def _fail(err, json_mode, command, args):
+    from ops.errors import OpsError
+    if isinstance(err, OpsError):
+        code, message = err.exit_code, str(err)
+    else:
+        if os.environ.get("OPS_DEBUG"):
+            raise err
+        code, message = 1, "unexpected error: %s: %s (set OPS_DEBUG=1 for details)" % (
+            type(err).__name__, err)
+    message = message.replace("\n", " ")
+    try:
+        sys.stderr.write("ops: error: %s\n" % message)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    if json_mode:
+        _out(json.dumps({"ok": False, "changed": code == 4, "command": command,
+                         "pod": getattr(err, "pod", None),
+                         "previous": getattr(err, "previous", None), "rolled_back": bool(getattr(err, "rolled_back", False)),
+                         "actions": [], "error": message, "exit_code": code}))
+    return code

@@ -1,0 +1,159 @@
+"""The commands, each a short list of steps: validate, lock, recover, plan,
+then stage, switch and commit (or only report the plan with --dry-run)."""
+
+import os
+
+from ops import bundle as bundle_mod
+from ops import journal, log, store
+from ops.errors import OpsError
+from ops.lock import Lock
+from ops.plan import plan_deploy, plan_redeploy, plan_removal, plan_undeploy
+
+__all__ = ["check", "deploy", "redeploy", "undeploy", "list_versions", "cleanup"]
+
+
+def _deploy():
+    # imported by the commands that change the host, so that `list` and
+    # `check` start fast
+    from ops import deploy
+    return deploy
+
+
+def check(host, bundle_arg):
+    return bundle_mod.load(bundle_arg, insecure_images=host.insecure_images)
+
+
+class _Locked:
+    """Take the lock and recover interrupted runs; --dry-run does neither."""
+
+    def __init__(self, host, timeout):
+        self.host = host
+        self.lock = None if host.dry_run else Lock(host.layout.lock_path, timeout)
+
+    def __enter__(self):
+        if self.lock is None:
+            for j in journal.pending(self.host.layout):
+                log.info("note: %s is left by an interrupted run; the next mutating command "
+                         "rolls %s back to %s (dry run: nothing recovered)"
+                         % (j["path"], j["pod"], j.get("from")))
+            return self
+        self.lock.acquire()
+        try:
+            _deploy().recover(self.host)
+        except BaseException:
+            self.lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        if self.lock is not None:
+            self.lock.release()
+
+
+def _tag(err, name, version, previous):
+    if isinstance(err, OpsError):
+        err.pod = {"name": name, "version": version}
+        err.previous = previous
+
+
+def deploy(host, bundle_arg, lock_timeout):
+    b = bundle_mod.load(bundle_arg, insecure_images=host.insecure_images)
+    if b.images:
+        host.rkt   # refuse early (exit 2) when rkt is missing
+    with _Locked(host, lock_timeout):
+        plan = plan_deploy(host, b)
+        result = _deploy().Result("deploy", b.name, b.version, plan.previous, plan.changed,
+                        list(plan.actions))
+        if host.dry_run or not plan.changed:
+            return result
+        current = store.current_version(host.layout, b.name)
+        try:
+            sv = _deploy().Stager(host, b, plan).run()
+            _deploy().transact(host, plan, sv, current)
+        except OpsError as e:
+            _tag(e, b.name, b.version, plan.previous)
+            raise
+        return result
+
+
+def redeploy(host, ref, lock_timeout):
+    name, version = store.parse_ref(ref)
+    with _Locked(host, lock_timeout):
+        if store.current_version(host.layout, name) is None and version is None:
+            pass
+        plan = plan_redeploy(host, name, version)
+        result = _deploy().Result("redeploy", name, plan.version, plan.previous, plan.changed,
+                        list(plan.actions))
+        if host.dry_run or not plan.changed:
+            return result
+        current = store.current_version(host.layout, name)
+        try:
+            _deploy().transact(host, plan, store.get(host.layout, name, plan.version), current)
+        except OpsError as e:
+            _tag(e, name, plan.version, plan.previous)
+            raise
+        return result
+
+
+def undeploy(host, ref, remove, lock_timeout):
+    name, version = store.parse_ref(ref)
+    with _Locked(host, lock_timeout):
+        if remove and any(v.image_ids() for v in store.versions(host.layout, name)):
+            host.rkt    # refuse before changing anything when rkt is missing
+        plan = plan_undeploy(host, name, version, remove)
+        result = _deploy().Result("undeploy", name, plan.version, plan.previous, plan.changed,
+                        list(plan.actions))
+        if host.dry_run or not plan.changed:
+            return result
+        current = store.current_version(host.layout, name)
+        try:
+            if plan.switch:
+                _deploy().transact(host, plan, None, current)
+            _deploy().run_removals(host, plan.removals)
+        except OpsError as e:
+            _tag(e, name, plan.version, plan.previous)
+            raise
+        return result
+
+
+def cleanup(host, names, keep, lock_timeout):
+    for n in names:
+        store.parse_ref(n)
+    with _Locked(host, lock_timeout):
+        pods = names or store.pods(host.layout)
+        result = _deploy().Result("cleanup", names[0] if len(names) == 1 else None, None)
+        for name in pods:
+            current = store.current_version(host.layout, name)
+            others = [v for v in store.versions(host.layout, name) if v != current]
+            doomed = others[:max(0, len(others) - keep)]
+            acts = plan_removal(host, name, doomed)
+            if any(a.verb == "remove-images" for a in acts):
+                host.rkt
+            result.actions.extend(acts)
+            versions = [v.version for v in doomed]
+            result.removed[name] = versions
+            if doomed:
+                result.changed = True
+                if not host.dry_run:
+                    _deploy().run_removals(host, acts)
+            verb = "would remove" if host.dry_run else "removed"
+            result.lines.append("cleanup %s: %s" % (
+                name, "%s %s" % (verb, " ".join(map(str, versions))) if versions else "unchanged"))
+        return result
+
+
+def list_versions(host, name=None):
+    """Every stored version, from files only."""
+    layout = host.layout
+    if name is not None:
+        store.parse_ref(name)
+    interrupted = {j["pod"] for j in journal.pending(layout)}
+    rows = []
+    for pod in ([name] if name else store.pods(layout)):
+        cur = store.current_version(layout, pod)
+        for v in store.versions(layout, pod):
+            st = v.state()
+            rows.append({"name": pod, "version": v.version, "current": cur == v,
+                         "outcome": st.get("outcome"), "deployed_at": st.get("deployed_at"),
+                         "interrupted": pod in interrupted})
+    return rows

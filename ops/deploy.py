@@ -1,0 +1,412 @@
+"""Carry out a plan as a transaction: stage, switch, settle, commit.
+
+Like dpkg, everything new is unpacked beside what runs first (``stage``); a
+failure there removes what was staged and leaves the running version alone.
+Like Mercurial, the switch writes a journal before its first change and
+removes it when the pod is whole again; any failure in the switch or the
+settle rolls the whole pod back to the previous version (:func:`restore`), and
+a run killed half-way is rolled back by the next mutating command
+(:func:`recover`).
+"""
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from ops import atomic, journal, log, store
+from ops.errors import Failed, OpsError, Refused, RollbackFailed
+from ops.host import template_file
+from ops.plan import all_units, start_units
+from ops.rkt import ids_match, image_sha512
+
+__all__ = ["Result", "Stager", "transact", "restore", "recover", "remove_leftovers",
+           "run_removals"]
+
+
+@dataclass
+class Result:
+    command: str
+    name: Optional[str]
+    version: Optional[int]
+    previous: Optional[int] = None
+    changed: bool = False
+    actions: list = field(default_factory=list)      # plan.Action objects
+    lines: List[str] = field(default_factory=list)    # human output (cleanup)
+    removed: dict = field(default_factory=dict)       # cleanup: pod -> versions
+
+
+# -- stage -------------------------------------------------------------------
+
+class Stager:
+    """Runs a plan's ``stage`` actions for a bundle; returns the stored version."""
+
+    def __init__(self, ctx, bundle, plan):
+        self.ctx = ctx
+        self.layout = ctx.layout
+        self.bundle = bundle
+        self.plan = plan
+        self.downloads = {}        # uri -> local path
+        self.fetched = []          # image IDs this run imported
+        self.image_ids = {}        # image index -> ID to record
+        self.created = []          # directories this run created (removed on failure)
+        self.tmp_version = None
+
+    def run(self):
+        try:
+            for a in self.plan.stage:
+                log.info("%s %s" % (a.verb, a.target))
+                getattr(self, "do_" + a.verb.replace("-", "_"))(a)
+            return self._finish()
+        except BaseException:
+            self._undo()
+            raise
+        finally:
+            for p in self.downloads.values():
+                _unlink(p)
+
+    def do_download(self, a):
+        from ops.fetch import download    # imported when needed: urllib and ssl are slow
+        self.downloads[a.target] = download(a.target, self.layout.tmp_dir,
+                                            timeout=self.ctx.timeout, ca_file=self.ctx.ca_file)
+
+    def _local(self, art):
+        return art.path or self.downloads.get(art.uri)
+
+    def do_store(self, a):
+        b, layout = self.bundle, self.layout
+        pod_dir = layout.pod_dir(b.name)
+        os.makedirs(pod_dir, exist_ok=True)
+        self.tmp_version = os.path.join(pod_dir, "%s%d-%d" % (atomic.TMP_PREFIX, os.getpid(),
+                                                              b.version))
+        shutil.rmtree(self.tmp_version, ignore_errors=True)
+        os.makedirs(os.path.join(self.tmp_version, "units"))
+        atomic.write_bytes(os.path.join(self.tmp_version, "pod.json"), b.raw)
+        for u in b.units:
+            atomic.copy_file(self._local(u.source),
+                             os.path.join(self.tmp_version, "units", u.name))
+        manifest = dict(b.manifest)
+        vols = [v for v in manifest.get("volumes", []) or []
+                if not (isinstance(v, dict) and v.get("name") in {x.name for x in b.volumes})]
+        for v in b.volumes:
+            vols.append({"name": v.name, "kind": "host",
+                         "source": layout.host(os.path.join(
+                             layout.volumes_dir(b.name, b.version), v.name))})
+        if b.volumes:
+            manifest["volumes"] = vols
+        atomic.write_text(os.path.join(self.tmp_version, "manifest.json"),
+                          json.dumps(manifest, indent=2) + "\n")
+
+    def do_fetch_image(self, a):
+        img = self.bundle.images[a.index]
+        where = "%s: ops.images[%d]" % (self.bundle.label, img.index)
+        src = self._local(img.source) if (img.source.path or
+                                          img.source.uri in self.downloads) else None
+        arg = img.source.location
+        if src:
+            if img.id:
+                digest = image_sha512(src)
+                if not ids_match(img.id, digest):
+                    raise Failed(where, "the image's content does not match its id: %s hashes "
+                                 "to %s" % (img.source.location, digest[:39] + "..."))
+            arg = src
+            if not src.endswith(".aci"):
+                arg = os.path.join(self.layout.tmp_dir, "%simage-%d-%d.aci"
+                                   % (atomic.TMP_PREFIX, os.getpid(), img.index))
+                _unlink(arg)
+                os.makedirs(self.layout.tmp_dir, exist_ok=True)
+                os.symlink(src, arg)
+                self.downloads["symlink:%d" % img.index] = arg
+        sig = self._local(img.signature) if img.signature else None
+        before = self.ctx.image_ids()
+        printed = self.ctx.rkt.fetch(arg, signature=sig, insecure=sig is None)
+        self.ctx.forget_image_ids()
+        if not any(ids_match(printed, h) for h in before):
+            self.fetched.append(printed)
+        if img.id and not ids_match(img.id, printed):
+            raise Failed(where, "rkt imported %s, which does not match id %s"
+                         % (printed, img.id[:39] + "..."))
+        self.image_ids[img.index] = img.id or printed
+
+    def do_unpack_volume(self, a):
+        b = self.bundle
+        vol = b.volumes[a.index]
+        vdir = self.layout.volumes_dir(b.name, b.version)
+        if not os.path.isdir(vdir):
+            os.makedirs(vdir)
+            self.created.append(vdir)
+        dest = os.path.join(vdir, vol.name)
+        from ops import volumes
+        volumes.unpack(self._local(vol.data), dest,
+                       label="%s: ops.volumes[%d].data (%s)" % (b.label, a.index, vol.data.location))
+        if vdir not in self.created:
+            self.created.append(dest)
+
+    def _finish(self):
+        b = self.bundle
+        final = self.layout.version_dir(b.name, b.version)
+        ids = [self.image_ids.get(i.index, i.id) for i in b.images]
+        if self.tmp_version:
+            sv = store.StoredVersion(b.name, b.version, self.tmp_version)
+            sv.write_state(name=b.name, version=b.version, content=b.content_digest(),
+                           images=ids, outcome="staged", staged_at=store.now())
+            os.rename(self.tmp_version, final)
+            atomic.fsync_dir(os.path.dirname(final))
+            self.tmp_version = None
+            return store.StoredVersion(b.name, b.version, final)
+        sv = store.get(self.layout, b.name, b.version)
+        if self.image_ids:
+            sv.write_state(images=ids)
+        return sv
+
+    def _undo(self):
+        if self.tmp_version:
+            shutil.rmtree(self.tmp_version, ignore_errors=True)
+        for d in reversed(self.created):
+            shutil.rmtree(d, ignore_errors=True)
+        if self.fetched:
+            try:
+                in_use = {i for p in store.pods(self.layout)
+                          for v in store.versions(self.layout, p) for i in v.image_ids()}
+                self.ctx.rkt.remove([i for i in self.fetched
+                                     if not any(ids_match(i, u) for u in in_use)])
+            except OpsError as e:
+                log.warn("could not remove images fetched for the failed deploy: %s" % e)
+
+
+# -- switch ------------------------------------------------------------------
+
+class Switcher:
+    """Runs a plan's ``switch`` actions towards ``target`` (None: undeploy)."""
+
+    def __init__(self, ctx, name, target):
+        self.ctx = ctx
+        self.layout = ctx.layout
+        self.sd = ctx.systemd
+        self.name = name
+        self.target = target
+
+    def run(self, a):
+        log.info(a.describe())
+        getattr(self, "do_" + a.verb.replace("-", "_"))(a)
+
+    def _present(self, units):
+        return installed(self.layout, units)
+
+    def do_stop(self, a):
+        self.sd.stop(self._present(a.units))
+
+    def do_disable(self, a):
+        self.sd.disable(self._present(a.units))
+
+    def do_remove_unit(self, a):
+        remove_unit(self.layout, a.target)
+
+    def do_install_unit(self, a):
+        install_unit(self.layout, self.target, a.target)
+
+    def do_daemon_reload(self, a):
+        self.sd.daemon_reload()
+
+    def do_enable(self, a):
+        self.sd.enable(a.units)
+
+    def do_start(self, a):
+        try:
+            self.sd.start(a.units)
+        except OpsError as e:
+            down = self.sd.inactive_units(a.units)
+            if down:
+                raise self._unit_failure(down[0], "failed to start")
+            raise e
+
+    def do_settle(self, a):
+        down = self.sd.settle(a.units, self.ctx.settle)
+        if down:
+            state = self.sd.states([down[0]]).get(down[0], "inactive")
+            raise self._unit_failure(down[0], "is %s %s after start" % (
+                state, "within" if state == "failed" else "at the end of",) +
+                " the %g s settle time" % self.ctx.settle)
+
+    def _unit_failure(self, unit, what):
+        why = self.sd.why(unit)
+        return Failed(unit, what + (": " + why if why else ""))
+
+    def do_set_current(self, a):
+        store.set_current(self.layout, self.target)
+
+    def do_clear_current(self, a):
+        store.clear_current(self.layout, self.name)
+
+
+def installed(layout, units):
+    """Only units whose file is installed (a template's file for an instance)."""
+    return [u for u in units if os.path.lexists(layout.unit_path(template_file(u)))]
+
+
+def install_unit(layout, sv, unit):
+    atomic.copy_file(os.path.join(sv.units_dir, unit), layout.unit_path(unit))
+    if unit.endswith(".service"):
+        env = [("POD_NAME", sv.name), ("POD_VERSION", str(sv.version)),
+               ("POD_MANIFEST", layout.host(sv.manifest_json)),
+               ("POD_VOLUMES", layout.host(layout.volumes_dir(sv.name, sv.version)))]
+        text = ("# Written by ops for pod %s version %d; ops replaces it on every deploy.\n"
+                "[Service]\nEnvironment=%s\n" % (sv.name, sv.version,
+                                                 " ".join('"%s=%s"' % kv for kv in env)))
+        atomic.write_text(layout.dropin_path(unit), text)
+
+
+def remove_unit(layout, unit):
+    _unlink(layout.unit_path(unit))
+    dropin = layout.dropin_path(unit)
+    _unlink(dropin)
+    try:
+        os.rmdir(os.path.dirname(dropin))
+    except OSError:
+        pass
+
+
+def transact(ctx, plan, target, previous):
+    """Run ``plan.switch`` under a journal; on failure roll the pod back to
+    ``previous``.  Returns True when it rolled back (after raising...)."""
+    name = plan.name
+    jr = journal.Journal(ctx.layout, name, previous.version if previous else None,
+                         target.version if target else None, plan.command).open()
+    sw = Switcher(ctx, name, target)
+    try:
+        for a in plan.switch:
+            sw.run(a)
+            jr.step(a.describe())
+    except (OpsError, OSError) as e:
+        cause = e if isinstance(e, OpsError) else Failed(getattr(e, "filename", "") or name,
+                                                       e.strerror or str(e))
+        back = "version %d" % previous.version if previous else "nothing"
+        log.info("%s failed: %s; rolling back to %s" % (plan.command, cause, back))
+        try:
+            restore(ctx, name, previous, [target] if target and target != previous else [])
+            if target is not None and target != previous:
+                target.record("failed")
+        except (OpsError, OSError) as e2:
+            raise RollbackFailed(name, "%s failed (%s) and rolling back to %s failed too (%s); "
+                                 "the journal %s is kept: run `ops redeploy %s%s` or any "
+                                 "mutating command to retry the rollback"
+                                 % (plan.command, cause, back, e2, jr.path, name,
+                                    ":%d" % previous.version if previous else ""))
+        jr.close()
+        err = Failed(cause.where, "%s; rolled back to %s" % (
+            cause.what, previous.version if previous else "nothing (no unit of %s is "
+            "installed)" % name))
+        err.rolled_back = True
+        raise err
+    if target is not None:
+        target.record("ok")
+    jr.close()
+
+
+def restore(ctx, name, good, bad):
+    """Make pod ``name`` run ``good`` (a stored version, or nothing) again,
+    whatever mix of units the versions in ``bad`` left installed."""
+    layout, sd = ctx.layout, ctx.systemd
+    good_units = good.bundle().units if good else ()
+    bad_units = [u for b in bad if b is not None for u in b.bundle().units]
+    sd.stop_and_disable_quietly(installed(layout, all_units(bad_units)))
+    keep = {u.name for u in good_units}
+    for u in bad_units:
+        if u.name not in keep:
+            remove_unit(layout, u.name)
+    for u in good_units:
+        install_unit(layout, good, u.name)
+    sd.daemon_reload()
+    starts = start_units(good_units)
+    if starts:
+        sd.enable(starts)
+        sd.start(starts)
+        down = sd.settle(starts, ctx.settle)
+        if down:
+            raise Failed(down[0], "is not active after the rollback")
+    if good is not None:
+        store.set_current(layout, good)
+    else:
+        store.clear_current(layout, name)
+
+
+def recover(ctx):
+    """Roll back every pod whose journal an interrupted run left behind."""
+    layout = ctx.layout
+    remove_leftovers(layout)
+    for j in journal.pending(layout):
+        name = j["pod"]
+        good = store.get(layout, name, j["from"]) if isinstance(j.get("from"), int) else None
+        bad = []
+        if isinstance(j.get("to"), int) and j["to"] != j.get("from"):
+            bad.append(store.get(layout, name, j["to"]))
+        cur = store.current_version(layout, name)
+        if cur is not None and cur != good and cur not in bad:
+            bad.append(cur)
+        log.info("recovering the interrupted %s of %s: rolling back to %s"
+                 % (j.get("command"), name, "version %d" % good.version if good else "nothing"))
+        try:
+            restore(ctx, name, good, [b for b in bad if b is not None])
+        except (OpsError, OSError) as e:
+            raise RollbackFailed(j["path"], "an interrupted run of %s could not be rolled back "
+                                 "(%s); fix the cause and run any mutating command again" % (name, e))
+        for b in bad:
+            if b is not None and j.get("command") in ("deploy", "redeploy"):
+                b.record("failed")
+        _unlink(j["path"])
+
+
+def remove_leftovers(layout):
+    """Remove what a killed run staged before it wrote a journal: temporary
+    files and directories, downloads, volume directories of no stored version."""
+    if os.path.isdir(layout.tmp_dir):
+        for n in os.listdir(layout.tmp_dir):
+            p = os.path.join(layout.tmp_dir, n)
+            shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) and not \
+                os.path.islink(p) else _unlink(p)
+    dirs = [layout.state_dir, layout.journal_dir, layout.current_dir, layout.unit_dir,
+            layout.pods_dir, layout.path("var/lib/ops/volumes")]
+    dirs += [layout.pod_dir(n) for n in store.pods(layout)]
+    vol_root = layout.path("var/lib/ops/volumes")
+    for pod in _listdir(vol_root):
+        pdir = os.path.join(vol_root, pod)
+        dirs.append(pdir)
+        for ver in _listdir(pdir):
+            vdir = os.path.join(pdir, ver)
+            if ver.isdigit() and store.get(layout, pod, int(ver)) is None:
+                shutil.rmtree(vdir, ignore_errors=True)
+            else:
+                dirs.append(vdir)
+    for d in dirs:
+        atomic.remove_leftovers(d)
+
+
+def run_removals(ctx, actions):
+    for a in actions:
+        log.info(a.describe())
+        if a.verb in ("remove-version", "remove-volumes"):
+            store.remove_tree(ctx.layout.path(a.target.lstrip("/")))
+            parent = os.path.dirname(ctx.layout.path(a.target.lstrip("/")))
+            try:
+                os.rmdir(parent)      # the pod's directory, once empty
+            except OSError:
+                pass
+        elif a.verb == "remove-images":
+            ctx.rkt.remove(a.units)
+        else:
+            raise Refused(a.verb, "not a removal")
+
+
+def _listdir(d):
+    try:
+        return sorted(os.listdir(d))
+    except OSError:
+        return []
+
+
+def _unlink(p):
+    try:
+        os.unlink(p)
+    except OSError:
+        pass

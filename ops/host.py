@@ -1,0 +1,48 @@
+"""The host a command acts on: its layout, systemd, rkt and the options that
+shape how ops talks to them."""
+
+from ops import rkt as rkt_mod
+from ops.layout import Layout
+from ops.systemd import Systemd
+
+__all__ = ["Host", "template_file"]
+
+
+def template_file(unit):
+    """The file that defines ``unit``: ``a@.service`` for ``a@1.service``."""
+    if "@" not in unit:
+        return unit
+    stem, rest = unit.split("@", 1)
+    return stem + "@" + rest[rest.rfind("."):]
+
+
+class Host:
+    def __init__(self, root="/", rkt=None, settle=2.0, timeout=30.0, ca_file=None,
+                 insecure_images=False, dry_run=False):
+        self.layout = Layout(root)
+        self.systemd = Systemd(self.layout)
+        self.rkt_path = rkt_mod.find_rkt(rkt)
+        self.rkt_option = rkt
+        self.settle = settle
+        self.timeout = timeout
+        self.ca_file = ca_file
+        self.insecure_images = insecure_images
+        self.dry_run = dry_run
+        self._rkt = None
+        self._ids = None
+
+    @property
+    def rkt(self):
+        if self._rkt is None:
+            rkt_mod.require(self.rkt_path, "the pod has images")
+            self._rkt = rkt_mod.Rkt(self.layout, self.rkt_path)
+        return self._rkt
+
+    def image_ids(self):
+        """IDs in rkt's store (read once per command, refreshed after a fetch)."""
+        if self._ids is None:
+            self._ids = self.rkt.list_ids()
+        return self._ids
+
+    def forget_image_ids(self):
+        self._ids = None

@@ -1,0 +1,71 @@
+"""The journal of a switch: var/lib/ops/journal/NAME.json.
+
+Written (and fsynced) *before* the first change to what runs, removed once the
+pod is whole again on one version.  Its presence means a run was interrupted
+between those points; the next mutating command rolls the pod back to the
+journal's ``from`` version (or to nothing).  Like Mercurial's journal it is the
+single source of truth about an interrupted run.
+
+What it survives: a killed ops at any point (SIGKILL, OOM, power loss after
+the journal reached the disk).  What it does not: someone editing units or
+``/etc/ops`` by hand while a journal is pending.
+"""
+
+import json
+import os
+import time
+
+from ops import atomic
+
+__all__ = ["Journal", "pending"]
+
+
+class Journal:
+    def __init__(self, layout, name, from_version, to_version, command):
+        self.path = layout.journal_path(name)
+        self.data = {"pod": name, "from": from_version, "to": to_version,
+                     "command": command, "pid": os.getpid(),
+                     "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     "steps": []}
+
+    def open(self):
+        self._write()
+        return self
+
+    def step(self, what):
+        self.data["steps"].append(what)
+        self._write()
+
+    def _write(self):
+        atomic.write_text(self.path, json.dumps(self.data, indent=1) + "\n")
+
+    def close(self):
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        atomic.fsync_dir(os.path.dirname(self.path))
+
+
+def pending(layout):
+    """Journals left by interrupted runs: a list of their dicts (sorted by pod)."""
+    out = []
+    try:
+        names = sorted(os.listdir(layout.journal_dir))
+    except OSError:
+        return out
+    for n in names:
+        if not n.endswith(".json") or n.startswith(atomic.TMP_PREFIX):
+            continue
+        p = os.path.join(layout.journal_dir, n)
+        try:
+            with open(p, encoding="utf-8") as f:
+                data = json.load(f)
+            if not isinstance(data, dict) or "pod" not in data:
+                raise ValueError
+        except (OSError, ValueError):
+            data = {"pod": n[:-5], "from": None, "to": None, "command": "?",
+                    "corrupt": True}
+        data["path"] = p
+        out.append(data)
+    return out

@@ -1,0 +1,89 @@
+"""Where ops keeps things on the host (SPEC §2), all under ROOT.
+
+``path`` values are real paths (ROOT-prefixed) for ops to open; ``host()``
+gives the same path as the host will see it (without ROOT), for writing into
+files such as drop-ins and ``manifest.json``.
+"""
+
+import os
+
+__all__ = ["Layout"]
+
+
+class Layout:
+    def __init__(self, root="/"):
+        self.root = os.path.abspath(root or "/")
+        self.offline = self.root != "/"
+
+    def path(self, *parts):
+        return os.path.join(self.root, *parts)
+
+    def host(self, path):
+        """The host-visible form of a ROOT-prefixed path."""
+        if not self.offline:
+            return path
+        rel = os.path.relpath(path, self.root)
+        return "/" + ("" if rel == "." else rel)
+
+    # /etc/ops
+    @property
+    def pods_dir(self):
+        return self.path("etc/ops/pods")
+
+    def pod_dir(self, name):
+        return os.path.join(self.pods_dir, name)
+
+    def version_dir(self, name, version):
+        return os.path.join(self.pod_dir(name), str(version))
+
+    @property
+    def current_dir(self):
+        return self.path("etc/ops/current")
+
+    def current_link(self, name):
+        return os.path.join(self.current_dir, name)
+
+    # /var/lib/ops
+    @property
+    def state_dir(self):
+        return self.path("var/lib/ops")
+
+    @property
+    def lock_path(self):
+        return self.path("var/lib/ops/lock")
+
+    @property
+    def journal_dir(self):
+        return self.path("var/lib/ops/journal")
+
+    def journal_path(self, name):
+        return os.path.join(self.journal_dir, name + ".json")
+
+    @property
+    def tmp_dir(self):
+        return self.path("var/lib/ops/tmp")
+
+    def volumes_dir(self, name, version):
+        return self.path("var/lib/ops/volumes", name, str(version))
+
+    def pod_volumes_dir(self, name):
+        return self.path("var/lib/ops/volumes", name)
+
+    # systemd and rkt
+    @property
+    def unit_dir(self):
+        return self.path("etc/systemd/system")
+
+    def unit_path(self, unit):
+        return os.path.join(self.unit_dir, unit)
+
+    def dropin_path(self, unit):
+        return os.path.join(self.unit_dir, unit + ".d", "50-ops.conf")
+
+    @property
+    def rkt_dir(self):
+        return self.path("var/lib/rkt")
+
+    @property
+    def rkt_config(self):
+        return self.path("etc/rkt")

@@ -1,0 +1,68 @@
+"""The one lock every mutating command holds: ``flock`` on var/lib/ops/lock.
+
+flock is released by the kernel when its holder dies, so a killed run never
+leaves a stale lock.  The file holds the holder's PID, for the message a
+waiting run prints when it gives up.
+"""
+
+import fcntl
+import os
+import time
+
+from ops.errors import LockTimeout, UsageError
+
+__all__ = ["Lock"]
+
+
+class Lock:
+    def __init__(self, path, timeout=120.0):
+        self.path = path
+        self.timeout = timeout
+        self.fd = None
+
+    def acquire(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise UsageError(self.path, "cannot open the lock file: %s" % e.strerror)
+        deadline = time.monotonic() + self.timeout
+        delay = 0.02
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    holder = _read_pid(fd)
+                    os.close(fd)
+                    raise LockTimeout(self.path, "held by PID %s; gave up after %g s "
+                                      "(--lock-timeout)" % (holder or "unknown", self.timeout))
+                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                delay = min(delay * 2, 0.25)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+        self.fd = fd
+        return self
+
+    def release(self):
+        if self.fd is not None:
+            try:
+                os.ftruncate(self.fd, 0)
+            except OSError:
+                pass
+            os.close(self.fd)   # closing drops the flock
+            self.fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _read_pid(fd):
+    try:
+        return os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return ""

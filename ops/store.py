@@ -1,0 +1,164 @@
+"""Stored versions: /etc/ops/pods/NAME/VERSION/ and the ``current`` link.
+
+A stored version holds everything needed to run it again without the bundle:
+``pod.json`` (byte-identical), ``units/``, ``manifest.json`` and ``state.json``
+(content digest, image IDs, outcome, deploy times).  A version directory
+appears only complete: it is built under a temporary name and renamed.
+"""
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from ops import atomic, bundle
+from ops.errors import Refused
+
+__all__ = ["StoredVersion", "versions", "pods", "get", "current_version",
+           "set_current", "clear_current", "now", "remove_tree"]
+
+
+def now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    name: str
+    version: int
+    dir: str
+
+    @property
+    def pod_json(self):
+        return os.path.join(self.dir, "pod.json")
+
+    @property
+    def units_dir(self):
+        return os.path.join(self.dir, "units")
+
+    @property
+    def manifest_json(self):
+        return os.path.join(self.dir, "manifest.json")
+
+    @property
+    def state_json(self):
+        return os.path.join(self.dir, "state.json")
+
+    def state(self):
+        try:
+            with open(self.state_json, encoding="utf-8") as f:
+                data = json.load(f)
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def write_state(self, **changes):
+        data = self.state()
+        data.update(changes)
+        atomic.write_text(self.state_json, json.dumps(data, indent=1, sort_keys=True) + "\n")
+        return data
+
+    def record(self, outcome):
+        st = self.state()
+        history = list(st.get("history", []))[-19:]
+        history.append({"at": now(), "outcome": outcome})
+        return self.write_state(outcome=outcome, deployed_at=now(), history=history)
+
+    def bundle(self):
+        """The stored pod.json parsed again (artifacts are not looked up)."""
+        with open(self.pod_json, "rb") as f:
+            raw = f.read()
+        return bundle.parse(raw, self.pod_json, None, insecure_images=True)
+
+    def units(self):
+        """(UnitSpec, stored file path) for each unit of this version."""
+        return [(u, os.path.join(self.units_dir, u.name)) for u in self.bundle().units]
+
+    def unit_names(self):
+        return [u.name for u in self.bundle().units]
+
+    def image_ids(self):
+        return [i for i in self.state().get("images", []) if isinstance(i, str)]
+
+
+def versions(layout, name):
+    """Stored versions of pod ``name``, oldest first."""
+    d = layout.pod_dir(name)
+    try:
+        entries = os.listdir(d)
+    except OSError:
+        return []
+    out = []
+    for e in entries:
+        if e.isdigit() and os.path.isfile(os.path.join(d, e, "pod.json")):
+            out.append(StoredVersion(name, int(e), os.path.join(d, e)))
+    out.sort(key=lambda v: v.version)
+    return out
+
+
+def pods(layout):
+    try:
+        names = os.listdir(layout.pods_dir)
+    except OSError:
+        return []
+    return sorted(n for n in names if bundle.NAME_RE.fullmatch(n))
+
+
+def get(layout, name, version):
+    d = layout.version_dir(name, version)
+    if os.path.isfile(os.path.join(d, "pod.json")):
+        return StoredVersion(name, int(version), d)
+    return None
+
+
+def current_version(layout, name) -> Optional[StoredVersion]:
+    link = layout.current_link(name)
+    try:
+        target = os.readlink(link)
+    except OSError:
+        return None
+    base = os.path.basename(target.rstrip("/"))
+    if not base.isdigit():
+        return None
+    return get(layout, name, int(base))
+
+
+def set_current(layout, sv):
+    atomic.symlink(os.path.join("..", "pods", sv.name, str(sv.version)),
+                   layout.current_link(sv.name))
+
+
+def clear_current(layout, name):
+    try:
+        os.unlink(layout.current_link(name))
+    except FileNotFoundError:
+        pass
+
+
+def remove_tree(path):
+    """Delete a directory so that a killed run leaves only a temporary name
+    (removed by the next run), never a half-deleted version."""
+    if not os.path.lexists(path):
+        return
+    parent, base = os.path.split(path.rstrip("/"))
+    doomed = os.path.join(parent, "%s%d-del-%s" % (atomic.TMP_PREFIX, os.getpid(), base))
+    try:
+        os.rename(path, doomed)
+    except OSError as e:
+        raise Refused(path, "cannot remove: %s" % e.strerror)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def parse_ref(ref):
+    """``NAME`` or ``NAME:VERSION`` -> (name, version or None)."""
+    from ops.errors import UsageError
+    name, _, version = ref.partition(":")
+    if not bundle.NAME_RE.fullmatch(name) or len(name) > 128:
+        raise UsageError(ref, "not a pod name (NAME or NAME:VERSION)")
+    if _:
+        if not version.isdigit() or len(version) > 19:
+            raise UsageError(ref, "VERSION must be a non-negative integer")
+        return name, int(version)
+    return name, None

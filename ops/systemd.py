@@ -1,0 +1,119 @@
+"""systemctl, batched: one call per verb for all the units of a step.
+
+Offline mode (``--root`` other than /) only enables and disables with
+``systemctl --root=DIR``; start, stop, reload and settle do nothing there and
+"active" reads as "enabled".  Unit names are arguments, never shell text.
+"""
+
+import time
+
+from ops.runner import run
+
+__all__ = ["Systemd"]
+
+
+class Systemd:
+    def __init__(self, layout):
+        self.layout = layout
+        self.offline = layout.offline
+        self.calls = 0          # mutating calls made, for tests and benchmarks
+
+    def _ctl(self, *args, check=True):
+        argv = ["systemctl"]
+        if self.offline:
+            argv.append("--root=" + self.layout.root)
+        argv.extend(args)
+        return run(argv, check=check)
+
+    def _mutate(self, verb, units, *flags):
+        units = list(units)
+        if not units:
+            return
+        self.calls += 1
+        self._ctl(verb, *flags, "--", *units)
+
+    def daemon_reload(self):
+        if not self.offline:
+            self.calls += 1
+            self._ctl("daemon-reload")
+
+    def enable(self, units):
+        self._mutate("enable", units)
+
+    def disable(self, units):
+        self._mutate("disable", units)
+
+    def start(self, units):
+        if not self.offline:
+            self._mutate("start", units)
+
+    def stop(self, units):
+        if not self.offline:
+            self._mutate("stop", units)
+
+    def stop_and_disable_quietly(self, units):
+        """For rollbacks: best effort, whatever state a failed run left."""
+        units = list(units)
+        if not units:
+            return
+        if not self.offline:
+            self._ctl("stop", "--", *units, check=False)
+        self._ctl("disable", "--", *units, check=False)
+        if not self.offline:
+            self._ctl("reset-failed", "--", *units, check=False)
+
+    def states(self, units):
+        """{unit: state}: ``is-active`` online, ``is-enabled`` offline."""
+        units = list(units)
+        if not units:
+            return {}
+        verb = "is-enabled" if self.offline else "is-active"
+        proc = self._ctl(verb, "--", *units, check=False)
+        lines = proc.stdout.splitlines()
+        states = {}
+        for i, u in enumerate(units):
+            states[u] = lines[i].strip() if i < len(lines) else "unknown"
+        return states
+
+    def good(self, state):
+        if self.offline:
+            return state in ("enabled", "enabled-runtime", "static", "alias", "indirect",
+                             "generated")
+        return state in ("active", "reloading", "activating")
+
+    def inactive_units(self, units):
+        """The units that are not up (not active online, not enabled offline)."""
+        bad = [u for u, s in self.states(units).items() if not self.good(s)]
+        return [u for u in bad if not self._finished_oneshot(u)]
+
+    def _finished_oneshot(self, unit):
+        if self.offline:
+            return False
+        proc = self._ctl("show", "-p", "Type", "-p", "Result", "-p", "ActiveState",
+                         "--", unit, check=False)
+        props = dict(l.split("=", 1) for l in proc.stdout.splitlines() if "=" in l)
+        return (props.get("Type") == "oneshot" and props.get("Result") == "success"
+                and props.get("ActiveState") == "inactive")
+
+    def settle(self, units, seconds):
+        """Poll for ``seconds``; return the first units found down, else []."""
+        units = list(units)
+        if not units:
+            return []
+        if self.offline:
+            return self.inactive_units(units)
+        deadline = time.monotonic() + seconds
+        while True:
+            bad = self.inactive_units(units)
+            if bad or time.monotonic() >= deadline:
+                return bad
+            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+
+    def why(self, unit, lines=5):
+        """The unit's last journal lines, for the error message."""
+        if self.offline:
+            return ""
+        proc = run(["journalctl", "-u", unit, "-n", str(lines), "--no-pager",
+                    "-o", "cat"], check=False)
+        out = [l.strip() for l in proc.stdout.splitlines() if l.strip()]
+        return " / ".join(out[-lines:])
