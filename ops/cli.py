@@ -263,3 +263,8 @@ def _fail(err, json_mode, command, args):
                          "previous": getattr(err, "previous", None), "rolled_back": bool(getattr(err, "rolled_back", False)),
                          "actions": [], "error": message, "exit_code": code}))
     return code
+
+
+def console():
+    """Entry point of the installed ``ops`` command."""
+    sys.exit(main())

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian machine:
+# system packages (systemd-nspawn for the live tests, gpg, tar's compressors,
+# openssl) and the test virtualenvs.  ops itself needs none of it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need systemd-nspawn systemd-container
+need systemctl systemd
+need gpg gpg
+need xz xz-utils
+need bzip2 bzip2
+need openssl openssl
+need nsenter util-linux
+need setpriv util-linux
+need tar tar
+need gzip gzip
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+make_venv() {   # make_venv DIR PYTHON REQUIREMENTS...
+    local dir=$1 py=$2; shift 2
+    if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c 'import pytest, hypothesis' 2>/dev/null; then
+        rm -rf "$dir"
+        "$py" -m venv "$dir"
+        "$dir/bin/pip" install -q --disable-pip-version-check "$@"
+    fi
+}
+make_venv .venv "${PYTHON:-python3}" -r tests/requirements.txt
+"./.venv/bin/python" -c 'import ansible' 2>/dev/null || .venv/bin/pip install -q -r tests/requirements.txt
+
+# Unit tests also run on the oldest and newest supported Pythons.
+for v in 3.8 3.13; do
+    py=$(tools/find-python.sh "$v") || { echo "python$v not found: the unit tests need it" >&2; exit 1; }
+    make_venv ".venv-$v" "$py" "pytest" "hypothesis"
+done
