@@ -110,6 +110,11 @@ def build_parser():
 def main(argv=None):
     if argv is None:
         argv = sys.argv[1:]
+    for stream in (sys.stdout, sys.stderr):
+        try:       # a non-UTF-8 locale must not turn a message into a traceback
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
     json_mode = "--json" in argv
     try:
         args = build_parser().parse_args(argv)

@@ -253,7 +253,7 @@ class _Progress:
         self.got, self.total = 0, None
         err = sys.stderr
         try:
-            self.on = log._verbosity >= 1 and err is not None and err.isatty()
+            self.on = log.verbosity() >= 1 and err is not None and err.isatty()
         except (AttributeError, ValueError, OSError):
             self.on = False
 

@@ -3,7 +3,7 @@ command.  stdout is reserved for the result line or the ``--json`` object."""
 
 import sys
 
-__all__ = ["set_verbosity", "info", "command", "warn"]
+__all__ = ["set_verbosity", "verbosity", "info", "command", "warn"]
 
 _verbosity = 1   # 0 quiet, 1 normal, 2 verbose
 
@@ -11,6 +11,10 @@ _verbosity = 1   # 0 quiet, 1 normal, 2 verbose
 def set_verbosity(level):
     global _verbosity
     _verbosity = level
+
+
+def verbosity():
+    return _verbosity
 
 
 def _emit(line):
