@@ -225,9 +225,8 @@ class Switcher:
         down = self.sd.settle(a.units, self.ctx.settle)
         if down:
             state = self.sd.states([down[0]]).get(down[0], "inactive")
-            raise self._unit_failure(down[0], "is %s %s after start" % (
-                state, "within" if state == "failed" else "at the end of",) +
-                " the %g s settle time" % self.ctx.settle)
+            raise self._unit_failure(down[0], "%s after start (settle time %g s)"
+                                     % (state, self.ctx.settle))
 
     def _unit_failure(self, unit, what):
         why = self.sd.why(unit)

@@ -110,10 +110,14 @@ class Systemd:
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
     def why(self, unit, lines=5):
-        """The unit's last journal lines, for the error message."""
+        """The last journal lines of the unit's latest run, for the error message."""
         if self.offline:
             return ""
-        proc = run(["journalctl", "-u", unit, "-n", str(lines), "--no-pager",
-                    "-o", "cat"], check=False)
+        proc = self._ctl("show", "-p", "InvocationID", "--value", "--", unit, check=False)
+        inv = proc.stdout.strip()
+        match = (["_SYSTEMD_INVOCATION_ID=" + inv, "+", "INVOCATION_ID=" + inv] if inv
+                 else ["-u", unit])
+        proc = run(["journalctl", "--no-pager", "-o", "cat", "-n", str(lines)] + match,
+                   check=False)
         out = [l.strip() for l in proc.stdout.splitlines() if l.strip()]
         return " / ".join(out[-lines:])
