@@ -7,6 +7,7 @@ Offline mode (``--root`` other than /) only enables and disables with
 
 import time
 
+from ops.errors import OpsError
 from ops.runner import run
 
 __all__ = ["Systemd"]
@@ -117,7 +118,10 @@ class Systemd:
         inv = proc.stdout.strip()
         match = (["_SYSTEMD_INVOCATION_ID=" + inv, "+", "INVOCATION_ID=" + inv] if inv
                  else ["-u", unit])
-        proc = run(["journalctl", "--no-pager", "-o", "cat", "-n", str(lines)] + match,
-                   check=False)
+        try:
+            proc = run(["journalctl", "--no-pager", "-o", "cat", "-n", str(lines)] + match,
+                       check=False)
+        except OpsError:       # no journalctl: the message goes without the lines
+            return ""
         out = [l.strip() for l in proc.stdout.splitlines() if l.strip()]
         return " / ".join(out[-lines:])
