@@ -69,8 +69,9 @@ def _children(ppid):
 class Container:
     """One booted container; :meth:`boot` it, :meth:`poweroff` it (always)."""
 
-    def __init__(self, src=REPO, name=None, boot_timeout=90.0):
+    def __init__(self, src=REPO, name=None, boot_timeout=90.0, binds_ro=()):
         self.src = os.path.abspath(src)
+        self.binds_ro = tuple(os.path.abspath(b) for b in binds_ro)   # more host dirs, same path inside
         self.name = name or "ops-test-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])
         self.boot_timeout = boot_timeout
         self.leader = None         # host PID of the container's PID 1
@@ -91,7 +92,9 @@ class Container:
         self._console = os.fdopen(fd, "wb")
         argv = ["setsid", "systemd-nspawn", "-q", "-D", "/", "--volatile=yes", "--private-network",
                 "--register=no", "--keep-unit", "--console=passive", "-M", self.name,
-                "--bind-ro=%s:/src" % self.src, "-b", "systemd.firstboot=off"]
+                "--bind-ro=%s:/src" % self.src]
+        argv += ["--bind-ro=%s:%s" % (b, b) for b in self.binds_ro]
+        argv += ["-b", "systemd.firstboot=off"]
         started = time.monotonic()
         # Not a process-group leader, so setsid(1) calls setsid() and execs nspawn in place: proc.pid is nspawn.
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._console,
