@@ -57,6 +57,11 @@ def _status_field(pid, field):
     return None
 
 
+def _comm(pid):
+    text = _read("/proc/%d/comm" % pid)
+    return text.strip() if text is not None else None
+
+
 def _children(ppid):
     """PIDs whose parent is ``ppid`` (scanning /proc: works without CONFIG_PROC_CHILDREN)."""
     out = []
@@ -124,13 +129,16 @@ class Container:
                                      % (self.proc.returncode, self.console_tail()))
             for pid in _children(nspawn):
                 nspid = _status_field(pid, "NSpid")
-                if nspid is not None and nspid.split() == [str(pid), "1"]:
+                # PID 1 of the new namespace, and already running systemd: before it execs, nspawn's child still
+                # sees the machine's root directory, so entering it then would act on the machine's files.
+                if nspid is not None and nspid.split() == [str(pid), "1"] and _comm(pid) == "systemd":
                     return pid
             time.sleep(0.05)
         raise ContainerError("no container PID 1 appeared under systemd-nspawn (pid %d) within %.0f s%s"
                              % (nspawn, self.boot_timeout, self.console_tail()))
 
     def _wait_running(self, deadline):
+        started = time.monotonic()
         last = ""
         while True:
             left = deadline - time.monotonic()
@@ -148,11 +156,14 @@ class Container:
             if state in ("running", "degraded"):
                 return state
             last = (state + " " + r.stderr.strip()).strip()
-            if state not in ("initializing", "starting") and "bus" not in r.stderr.lower():
+            # "Failed to connect to bus" (or "offline") for a moment after PID 1 appears: retry until the deadline.
+            if state not in ("", "initializing", "starting", "offline", "unknown") or \
+                    (state == "" and "bus" not in r.stderr.lower()):
                 break
-            time.sleep(0.1)        # "Failed to connect to bus" for a moment after PID 1 appears
-        raise ContainerError("the container did not finish booting within %.0f s (last: %s)%s"
-                             % (self.boot_timeout, last or "nothing", self.console_tail()))
+            time.sleep(0.1)
+        raise ContainerError("the container did not finish booting (waited %.1f s of at most %.0f s; last: %s)%s"
+                             % (time.monotonic() - started, self.boot_timeout, last or "nothing",
+                                self.console_tail()))
 
     def poweroff(self, timeout=30.0):
         """``systemctl poweroff`` inside, wait for nspawn; on a hang SIGKILL the container's PID 1, then nspawn."""
@@ -217,10 +228,11 @@ class Container:
             raise ContainerError("container %s is not running" % self.name)
         nspid = _status_field(self.leader, "NSpid")
         ppid = _status_field(self.leader, "PPid")
+        comm = _comm(self.leader)
         if nspid is None or nspid.split() != [str(self.leader), "1"] or ppid != str(self.proc.pid) \
-                or self.proc.poll() is not None:
-            raise ContainerError("pid %d is no longer the PID 1 of container %s (NSpid %r, PPid %r): refusing to run"
-                                 % (self.leader, self.name, nspid, ppid))
+                or comm not in ("systemd", "systemd-shutdow") or self.proc.poll() is not None:
+            raise ContainerError("pid %d is no longer the PID 1 of container %s (NSpid %r, PPid %r, comm %r): "
+                                 "refusing to run" % (self.leader, self.name, nspid, ppid, comm))
 
     # -- running things inside --------------------------------------------------------------------------------
 
