@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""`make demo`: the whole life of examples/hello on a real systemd, in a throwaway container.
+
+Boots a container (systemd-nspawn, the machine's own /usr on a tmpfs root: nothing in it survives), copies
+examples/hello into it, and runs, printing each command with its output and exit status:
+
+    ops deploy /root/hello/v1        web page, two workers and a start-up stamp
+    ops deploy /root/hello/v2        three workers and a timer; v1's stamp unit goes away
+    ops deploy /root/hello/v3        broken on purpose: rolled back to 2, exit 1
+    ops list
+    ops redeploy hello:1             from the store, without the bundle
+    ops list
+    ops undeploy hello --remove
+
+Exits non-zero when a step does not do what it should. Needs root and systemd-nspawn (systemd-container).
+"""
+
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "live"))
+
+from container import Container, ContainerError  # noqa: E402
+
+OPS_ENV = {
+    "PYTHONPATH": "/src",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "OPS_RKT": "/src/tests/rkt/rkt",
+    "LANG": "C.UTF-8",
+    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+}
+
+HTTP_GET = r"""
+import sys, time, urllib.request
+deadline = time.monotonic() + 10
+while True:
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
+            sys.stdout.write(r.read().decode())
+            break
+    except OSError as e:
+        if time.monotonic() >= deadline:
+            sys.exit("GET %s: %s" % (sys.argv[1], e))
+        time.sleep(0.1)
+"""
+
+USE_COLOR = sys.stdout.isatty()
+
+
+class StepFailed(Exception):
+    pass
+
+
+def say(text, color=None):
+    if USE_COLOR and color:
+        text = "\033[%sm%s\033[0m" % (color, text)
+    print(text, flush=True)
+
+
+class Demo:
+    def __init__(self, container):
+        self.c = container
+        self.failures = []
+
+    def show(self, shown, argv, env=None, expect_exit=0):
+        say("\n$ " + shown, "1")
+        r = self.c.run(argv, env=env, timeout=180)
+        # progress lines (stderr) come before the result line (stdout) when ops runs
+        for line in r.stderr.splitlines():
+            say("  " + line, "2")
+        for line in r.stdout.splitlines():
+            say("  " + line)
+        ok = expect_exit is None or r.returncode == expect_exit
+        say("  [exit %d]" % r.returncode, "32" if ok else "31")
+        if not ok:
+            self.fail("%s: exit %d, expected %d" % (shown, r.returncode, expect_exit))
+        return r
+
+    def ops(self, *args, expect_exit=0):
+        return self.show("ops " + " ".join(args), ["/usr/bin/python3", "-m", "ops"] + list(args), env=OPS_ENV,
+                         expect_exit=expect_exit)
+
+    def expect(self, condition, what):
+        if condition:
+            say("  ok: " + what, "32")
+        else:
+            self.fail(what)
+
+    def fail(self, what):
+        say("  FAILED: " + what, "31")
+        self.failures.append(what)
+
+    def last_line(self, r):
+        lines = [l for l in r.stdout.splitlines() if l.strip()]
+        return lines[-1] if lines else ""
+
+    def active(self, units):
+        r = self.show("systemctl is-active " + " ".join(units), ["systemctl", "is-active"] + units,
+                      expect_exit=None)
+        states = r.stdout.split()
+        self.expect(states == ["active"] * len(units), "all active")
+
+    def page(self, version):
+        r = self.show("GET http://127.0.0.1:8080/   (python3 urllib, inside the container)",
+                      ["/usr/bin/python3", "-c", HTTP_GET, "http://127.0.0.1:8080/"])
+        self.expect("<h1>hello, version %d</h1>" % version in r.stdout, "the page of version %d is served" % version)
+
+    def run(self):
+        say("# ops is run inside the container as: /usr/bin/python3 -m ops (PYTHONPATH=/src)")
+        self.c.copytree(os.path.join(HERE, "hello"), "/root/hello")
+        say("# copied examples/hello to /root/hello inside the container")
+
+        r = self.ops("deploy", "/root/hello/v1")
+        self.expect(self.last_line(r) == "deploy hello 1: changed", "deploy hello 1: changed")
+        self.active(["hello-web.service", "hello-worker@1.service", "hello-worker@2.service", "hello-stamp.service"])
+        self.page(1)
+
+        r = self.ops("deploy", "/root/hello/v2")
+        self.expect(self.last_line(r) == "deploy hello 2: changed", "deploy hello 2: changed")
+        self.active(["hello-web.service", "hello-worker@0.service", "hello-worker@1.service",
+                     "hello-worker@2.service", "hello-tick.timer"])
+        r = self.show("systemctl is-active hello-stamp.service", ["systemctl", "is-active", "hello-stamp.service"],
+                      expect_exit=None)
+        self.expect(r.stdout.strip() == "inactive", "v1's hello-stamp.service is gone")
+        self.page(2)
+
+        r = self.ops("deploy", "/root/hello/v3", expect_exit=1)
+        self.expect("rolled back to 2" in r.stderr, "v3 fails and is rolled back to 2")
+        self.active(["hello-web.service", "hello-tick.timer"])
+        self.page(2)
+
+        self.ops("list")
+        r = self.ops("redeploy", "hello:1")
+        self.expect(self.last_line(r) == "redeploy hello 1: changed", "redeploy hello 1: changed")
+        self.active(["hello-web.service", "hello-worker@1.service", "hello-worker@2.service", "hello-stamp.service"])
+        self.page(1)
+        r = self.ops("list")
+        self.expect(len([l for l in r.stdout.splitlines() if "hello" in l]) == 3, "three stored versions listed")
+
+        r = self.ops("undeploy", "hello", "--remove")
+        self.expect(self.last_line(r).endswith(": changed"), "undeploy hello: changed")
+        r = self.ops("list")
+        self.expect("hello" not in r.stdout, "nothing of hello is left")
+        r = self.show("ls /etc/systemd/system", ["ls", "/etc/systemd/system"])
+        self.expect("hello" not in r.stdout, "no unit of hello is left")
+
+
+def main():
+    if os.geteuid() != 0:
+        print("demo: error: run as root (it boots a systemd container with systemd-nspawn)", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    c = Container()
+    try:
+        say("# booting a throwaway systemd container (systemd-nspawn -D / --volatile=yes) ...")
+        c.boot()
+        say("# booted %s in %.1f s" % (c.name, c.boot_seconds))
+        demo = Demo(c)
+        demo.run()
+    except ContainerError as e:
+        print("demo: error: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        c.poweroff()
+    say("\n# container powered off; demo took %.1f s" % (time.monotonic() - started))
+    if demo.failures:
+        say("# %d step(s) did not do what they should:" % len(demo.failures), "31")
+        for f in demo.failures:
+            say("#   " + f, "31")
+        return 1
+    say("# every step did what it should", "32")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
