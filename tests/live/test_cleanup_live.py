@@ -75,3 +75,24 @@ def test_cleanup_keep_0_keeps_only_current(container, bundles):
     r = ops(c, "cleanup", "--keep", "0", "keep", check=0)
     assert sorted(v for (n, v) in list_pods(c, "keep")) == [2]
     assert "removed 2" not in r.stdout, describe(r)
+
+
+def test_undeploy_of_a_version_that_is_not_current_does_nothing(container, bundles):
+    c = container
+    pid = show(c, "keep.service", "MainPID")
+    r = ops(c, "undeploy", "keep:4", check=0)
+    assert last_line(r.stdout).endswith(": unchanged"), describe(r)
+    assert readlink(c, "/etc/ops/current/keep") == "../pods/keep/2"
+    assert show(c, "keep.service", "MainPID") == pid
+
+
+def test_undeploy_current_version_with_remove(container, bundles):
+    c = container
+    r = ops(c, "undeploy", "keep:2", "--remove", check=0)
+    assert last_line(r.stdout) == "undeploy keep 2: changed", describe(r)
+    assert is_active(c, "keep.service") == "inactive"
+    assert not exists(c, "/etc/systemd/system/keep.service")
+    assert not exists(c, "/etc/ops/current/keep")
+    assert not exists(c, "/etc/ops/pods/keep/2")
+    assert not exists(c, "/var/lib/ops/volumes/keep/2")
+    assert not [k for k in list_pods(c) if k[0] == "keep"]

@@ -134,9 +134,16 @@ def test_same_deploy_again_is_unchanged_and_restarts_nothing(container, bundles)
     c = container
     pids = {u: show(c, u, "MainPID") for u in ("hello-web.service", "hello-worker@1.service")}
     assert all(p != "0" for p in pids.values()), pids
-    r = ops(c, "deploy", B + "/v1", check=0)
+    r = ops(c, "-v", "deploy", B + "/v1", check=0)
     assert last_line(r.stdout) == "deploy hello 1: unchanged", describe(r)
     assert {u: show(c, u, "MainPID") for u in pids} == pids
+    # -v shows every external command: none of them changes anything
+    commands = [l[2:].split() for l in r.stderr.splitlines() if l.startswith("+ ")]
+    assert commands, describe(r, "-v lists the commands run")
+    verbs = {(cmd[0], next((a for a in cmd[1:] if not a.startswith("-")), "")) for cmd in commands}
+    mutating = {v for v in verbs if v == ("rkt", "fetch") or
+                (v[0] == "systemctl" and v[1] not in ("is-active", "is-enabled", "is-failed", "show", "status"))}
+    assert not mutating, describe(r, "mutating commands on an unchanged deploy: %s" % sorted(mutating))
     assert readlink(c, "/etc/ops/current/hello") == "../pods/hello/1"
 
 
