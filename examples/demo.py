@@ -163,6 +163,9 @@ def main():
     except ContainerError as e:
         print("demo: error: %s" % e, file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("demo: interrupted; powering the container off", file=sys.stderr)
+        return 130
     finally:
         c.poweroff()
     say("\n# container powered off; demo took %.1f s" % (time.monotonic() - started))
