@@ -59,6 +59,12 @@ def bundles(container, tmp_path_factory):
         ("grabby.service", service("grabby", "/bin/sleep infinity"), True, None),
         ("admin-owned.service", service("grabby wants the administrator's unit", "/bin/sleep infinity"), True, None),
     ]), "/root/bundles/grabby/1")
+    d = make_bundle(str(base / "torn"), "torn", 1, units=[
+        ("torn.service", service("torn", "/bin/sleep infinity"), True, None),
+    ], volumes=[("data", {"a.txt": b"a" * 100000})])
+    with open(str(base / "torn" / "data.tar"), "r+b") as f:
+        f.truncate(20000)                           # cut inside the member's data
+    copy_bundle(container, d, "/root/bundles/torn/1")
     return "/root/bundles"
 
 
@@ -139,3 +145,19 @@ def test_unit_file_of_the_administrator_is_a_conflict(container, bundles):
     assert not exists(c, "/etc/ops/current/grabby")
     assert not exists(c, "/etc/ops/pods/grabby/1")
     assert is_active(c, "grabby.service") == "inactive"
+
+
+def test_first_deploy_with_a_truncated_volume_leaves_nothing(container, bundles):
+    c = container
+    r = ops(c, "deploy", "/root/bundles/torn/1", check=1)
+    assert "data.tar" in r.stderr, describe(r)
+    assert unit_files(c, "torn") == []
+    assert not exists(c, "/etc/ops/pods/torn/1")
+    assert not exists(c, "/var/lib/ops/volumes/torn/1")
+    assert not exists(c, "/etc/ops/current/torn")
+    assert not [k for k in list_pods(c) if k[0] == "torn"]
+    # nothing of the pod is left for a later command to find
+    r = ops(c, "cleanup", check=0)
+    assert "torn" not in r.stdout, describe(r, "cleanup reports a pod that was never stored")
+    assert not exists(c, "/etc/ops/pods/torn")
+    assert not exists(c, "/var/lib/ops/volumes/torn")
