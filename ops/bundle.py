@@ -27,6 +27,9 @@ UNIT_RE = re.compile(r"([A-Za-z0-9:_.\-]+?)(@?)\.(%s)" % "|".join(UNIT_SUFFIXES)
 INSTANCE_RE = re.compile(r"[A-Za-z0-9:_.\-]+")
 IMAGE_ID_RE = re.compile(r"sha512-[0-9a-f]{32,128}")
 URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+SAFE_KEY_RE = re.compile(r"[A-Za-z0-9_.@:\-]{1,64}")
+MAX_INT_DIGITS = 4000
+MAX_INSTANCES = 100000
 OPS_KEYS = ("name", "version", "systemd-units", "images", "volumes")
 UNIT_KEYS = ("unit-file", "start", "instances")
 IMAGE_KEYS = ("id", "path", "uri", "signature")
@@ -199,15 +202,22 @@ class _Validator:
         else:
             text = raw
 
-        def no_constant(c):
-            raise ValueError("%s is not valid JSON" % c)
+        def no_constant(token):
+            raise _BadToken(token, "%s is not valid JSON" % token)
+
+        def bounded_int(token):
+            if len(token) > MAX_INT_DIGITS:
+                raise _BadToken(token, "a number with %d digits is too large" % len(token))
+            return int(token)
         try:
-            return json.loads(text, parse_constant=no_constant)
+            return json.loads(text, parse_constant=no_constant, parse_int=bounded_int)
         except json.JSONDecodeError as e:
             raise BundleError("%s: %sline %d column %d" % (self.label, prefix, e.lineno, e.colno),
                               e.msg)
-        except ValueError as e:
-            self.fail(where, str(e))
+        except _BadToken as e:
+            line, col = _position(text, e.token)
+            raise BundleError("%s: %sline %d column %d" % (self.label, prefix, line, col),
+                              e.what)
         except RecursionError:
             self.fail(where, "nested too deeply")
 
@@ -237,7 +247,7 @@ class _Validator:
     def known_keys(self, obj, keys, where):
         for k in obj:
             if k not in keys:
-                self.fail("%s.%s" % (where, k),
+                self.fail("%s.%s" % (where, _key(k)),
                           "unknown key (expected one of: %s)" % ", ".join(keys))
 
     def name(self, obj, key, where, what="name"):
@@ -300,7 +310,8 @@ class _Validator:
 
     def instances(self, value, where):
         if isinstance(value, int) and not isinstance(value, bool):
-            self.expect(1 <= value <= 100000, where, "a count of instances must be 1 or more")
+            self.expect(1 <= value <= MAX_INSTANCES, where,
+                        "a count of instances must be between 1 and %d" % MAX_INSTANCES)
             return tuple(str(i) for i in range(value))
         self.expect(isinstance(value, list), where,
                     "must be a list of instance names or a count, not %s" % _json_type(value))
@@ -370,8 +381,12 @@ class _Validator:
         """A relative path inside the bundle, or an http(s) URI."""
         self.expect(isinstance(value, str) and value != "", where,
                     "must be a non-empty string")
-        self.expect(not any(ord(c) < 32 for c in value), where,
+        self.expect(not any(ord(c) < 32 or ord(c) == 127 for c in value), where,
                     "contains a control character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail(where, "contains an invalid character (an unpaired surrogate)")
         if is_remote(value):
             return Artifact(value, uri=value)
         self.expect(URI_RE.match(value) is None, where,
@@ -385,11 +400,43 @@ class _Validator:
         full = os.path.join(self.directory, value)
         real = os.path.realpath(full)
         top = os.path.realpath(self.directory)
+        self.expect(real != top, where, "%r is the bundle directory, not a file" % value)
         self.expect(real.startswith(top.rstrip(os.sep) + os.sep), where,
                     "%r leaves the bundle directory (through a symlink)" % value)
         self.expect(os.path.exists(real), where, "%r does not exist in the bundle" % value)
         self.expect(os.path.isfile(real), where, "%r is not a regular file" % value)
         return Artifact(value, path=real)
+
+
+class _BadToken(ValueError):
+    def __init__(self, token, what):
+        super().__init__(what)
+        self.token, self.what = token, what
+
+
+def _position(text, token):
+    """Line and column of the first ``token`` outside JSON strings."""
+    i, n, in_string = 0, len(text), False
+    while i < n:
+        c = text[i]
+        if in_string:
+            if c == "\\":
+                i += 2
+                continue
+            if c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif text.startswith(token, i):
+            break
+        i += 1
+    return text.count("\n", 0, i) + 1, i - (text.rfind("\n", 0, i) + 1) + 1
+
+
+def _key(k):
+    """A key from the bundle as it may appear in a message: plain when it is
+    a plain word, else JSON-quoted (no control characters reach a terminal)."""
+    return k if SAFE_KEY_RE.fullmatch(k) else json.dumps(k)
 
 
 def _basename(location):

@@ -247,6 +247,12 @@ def _print_list(rows, args):
     return 0
 
 
+def _printable(text):
+    """One line, no control characters: a message may quote the bundle."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace")
+                   .decode("ascii") if c not in "\n\t" else " " for c in text)
+
+
 def _fail(err, json_mode, command, args):
     from ops.errors import OpsError
     if isinstance(err, OpsError):
@@ -256,7 +262,7 @@ def _fail(err, json_mode, command, args):
             raise err
         code, message = 1, "unexpected error: %s: %s (set OPS_DEBUG=1 for details)" % (
             type(err).__name__, err)
-    message = message.replace("\n", " ")
+    message = _printable(message)
     try:
         sys.stderr.write("ops: error: %s\n" % message)
         sys.stderr.flush()
