@@ -1,6 +1,7 @@
 """The hello example's life on a real systemd, as one story (the tests run in this order, in one container):
 
-deploy v1 -> the same again (unchanged) -> a stopped unit is converged -> v2 -> broken v3 rolls back ->
+deploy v1 -> the same again (unchanged) -> a stopped unit, then a removed unit file, are converged -> v2 ->
+the same version with other content is refused -> broken v3 rolls back ->
 v4 with an invalid unit rolls back -> redeploy 1 from the store -> redeploy without a version -> list ->
 undeploy -> undeploy --remove.
 """
@@ -163,6 +164,18 @@ def test_unit_stopped_by_hand_is_started_again(container, bundles):
     assert last_line(r.stdout) == "deploy hello 1: changed", describe(r)
     assert_running(c, V1_UNITS)
     assert worker_says(c, 2) == "worker 2 of hello version 1"
+
+
+def test_unit_file_removed_by_hand_is_put_back(container, bundles):
+    c = container
+    c.run(["systemctl", "disable", "--now", "hello-stamp.service"], check=True)
+    c.remove("/etc/systemd/system/hello-stamp.service")
+    c.run(["systemctl", "daemon-reload"], check=True)
+    r = ops(c, "deploy", B + "/v1", check=0)
+    assert last_line(r.stdout) == "deploy hello 1: changed", describe(r)
+    assert c.read_file("/etc/systemd/system/hello-stamp.service", binary=True) == example(1, "hello-stamp.service")
+    assert_running(c, V1_UNITS)
+    assert environment(c, "hello-stamp.service") == pod_env(1)
 
 
 def test_deploy_v2(container, bundles):
