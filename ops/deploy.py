@@ -77,7 +77,7 @@ class Stager:
     def do_store(self, a):
         b, layout = self.bundle, self.layout
         pod_dir = layout.pod_dir(b.name)
-        os.makedirs(pod_dir, exist_ok=True)
+        self._makedirs(pod_dir)
         self.tmp_version = os.path.join(pod_dir, "%s%d-%d" % (atomic.TMP_PREFIX, os.getpid(),
                                                               b.version))
         shutil.rmtree(self.tmp_version, ignore_errors=True)
@@ -133,15 +133,23 @@ class Stager:
         b = self.bundle
         vol = b.volumes[a.index]
         vdir = self.layout.volumes_dir(b.name, b.version)
-        if not os.path.isdir(vdir):
-            os.makedirs(vdir)
-            self.created.append(vdir)
+        self._makedirs(vdir)
         dest = os.path.join(vdir, vol.name)
         from ops import volumes
         volumes.unpack(self._local(vol.data), dest,
                        label="%s: ops.volumes[%d].data (%s)" % (b.label, a.index, vol.data.location))
-        if vdir not in self.created:
-            self.created.append(dest)
+        self.created.append(dest)
+
+    def _makedirs(self, path):
+        """makedirs, remembering the topmost directory it created (for _undo)."""
+        top = None
+        p = path
+        while not os.path.exists(p):
+            top = p
+            p = os.path.dirname(p)
+        if top is not None:
+            os.makedirs(path)
+            self.created.append(top)
 
     def _finish(self):
         b = self.bundle
