@@ -374,7 +374,12 @@ def remove_leftovers(layout):
                 os.path.islink(p) else _unlink(p)
     dirs = [layout.state_dir, layout.journal_dir, layout.current_dir, layout.unit_dir,
             layout.pods_dir, layout.path("var/lib/ops/volumes")]
-    dirs += [layout.pod_dir(n) for n in store.pods(layout)]
+    for pod in store.pods(layout):
+        dirs.append(layout.pod_dir(pod))
+        for v in store.versions(layout, pod):
+            dirs += [v.dir, v.units_dir]
+    dirs += [os.path.join(layout.unit_dir, n) for n in _listdir(layout.unit_dir)
+             if n.endswith(".d")]
     vol_root = layout.path("var/lib/ops/volumes")
     for pod in _listdir(vol_root):
         pdir = os.path.join(vol_root, pod)
