@@ -33,7 +33,8 @@ make_venv() {   # make_venv DIR PYTHON REQUIREMENTS...
     fi
 }
 make_venv .venv "${PYTHON:-python3}" -r tests/requirements.txt
-"./.venv/bin/python" -c 'import ansible' 2>/dev/null || .venv/bin/pip install -q -r tests/requirements.txt
+"./.venv/bin/python" -c 'import ansible, ansible_collections.community.docker.plugins.connection.nsenter' \
+    2>/dev/null || .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 
 # Unit tests also run on the oldest and newest supported Pythons.
 for v in 3.8 3.13; do
