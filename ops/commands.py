@@ -122,21 +122,22 @@ def cleanup(host, names, keep, lock_timeout):
     with _Locked(host, lock_timeout):
         pods = names or store.pods(host.layout)
         result = _deploy().Result("cleanup", names[0] if len(names) == 1 else None, None)
+        plans = []
         for name in pods:
             current = store.current_version(host.layout, name)
             others = [v for v in store.versions(host.layout, name) if v != current]
             doomed = others[:max(0, len(others) - keep)]
-            acts = plan_removal(host, name, doomed)
-            if any(a.verb == "remove-images" for a in acts):
-                host.rkt
+            plans.append((name, [v.version for v in doomed], plan_removal(host, name, doomed)))
+        if any(a.verb == "remove-images" for _, _, acts in plans for a in acts):
+            host.rkt    # refuse before removing anything when rkt is missing
+        verb = "would remove" if host.dry_run else "removed"
+        for name, versions, acts in plans:
             result.actions.extend(acts)
-            versions = [v.version for v in doomed]
             result.removed[name] = versions
-            if doomed:
+            if versions:
                 result.changed = True
                 if not host.dry_run:
                     _deploy().run_removals(host, acts)
-            verb = "would remove" if host.dry_run else "removed"
             result.lines.append("cleanup %s: %s" % (
                 name, "%s %s" % (verb, " ".join(map(str, versions))) if versions else "unchanged"))
         return result
