@@ -25,8 +25,8 @@ def host(ansible_bin, venv_binds, workdir, pyz, bundles):
         poweroff_all([c])
 
 
-def playbook(host, ansible_bin, pyz, name, *extra):
-    """Run ``ansible-playbook`` inside the container on examples/ansible/NAME (seen there under /src)."""
+def playbook(host, ansible_bin, pyz, name, *extra, cwd="/root"):
+    """Run ``ansible-playbook`` inside the container, in ``cwd``, on examples/ansible/NAME (seen there under /src)."""
     argv = [os.path.join(ansible_bin, "ansible-playbook"), "-i", HOST + ",", "-c", "local",
             "-e", "ansible_python_interpreter=/usr/bin/python3", "-e", "ops_pyz=" + pyz]
     for e in extra:
@@ -34,7 +34,7 @@ def playbook(host, ansible_bin, pyz, name, *extra):
     argv.append("/src/examples/ansible/" + name)
     env = {"HOME": "/root", "LANG": "C.UTF-8", "PATH": PATH, "ANSIBLE_NOCOLOR": "1",
            "ANSIBLE_RETRY_FILES_ENABLED": "0"}
-    r = host.run(argv, env=env, timeout=PLAYBOOK_TIMEOUT, cwd="/root")
+    r = host.run(argv, env=env, timeout=PLAYBOOK_TIMEOUT, cwd=cwd)
     hosts, lines = recap(r.stdout)
     print("\n$ ansible-playbook %s %s (inside %s): exit %d\n%s" % (name, " ".join(extra), host.name, r.returncode,
                                                                   "\n".join(lines)))
@@ -64,8 +64,11 @@ def test_second_run_changes_nothing(host, ansible_bin, pyz, bundles):
     assert assert_running(host, 1) == pid_before      # not restarted
 
 
-def test_next_version(host, ansible_bin, pyz, bundles):
-    r, hosts = playbook(host, ansible_bin, pyz, "deploy.yml", "ops_bundle=" + bundles[2])
+def test_next_version_given_as_a_relative_path(host, ansible_bin, pyz, bundles):
+    # ops_bundle relative to the directory ansible-playbook runs in, as a user types it
+    base = os.path.dirname(bundles[2])
+    r, hosts = playbook(host, ansible_bin, pyz, "deploy.yml", "ops_bundle=" + os.path.relpath(bundles[2], base),
+                        cwd=base)
     assert r.returncode == 0, show_run(r)
     assert hosts[HOST]["changed"] >= 1 and hosts[HOST]["failed"] == 0, show_run(r)
     assert_running(host, 2)
