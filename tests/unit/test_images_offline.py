@@ -250,8 +250,10 @@ def test_a_failing_rkt_fetch_leaves_the_running_version(ops, root, bundle, rkt, 
     r = ops("--json", "deploy", b2)
     assert r.code == 1, r
     doc = r.json()
-    assert doc["ok"] is False and doc["rolled_back"] is False
+    assert doc["ok"] is False and doc["rolled_back"] is False and doc["changed"] is False
+    assert doc["pod"] == {"name": "web", "version": 2} and doc["previous"] == 1
     assert "simulated failure" in doc["error"]
+    assert r.error_lines == ["ops: error: " + doc["error"]]
     assert len(rkt.fetches()) == 1
     assert_v1_untouched(root, before)
     assert wants(root) == ["web-one.service"]
@@ -387,3 +389,22 @@ def test_dry_run_fetches_nothing(ops, root, bundle, rkt):
     assert rkt.fetches() == []
     assert os.listdir(str(root)) == [], "a dry run changes nothing, rkt's store included"
     assert rkt.store() == []
+
+
+def test_removing_images_without_rkt_is_refused_before_anything_changes(ops, root, bundle,
+                                                                        rkt, monkeypatch):
+    for v in (1, 2, 3):
+        assert ops("deploy", bundle(name="aaa", version=v, units=[])).code == 0
+        b = image_bundle(bundle, version=v, images=[{"file": "v%d.aci" % v, "id": True,
+                                                     "name": "example.com/v%d" % v}])
+        assert ops("deploy", b).code == 0
+    monkeypatch.delenv("OPS_RKT")
+    monkeypatch.setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    assert shutil.which("rkt") is None, "this test needs a host without rkt on PATH"
+    before = snapshot(root)
+    for args in (("undeploy", "web", "--remove"), ("undeploy", "web:1", "--remove"),
+                 ("cleanup", "--keep", "0"), ("cleanup", "--keep", "0", "aaa", "web")):
+        r = ops(*args)
+        assert r.code == 2, (args, r)
+        assert len(r.error_lines) == 1 and "rkt" in r.error_lines[0], r
+        assert diff(before, snapshot(root)) == [], args
