@@ -50,70 +50,64 @@ class _Locked:
             self.lock.release()
 
 
-def _tag(err, name, version, previous):
-    if isinstance(err, OpsError):
-        err.pod = {"name": name, "version": version}
-        err.previous = previous
+class _About:
+    """Attach the pod (and its current version) to an error escaping the
+    block, so that --json names them whatever failed."""
+
+    def __init__(self, host, name, version=None):
+        self.host, self.name, self.version = host, name, version
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb):
+        if isinstance(err, OpsError) and getattr(err, "pod", None) is None:
+            cur = store.current_version(self.host.layout, self.name)
+            err.pod = {"name": self.name, "version": self.version}
+            err.previous = cur.version if cur else None
+        return False
+
+
+def _result(plan):
+    return _deploy().Result(plan.command, plan.name, plan.version, plan.previous,
+                            plan.changed, list(plan.actions))
 
 
 def deploy(host, bundle_arg, lock_timeout):
     b = bundle_mod.load(bundle_arg, insecure_images=host.insecure_images)
-    if b.images:
-        host.rkt   # refuse early (exit 2) when rkt is missing
-    with _Locked(host, lock_timeout):
+    with _About(host, b.name, b.version):
+        if b.images:
+            host.rkt   # refuse (exit 2) when rkt is missing, before even the lock
+    with _About(host, b.name, b.version), _Locked(host, lock_timeout):
         plan = plan_deploy(host, b)
-        result = _deploy().Result("deploy", b.name, b.version, plan.previous, plan.changed,
-                        list(plan.actions))
-        if host.dry_run or not plan.changed:
-            return result
-        current = store.current_version(host.layout, b.name)
-        try:
+        if not host.dry_run and plan.changed:
+            current = store.current_version(host.layout, b.name)
             sv = _deploy().Stager(host, b, plan).run()
             _deploy().transact(host, plan, sv, current)
-        except OpsError as e:
-            _tag(e, b.name, b.version, plan.previous)
-            raise
-        return result
+        return _result(plan)
 
 
 def redeploy(host, ref, lock_timeout):
     name, version = store.parse_ref(ref)
-    with _Locked(host, lock_timeout):
-        if store.current_version(host.layout, name) is None and version is None:
-            pass
+    with _About(host, name, version), _Locked(host, lock_timeout):
         plan = plan_redeploy(host, name, version)
-        result = _deploy().Result("redeploy", name, plan.version, plan.previous, plan.changed,
-                        list(plan.actions))
-        if host.dry_run or not plan.changed:
-            return result
-        current = store.current_version(host.layout, name)
-        try:
+        if not host.dry_run and plan.changed:
+            current = store.current_version(host.layout, name)
             _deploy().transact(host, plan, store.get(host.layout, name, plan.version), current)
-        except OpsError as e:
-            _tag(e, name, plan.version, plan.previous)
-            raise
-        return result
+        return _result(plan)
 
 
 def undeploy(host, ref, remove, lock_timeout):
     name, version = store.parse_ref(ref)
-    with _Locked(host, lock_timeout):
+    with _About(host, name, version), _Locked(host, lock_timeout):
         if remove and any(v.image_ids() for v in store.versions(host.layout, name)):
             host.rkt    # refuse before changing anything when rkt is missing
         plan = plan_undeploy(host, name, version, remove)
-        result = _deploy().Result("undeploy", name, plan.version, plan.previous, plan.changed,
-                        list(plan.actions))
-        if host.dry_run or not plan.changed:
-            return result
-        current = store.current_version(host.layout, name)
-        try:
+        if not host.dry_run and plan.changed:
             if plan.switch:
-                _deploy().transact(host, plan, None, current)
+                _deploy().transact(host, plan, None, store.current_version(host.layout, name))
             _deploy().run_removals(host, plan.removals)
-        except OpsError as e:
-            _tag(e, name, plan.version, plan.previous)
-            raise
-        return result
+        return _result(plan)
 
 
 def cleanup(host, names, keep, lock_timeout):
