@@ -1,9 +1,7 @@
 """ops.volumes against real tar archives (SPEC §6): what lands on disk, what
 is refused, and that a refusal leaves nothing behind, inside or outside."""
 
-import io
 import os
-import resource
 import shutil
 import stat
 import subprocess
