@@ -4,7 +4,6 @@ one, never half of one; a killed writer leaves a ``.ops-tmp-*`` file that the
 next mutating run removes (see :func:`remove_leftovers`)."""
 
 import os
-import shutil
 
 __all__ = ["TMP_PREFIX", "write_bytes", "write_text", "copy_file", "symlink",
            "remove_leftovers", "fsync_dir"]
@@ -52,6 +51,7 @@ def write_text(path, text, mode=0o644):
 
 
 def copy_file(src, path, mode=0o644):
+    import shutil
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = _tmp_name(path)
     try:
@@ -91,6 +91,7 @@ def remove_leftovers(directory):
         if name.startswith(TMP_PREFIX):
             p = os.path.join(directory, name)
             if os.path.isdir(p) and not os.path.islink(p):
+                import shutil
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 _unlink(p)

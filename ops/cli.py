@@ -5,12 +5,13 @@ This is the only module that prints results or turns an
 code.  ``main(argv)`` returns the exit status, so tests call it in-process.
 """
 
-import argparse
-import json
 import os
 import sys
 
 from ops import __version__, log
+
+# argparse and json are imported when needed: `ops --version` and `ops list`
+# run on every Ansible play, and start-up time counts there.
 
 __all__ = ["main"]
 
@@ -39,13 +40,8 @@ EXAMPLES = {
 MUTATING = ("deploy", "redeploy", "undeploy", "cleanup")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        from ops.errors import UsageError
-        raise UsageError(self.prog, message)
-
-
 def _nonneg(text):
+    import argparse
     try:
         v = float(text)
     except ValueError:
@@ -56,12 +52,20 @@ def _nonneg(text):
 
 
 def _keep(text):
+    import argparse
     if not text.isdigit():
         raise argparse.ArgumentTypeError("%r is not a whole number >= 0" % text)
     return int(text)
 
 
 def build_parser():
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message):
+            from ops.errors import UsageError
+            raise UsageError(self.prog, message)
+
     p = _Parser(prog="ops", description="Deploy a pod of rkt containers and their systemd "
                 "units from a bundle; keep every version; roll back on failure.",
                 epilog=EXAMPLES[None], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,6 +119,9 @@ def main(argv=None):
             stream.reconfigure(errors="backslashreplace")
         except (AttributeError, ValueError):
             pass
+    if argv == ["--version"]:
+        _out("ops " + __version__)
+        return 0
     json_mode = "--json" in argv
     try:
         args = build_parser().parse_args(argv)
@@ -148,9 +155,12 @@ def _failed(where, what):
 
 def _run(args):
     from ops import commands
-    from ops.host import Host
     if args.ca_file and not os.path.isfile(args.ca_file):
         raise _usage(args.ca_file, "--ca-file: no such file")
+    if args.command == "list":
+        from ops.layout import Layout
+        return _print_list(commands.list_versions(Layout(args.root), args.name), args)
+    from ops.host import Host
     host = Host(root=args.root, rkt=args.rkt, settle=args.settle, timeout=args.timeout,
                 ca_file=args.ca_file, insecure_images=args.insecure_images,
                 dry_run=args.dry_run)
@@ -160,8 +170,6 @@ def _run(args):
                      "offline)")
     if args.command == "check":
         return _print_check(commands.check(host, args.bundle), args)
-    if args.command == "list":
-        return _print_list(commands.list_versions(host, args.name), args)
     if args.command == "deploy":
         result = commands.deploy(host, args.bundle, args.lock_timeout)
     elif args.command == "redeploy":
@@ -174,19 +182,30 @@ def _run(args):
 
 
 def _out(text):
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (`ops list | head -1`): drop the rest quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _out_json(obj):
+    import json
+    _out(json.dumps(obj))
 
 
 def _print_result(r, args):
     if args.json:
-        _out(json.dumps({
+        _out_json({
             "ok": True, "changed": r.changed and not args.dry_run, "command": r.command,
             "dry_run": args.dry_run,
             "pod": {"name": r.name, "version": r.version} if r.name else None,
             "previous": r.previous, "rolled_back": False,
             "actions": [a.to_json() for a in r.actions],
-            "error": None, **({"removed": r.removed} if r.command == "cleanup" else {})}))
+            "error": None, **({"removed": r.removed} if r.command == "cleanup" else {})})
         return 0
     if args.dry_run:
         for a in r.actions:
@@ -204,12 +223,12 @@ def _print_result(r, args):
 def _print_check(b, args):
     n_units = len(b.units)
     if args.json:
-        _out(json.dumps({"ok": True, "changed": False, "command": "check",
+        _out_json({"ok": True, "changed": False, "command": "check",
                          "pod": {"name": b.name, "version": b.version}, "previous": None,
                          "rolled_back": False, "actions": [], "error": None,
                          "units": [u.name for u in b.units],
                          "images": [i.source.location for i in b.images],
-                         "volumes": [v.name for v in b.volumes]}))
+                         "volumes": [v.name for v in b.volumes]})
         return 0
     _out("%s %d: valid: %d unit%s, %d image%s, %d volume%s" % (
         b.name, b.version, n_units, "" if n_units == 1 else "s", len(b.images),
@@ -232,7 +251,7 @@ def _print_check(b, args):
 
 def _print_list(rows, args):
     if args.json:
-        _out(json.dumps({"ok": True, "pods": rows}))
+        _out_json({"ok": True, "pods": rows})
         return 0
     if not rows:
         return 0
@@ -257,6 +276,8 @@ def _fail(err, json_mode, command, args):
     from ops.errors import OpsError
     if isinstance(err, OpsError):
         code, message = err.exit_code, str(err)
+    elif isinstance(err, OSError) and err.strerror:
+        code, message = 1, "%s: %s" % (err.filename or "ops", err.strerror)
     else:
         if os.environ.get("OPS_DEBUG"):
             raise err
@@ -269,10 +290,10 @@ def _fail(err, json_mode, command, args):
     except (OSError, ValueError):
         pass
     if json_mode:
-        _out(json.dumps({"ok": False, "changed": code == 4, "command": command,
+        _out_json({"ok": False, "changed": code == 4, "command": command,
                          "pod": getattr(err, "pod", None),
                          "previous": getattr(err, "previous", None), "rolled_back": bool(getattr(err, "rolled_back", False)),
-                         "actions": [], "error": message, "exit_code": code}))
+                         "actions": [], "error": message, "exit_code": code})
     return code
 
 

@@ -1,25 +1,22 @@
 """The commands, each a short list of steps: validate, lock, recover, plan,
 then stage, switch and commit (or only report the plan with --dry-run)."""
 
-import os
-
-from ops import bundle as bundle_mod
 from ops import journal, log, store
 from ops.errors import OpsError
-from ops.lock import Lock
-from ops.plan import plan_deploy, plan_redeploy, plan_removal, plan_undeploy
 
 __all__ = ["check", "deploy", "redeploy", "undeploy", "list_versions", "cleanup"]
 
 
+# The modules a command needs are imported inside it, so that `list` (run on
+# every Ansible play) loads only the store.
+
 def _deploy():
-    # imported by the commands that change the host, so that `list` and
-    # `check` start fast
     from ops import deploy
     return deploy
 
 
 def check(host, bundle_arg):
+    from ops import bundle as bundle_mod
     return bundle_mod.load(bundle_arg, insecure_images=host.insecure_images)
 
 
@@ -28,6 +25,7 @@ class _Locked:
 
     def __init__(self, host, timeout):
         self.host = host
+        from ops.lock import Lock
         self.lock = None if host.dry_run else Lock(host.layout.lock_path, timeout)
 
     def __enter__(self):
@@ -74,6 +72,8 @@ def _result(plan):
 
 
 def deploy(host, bundle_arg, lock_timeout):
+    from ops import bundle as bundle_mod
+    from ops.plan import plan_deploy
     b = bundle_mod.load(bundle_arg, insecure_images=host.insecure_images)
     with _About(host, b.name, b.version):
         if b.images:
@@ -88,6 +88,7 @@ def deploy(host, bundle_arg, lock_timeout):
 
 
 def redeploy(host, ref, lock_timeout):
+    from ops.plan import plan_redeploy
     name, version = store.parse_ref(ref)
     with _About(host, name, version), _Locked(host, lock_timeout):
         plan = plan_redeploy(host, name, version)
@@ -98,6 +99,7 @@ def redeploy(host, ref, lock_timeout):
 
 
 def undeploy(host, ref, remove, lock_timeout):
+    from ops.plan import plan_undeploy
     name, version = store.parse_ref(ref)
     with _About(host, name, version), _Locked(host, lock_timeout):
         if remove and any(v.image_ids() for v in store.versions(host.layout, name)):
@@ -111,6 +113,7 @@ def undeploy(host, ref, remove, lock_timeout):
 
 
 def cleanup(host, names, keep, lock_timeout):
+    from ops.plan import plan_removal
     for n in names:
         store.parse_ref(n)
     with _Locked(host, lock_timeout):
@@ -137,9 +140,8 @@ def cleanup(host, names, keep, lock_timeout):
         return result
 
 
-def list_versions(host, name=None):
+def list_versions(layout, name=None):
     """Every stored version, from files only."""
-    layout = host.layout
     if name is not None:
         store.parse_ref(name)
     interrupted = {j["pod"] for j in journal.pending(layout)}

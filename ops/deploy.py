@@ -9,6 +9,7 @@ a run killed half-way is rolled back by the next mutating command
 (:func:`recover`).
 """
 
+import errno
 import json
 import os
 import shutil
@@ -59,6 +60,12 @@ class Stager:
                 log.info("%s %s" % (a.verb, a.target))
                 getattr(self, "do_" + a.verb.replace("-", "_"))(a)
             return self._finish()
+        except OSError as e:
+            self._undo()
+            raise Failed(e.filename or self.layout.host(self.layout.root),
+                         "%s while staging: the disk is full; nothing was switched"
+                         % (e.strerror or e) if e.errno in (errno.ENOSPC, errno.EDQUOT) else
+                         "%s while staging; nothing was switched" % (e.strerror or e))
         except BaseException:
             self._undo()
             raise

@@ -8,12 +8,10 @@ appears only complete: it is built under a temporary name and renamed.
 
 import json
 import os
-import shutil
 import time
-from dataclasses import dataclass
-from typing import Optional
+from collections import namedtuple
 
-from ops import atomic, bundle
+from ops import atomic
 from ops.errors import Refused
 
 __all__ = ["StoredVersion", "versions", "pods", "get", "current_version",
@@ -24,11 +22,10 @@ def now():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-@dataclass(frozen=True)
-class StoredVersion:
-    name: str
-    version: int
-    dir: str
+class StoredVersion(namedtuple("StoredVersion", "name version dir")):
+    """One stored version (immutable; ``list`` reads thousands, so this is a
+    light namedtuple rather than a dataclass)."""
+    __slots__ = ()
 
     @property
     def pod_json(self):
@@ -68,6 +65,7 @@ class StoredVersion:
 
     def bundle(self):
         """The stored pod.json parsed again (artifacts are not looked up)."""
+        from ops import bundle
         with open(self.pod_json, "rb") as f:
             raw = f.read()
         return bundle.parse(raw, self.pod_json, None, insecure_images=True)
@@ -103,7 +101,8 @@ def pods(layout):
         names = os.listdir(layout.pods_dir)
     except OSError:
         return []
-    return sorted(n for n in names if bundle.NAME_RE.fullmatch(n))
+    return sorted(n for n in names if not n.startswith(".")
+                  and os.path.isdir(os.path.join(layout.pods_dir, n)))
 
 
 def get(layout, name, version):
@@ -113,7 +112,7 @@ def get(layout, name, version):
     return None
 
 
-def current_version(layout, name) -> Optional[StoredVersion]:
+def current_version(layout, name):
     link = layout.current_link(name)
     try:
         target = os.readlink(link)
@@ -148,14 +147,16 @@ def remove_tree(path):
         os.rename(path, doomed)
     except OSError as e:
         raise Refused(path, "cannot remove: %s" % e.strerror)
+    import shutil
     shutil.rmtree(doomed, ignore_errors=True)
 
 
 def parse_ref(ref):
     """``NAME`` or ``NAME:VERSION`` -> (name, version or None)."""
+    from ops.bundle import NAME_RE
     from ops.errors import UsageError
     name, _, version = ref.partition(":")
-    if not bundle.NAME_RE.fullmatch(name) or len(name) > 128:
+    if not NAME_RE.fullmatch(name) or len(name) > 128:
         raise UsageError(ref, "not a pod name (NAME or NAME:VERSION)")
     if _:
         if not version.isdigit() or len(version) > 19:

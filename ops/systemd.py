@@ -119,9 +119,13 @@ class Systemd:
         match = (["_SYSTEMD_INVOCATION_ID=" + inv, "+", "INVOCATION_ID=" + inv] if inv
                  else ["-u", unit])
         try:
-            proc = run(["journalctl", "--no-pager", "-o", "cat", "-n", str(lines)] + match,
+            proc = run(["journalctl", "--no-pager", "-o", "cat", "-n", str(lines * 4)] + match,
                        check=False)
         except OpsError:       # no journalctl: the message goes without the lines
             return ""
-        out = [l.strip() for l in proc.stdout.splitlines() if l.strip()]
+        out = []
+        for line in proc.stdout.splitlines():
+            line = line.strip()
+            if line and line not in out:      # systemd may repeat a line many times
+                out.append(line)
         return " / ".join(out[-lines:])
