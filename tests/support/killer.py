@@ -2,6 +2,7 @@
 """Run ``ops`` and SIGKILL it at its N-th host-mutating step.
 
     killer.py [--after] [--trace FILE] N -- OPS-ARGS...
+    killer.py --fill FILE [--trace FILE] N -- OPS-ARGS...
     killer.py --count [--trace FILE] -- OPS-ARGS...
 
 An audit hook (``sys.addaudithook``, Python 3.8+) counts the events through
@@ -22,10 +23,15 @@ At the N-th such event the process sends itself SIGKILL:
   for ``subprocess.Popen``, once the child has exited and been reaped; when
   the run ends before that point, just before the process would exit.
 
+``--fill FILE`` kills nothing either: just before the N-th event it fills
+the file system that holds FILE (writing FILE until the disk is full), and
+lets ops go on into a real "No space left on device".
+
 ``--count`` kills nothing: the run completes and the last line on stderr is
 ``killer: events=TOTAL exit=CODE``, the number a sweep over N needs.
 ``--trace FILE`` writes one line per counted event (``N<TAB>EVENT<TAB>WHAT``)
-and, when it kills, ``KILL<TAB>N<TAB>before|after<TAB>EVENT<TAB>WHAT``.
+and, when it kills, ``KILL<TAB>N<TAB>before|after<TAB>EVENT<TAB>WHAT``
+(``FILL<TAB>N<TAB>BYTES<TAB>EVENT<TAB>WHAT`` when it fills the disk).
 
 Then ``ops`` runs as ``python3 -m ops OPS-ARGS`` would (``runpy``), in this
 process, with writing bytecode switched off so that the only events are the
@@ -49,6 +55,7 @@ IGNORED = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/urandom", "/
 IGNORED_PREFIXES = ("/proc/", "/dev/fd/", "/dev/pts/", "/dev/std")
 
 USAGE = ("usage: killer.py [--after] [--trace FILE] N -- OPS-ARGS...\n"
+         "       killer.py --fill FILE [--trace FILE] N -- OPS-ARGS...\n"
          "       killer.py --count [--trace FILE] -- OPS-ARGS...\n")
 
 
@@ -86,10 +93,31 @@ def _describe(event, args):
     return " ".join(parts).replace("\n", " ").replace("\t", " ")
 
 
+def fill_disk(path):
+    """Write ``path`` until its file system is full; return the bytes written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    written = 0
+    try:
+        for size in (1 << 20, 1 << 16, 1 << 12, 1 << 9, 1):
+            block = b"\0" * size
+            while True:
+                try:
+                    n = os.write(fd, block)
+                except OSError:
+                    break
+                if n <= 0:
+                    break
+                written += n
+    finally:
+        os.close(fd)
+    return written
+
+
 class Killer:
-    def __init__(self, target, after, trace_fd):
+    def __init__(self, target, after, trace_fd, fill=None):
         self.target = target        # 0: count only
         self.after = after
+        self.fill = fill            # --fill FILE
         self.trace_fd = trace_fd
         self.count = 0
         self.busy = False
@@ -121,6 +149,9 @@ class Killer:
             what = _describe(event, args)
             self._trace("%d\t%s\t%s" % (self.count, event, what))
             if self.count != self.target:
+                return
+            if self.fill:
+                self._trace("FILL\t%d\t%d\t%s\t%s" % (self.target, fill_disk(self.fill), event, what))
                 return
             if not self.after:
                 self.die("before", event, what)
@@ -160,13 +191,13 @@ def _patch_popen_wait(killer):
 
 def parse(argv):
     after = count = False
-    trace = None
+    trace = fill = None
     n = None
     i = 0
     while i < len(argv):
         a = argv[i]
         if a == "--":
-            return after, count, trace, n, argv[i + 1:]
+            return after, count, trace, fill, n, argv[i + 1:]
         if a == "--after":
             after = True
         elif a == "--count":
@@ -174,6 +205,9 @@ def parse(argv):
         elif a == "--trace" and i + 1 < len(argv):
             i += 1
             trace = argv[i]
+        elif a == "--fill" and i + 1 < len(argv):
+            i += 1
+            fill = argv[i]
         elif a.isdigit() and n is None:
             n = int(a)
         else:
@@ -183,9 +217,10 @@ def parse(argv):
 
 
 def main():
-    after, count, trace, n, ops_args = parse(sys.argv[1:])
-    if count == (n is not None) or (count and after) or (n is not None and n < 1):
-        raise SystemExit(USAGE + "killer.py: give either N >= 1 or --count")
+    after, count, trace, fill, n, ops_args = parse(sys.argv[1:])
+    if count == (n is not None) or (count and after) or (n is not None and n < 1) \
+            or (fill and (after or count)):
+        raise SystemExit(USAGE + "killer.py: give either N >= 1 or --count; --fill without --after")
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if repo not in sys.path:
         sys.path.append(repo)
@@ -193,7 +228,7 @@ def main():
     trace_fd = None
     if trace:
         trace_fd = os.open(trace, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-    killer = Killer(0 if count else n, after, trace_fd)
+    killer = Killer(0 if count else n, after, trace_fd, fill)
     killer.hook_code = Killer.hook.__code__
     _patch_popen_wait(killer)
     sys.argv = ["ops"] + ops_args

@@ -14,8 +14,10 @@ too and what to run (exit 4) -- and once space is freed, the next command
 leaves the tree whole.
 """
 
+import concurrent.futures
 import contextlib
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -23,8 +25,8 @@ import sys
 import pytest
 
 from conftest import unit_text
-from test_crash_offline import (current_of, run_ops, show, stored_of, tmp_leftovers,
-                                whole_problems, write_bundle)
+from test_crash_offline import (KILLER, count_events, current_of, env, run_ops, show, stored_of,
+                                tmp_leftovers, whole_problems, write_bundle)
 
 NAME = "hello"
 SIZE = 4 << 20
@@ -222,3 +224,88 @@ def test_out_of_space_errors_say_the_disk_is_full_and_where(space_sweep):
         if code in (1, 4) and (not says_disk_full(line) or "unexpected error" in line):
             bad.append("with %d bytes free, exit %d: %s" % (leave, code, line))
     assert not bad, "\n".join(bad)
+
+
+def test_disk_fills_up_at_every_step_of_a_deploy(tmp_path):
+    """killer.py --fill: the disk fills up just before the N-th step of
+    `deploy v2`, for every N.  The deploy succeeds (the steps left need no
+    space), or fails with v1 whole at once (exit 1), or fails and says its
+    rollback failed too (exit 4); once space is freed, the next command
+    leaves the tree whole on the version the exit code promised."""
+    specs = {v: write_bundle(tmp_path / ("v%d" % v), NAME, v, units(v),
+                             {"www": {"index.html": b"<h1>version %d</h1>\n" % v,
+                                      "data/notes.txt": b"notes %d\n" % v * 400}})
+             for v in (1, 2)}
+    start = tmp_path / "start"
+    start.mkdir()
+    r = run_ops(start, "deploy", specs[1])
+    assert r.returncode == 0, show(r)
+    counted = tmp_path / "counted"
+    shutil.copytree(str(start), str(counted), symlinks=True)
+    total = count_events(counted, "deploy", specs[2])
+
+    workers = min(6, max(2, 2 * (os.cpu_count() or 1)))
+    mounts = [tmp_path / ("mnt%d" % i) for i in range(workers)]
+    free = queue.Queue()
+
+    def one(n):
+        mnt = free.get()
+        try:
+            for e in os.listdir(str(mnt)):
+                p = os.path.join(str(mnt), e)
+                shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
+            for e in os.listdir(str(start)):
+                src, dst = os.path.join(str(start), e), os.path.join(str(mnt), e)
+                shutil.copytree(src, dst, symlinks=True) if os.path.isdir(src) else shutil.copy2(src, dst)
+            filler, trace = os.path.join(str(mnt), "filler"), str(mnt) + ".trace"
+            if os.path.exists(trace):
+                os.unlink(trace)
+            argv = [sys.executable, KILLER, "--fill", filler, "--trace", trace, str(n), "--",
+                    "--root", str(mnt), "deploy", str(specs[2])]
+            r = subprocess.run(argv, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               universal_newlines=True, timeout=120)
+            with open(trace) as f:
+                filled = [l.strip() for l in f if l.startswith("FILL")]
+            os.unlink(filler)                     # the operator frees space
+            label = "disk full before step %d (%s): exit %d" % (n, filled[0] if filled else "never",
+                                                                  r.returncode)
+            out = []
+            if not filled:
+                out.append("the disk was never filled")
+            if r.returncode in (1, 4):
+                errors = [l for l in r.stderr.splitlines() if l.startswith("ops: error:")]
+                if len(errors) != 1 or not says_disk_full(errors[0]):
+                    out.append("not one error line saying the disk is full: %r" % r.stderr)
+            if r.returncode == 1:
+                found = whole_problems(mnt, specs)
+                if found or current_of(mnt) != 1:
+                    out.append("exit 1 (host as before), but current is %r: %s"
+                               % (current_of(mnt), found))
+            elif r.returncode == 0:
+                if current_of(mnt) != 2:
+                    out.append("exit 0, but current is %r" % current_of(mnt))
+            elif r.returncode != 4:
+                out.append(show(r))
+            nxt = run_ops(mnt, "undeploy", "other-pod")
+            found = whole_problems(mnt, specs)
+            if nxt.returncode != 0 or found or current_of(mnt) != (2 if r.returncode == 0 else 1):
+                out.append("then `undeploy other-pod`: exit %d, current %r: %s"
+                           % (nxt.returncode, current_of(mnt), found))
+            return r.returncode, ("%s: %s\n%s" % (label, "; ".join(out), r.stderr) if out else None)
+        finally:
+            free.put(mnt)
+
+    with contextlib.ExitStack() as stack:
+        for m in mounts:
+            m.mkdir()
+            stack.enter_context(tmpfs(m))
+            free.put(m)
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(one, range(1, total + 1)))
+    codes = {}
+    for code, _ in results:
+        codes[code] = codes.get(code, 0) + 1
+    failures = [msg for _, msg in results if msg]
+    sys.stderr.write("\ndisk filled up before each of the %d steps of `deploy v2`: exit codes %s, "
+                     "%d whole afterwards\n" % (total, codes, total - len(failures)))
+    assert not failures, "\n".join(failures)
