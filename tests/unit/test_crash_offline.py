@@ -587,3 +587,58 @@ def test_killed_recovery_is_recovered_too(world):
         assert not failures, "\n".join(failures)
     finally:
         shutil.rmtree(killed, ignore_errors=True)
+
+
+def test_the_checks_see_a_tree_in_between(world):
+    """whole_problems is the judge of every sweep: each way of being half-way
+    (or dirty) below must be reported."""
+    specs = world["specs"]
+
+    def broken(name, how):
+        root = os.path.join(world["base"], "broken-" + name)
+        shutil.copytree(world["B"], root, symlinks=True)
+        try:
+            held = how(root)
+            found = whole_problems(root, specs)
+            if isinstance(held, int):
+                os.close(held)
+            return found
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def write(path, data=b"x"):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+    def hold_lock(r):
+        fd = os.open(os.path.join(r, "var/lib/ops/lock"), os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    sysd = "etc/systemd/system/"
+    cases = {
+        "lock held": hold_lock,
+        "journal": lambda r: write(os.path.join(r, "var/lib/ops/journal/hello.json"), b"{}"),
+        "tmp file": lambda r: write(os.path.join(r, sysd, "hello-web.service.d/.ops-tmp-1-50-ops.conf")),
+        "download": lambda r: write(os.path.join(r, "var/lib/ops/tmp/x.tar")),
+        "wants link gone": lambda r: os.unlink(os.path.join(r, sysd, "timers.target.wants/hello-tick.timer")),
+        "v1 unit installed": lambda r: write(os.path.join(r, sysd, "hello-once.service"),
+                                             UNITS[1][2][3].encode()),
+        "unit of v1 content": lambda r: write(os.path.join(r, sysd, "hello-web.service"),
+                                              UNITS[1][0][3].encode()),
+        "drop-in of v1": lambda r: write(os.path.join(r, sysd, "hello-web.service.d/50-ops.conf"),
+                                         b'[Service]\nEnvironment="POD_NAME=hello" "POD_VERSION=1" '
+                                         b'"POD_MANIFEST=/etc/ops/pods/hello/1/manifest.json" '
+                                         b'"POD_VOLUMES=/var/lib/ops/volumes/hello/1"\n'),
+        "current dangling": lambda r: (os.unlink(os.path.join(r, "etc/ops/current/hello")),
+                                       os.symlink("../pods/hello/3", os.path.join(r, "etc/ops/current/hello"))),
+        "stored unit cut": lambda r: write(os.path.join(r, "etc/ops/pods/hello/1/units/hello-web.service"),
+                                           b"[Unit]\n"),
+        "state.json gone": lambda r: os.unlink(os.path.join(r, "etc/ops/pods/hello/1/state.json")),
+        "volume cut": lambda r: os.unlink(os.path.join(r, "var/lib/ops/volumes/hello/2/www/data/more.txt")),
+        "volume of nothing": lambda r: os.makedirs(os.path.join(r, "var/lib/ops/volumes/hello/7/www")),
+    }
+    missed = [name for name, how in cases.items() if not broken(name.replace(" ", "-"), how)]
+    assert not missed, "whole_problems did not see: %s" % missed
+    assert whole_problems(world["B"], specs) == []
