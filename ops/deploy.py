@@ -282,19 +282,28 @@ def remove_unit(layout, unit):
 
 
 def transact(ctx, plan, target, previous):
-    """Run ``plan.switch`` under a journal; on failure roll the pod back to
-    ``previous``.  Returns True when it rolled back (after raising...)."""
+    """Run ``plan.switch`` under a journal and record the outcome; on any
+    failure roll the pod back to ``previous`` and raise (exit 1, or exit 4
+    when the rollback fails too)."""
     name = plan.name
     jr = journal.Journal(ctx.layout, name, previous.version if previous else None,
-                         target.version if target else None, plan.command).open()
+                         target.version if target else None, plan.command)
+    try:
+        jr.open()
+    except OSError as e:
+        jr.close()
+        _record_quietly(target, "failed")
+        raise Failed(jr.path, "cannot write the journal: %s; nothing was switched"
+                     % (e.strerror or e))
     sw = Switcher(ctx, name, target)
     try:
         for a in plan.switch:
             sw.run(a)
             jr.step(a.describe())
+        if target is not None:
+            target.record("ok")       # inside: a failure to record is a failed switch
     except (OpsError, OSError) as e:
-        cause = e if isinstance(e, OpsError) else Failed(getattr(e, "filename", "") or name,
-                                                       e.strerror or str(e))
+        cause = e if isinstance(e, OpsError) else Failed(e.filename or name, e.strerror or str(e))
         back = "version %d" % previous.version if previous else "nothing"
         log.info("%s failed: %s; rolling back to %s" % (plan.command, cause, back))
         try:
@@ -313,9 +322,15 @@ def transact(ctx, plan, target, previous):
             "installed)" % name))
         err.rolled_back = True
         raise err
-    if target is not None:
-        target.record("ok")
     jr.close()
+
+
+def _record_quietly(sv, outcome):
+    try:
+        if sv is not None:
+            sv.record(outcome)
+    except OSError:
+        pass
 
 
 def restore(ctx, name, good, bad):
