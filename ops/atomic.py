@@ -29,13 +29,14 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def write_bytes(path, data, mode=0o644):
+def _replace(path, mode, fill):
+    """Create ``path`` through a temporary file that ``fill(f)`` writes."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = _tmp_name(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            fill(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
@@ -46,24 +47,18 @@ def write_bytes(path, data, mode=0o644):
     fsync_dir(os.path.dirname(path) or ".")
 
 
+def write_bytes(path, data, mode=0o644):
+    _replace(path, mode, lambda f: f.write(data))
+
+
 def write_text(path, text, mode=0o644):
     write_bytes(path, text.encode("utf-8"), mode)
 
 
 def copy_file(src, path, mode=0o644):
     import shutil
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
+    with open(src, "rb") as fin:
+        _replace(path, mode, lambda f: shutil.copyfileobj(fin, f, 1 << 20))
 
 
 def symlink(target, path):
