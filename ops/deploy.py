@@ -52,6 +52,7 @@ class Stager:
         self.fetched = []          # image IDs this run imported
         self.image_ids = {}        # image index -> ID to record
         self.created = []          # directories this run created (removed on failure)
+        self.temporary = []        # files removed when staging ends, whatever happens
         self.tmp_version = None
 
     def run(self):
@@ -62,15 +63,14 @@ class Stager:
             return self._finish()
         except OSError as e:
             self._undo()
-            raise Failed(e.filename or self.layout.host(self.layout.root),
-                         "%s while staging: the disk is full; nothing was switched"
-                         % (e.strerror or e) if e.errno in (errno.ENOSPC, errno.EDQUOT) else
-                         "%s while staging; nothing was switched" % (e.strerror or e))
+            full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+            raise Failed(e.filename or self.layout.root, "%s while staging%s; nothing was switched"
+                         % (e.strerror or e, ": the disk is full" if full else ""))
         except BaseException:
             self._undo()
             raise
         finally:
-            for p in self.downloads.values():
+            for p in list(self.downloads.values()) + self.temporary:
                 _unlink(p)
 
     def do_download(self, a):
@@ -124,7 +124,7 @@ class Stager:
                 _unlink(arg)
                 os.makedirs(self.layout.tmp_dir, exist_ok=True)
                 os.symlink(src, arg)
-                self.downloads["symlink:%d" % img.index] = arg
+                self.temporary.append(arg)
         sig = self._local(img.signature) if img.signature else None
         before = self.ctx.image_ids()
         printed = self.ctx.rkt.fetch(arg, signature=sig, insecure=sig is None)
