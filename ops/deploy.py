@@ -161,7 +161,10 @@ class Stager:
     def _finish(self):
         b = self.bundle
         final = self.layout.version_dir(b.name, b.version)
-        ids = [self.image_ids.get(i.index, i.id) for i in b.images]
+        stored = store.get(self.layout, b.name, b.version)
+        recorded = stored.recorded_images() if stored else []
+        ids = [self.image_ids.get(i.index) or i.id or
+               (recorded[i.index] if i.index < len(recorded) else None) for i in b.images]
         if self.tmp_version:
             sv = store.StoredVersion(b.name, b.version, self.tmp_version)
             sv.write_state(name=b.name, version=b.version, content=b.content_digest(),
@@ -170,10 +173,9 @@ class Stager:
             atomic.fsync_dir(os.path.dirname(final))
             self.tmp_version = None
             return store.StoredVersion(b.name, b.version, final)
-        sv = store.get(self.layout, b.name, b.version)
         if self.image_ids:
-            sv.write_state(images=ids)
-        return sv
+            stored.write_state(images=ids)
+        return stored
 
     def _undo(self):
         if self.tmp_version:

@@ -151,24 +151,7 @@ def plan_deploy(ctx, bundle):
                           "this version is already stored with different content: bump the "
                           "version, or run `ops undeploy %s:%d --remove` first" % (name, version, ))
     _check_conflicts(layout, name, bundle.units)
-    stage = []
-    if stored is None:
-        stage.append(Action("store", layout.host(layout.version_dir(name, version))))
-        for role, art in bundle.artifacts:
-            if art.uri and is_remote(art.uri):
-                stage.append(Action("download", art.uri))
-    have = ctx.image_ids() if bundle.images else []
-    for img in bundle.images:
-        if img.id and any(_match(img.id, h) for h in have):
-            continue
-        if stored is not None and img.source.uri and is_remote(img.source.uri):
-            stage.append(Action("download", img.source.uri))
-        stage.append(Action("fetch-image", img.source.location, index=img.index))
-    for i, vol in enumerate(bundle.volumes):
-        if not os.path.isdir(os.path.join(layout.volumes_dir(name, version), vol.name)):
-            if stored is not None and vol.data.uri:
-                stage.append(Action("download", vol.data.uri))
-            stage.append(Action("unpack-volume", vol.name, index=i))
+    stage = _stage_actions(ctx, bundle, stored)
     label = "%s %d" % (name, version)
     if current is not None and current.version == version:
         paths = {u.name: os.path.join(current.units_dir, u.name) for u in bundle.units}
@@ -176,11 +159,41 @@ def plan_deploy(ctx, bundle):
         if _nothing_to_do(ctx, stage, switch, bundle.units):
             return Plan("deploy", name, version, version, notes=("unchanged",))
         notes.append("converging: some units are stopped or missing")
-        return Plan("deploy", name, version, version, tuple(stage), switch, notes=tuple(notes))
+        return Plan("deploy", name, version, version, stage, switch, notes=tuple(notes))
     prev_units = current.bundle().units if current else None
     switch = switch_actions(layout, bundle.units, label, prev_units)
     return Plan("deploy", name, version, current.version if current else None,
-                tuple(stage), switch, notes=tuple(notes))
+                stage, switch, notes=tuple(notes))
+
+
+def _stage_actions(ctx, bundle, stored):
+    """Downloads first (only of what is needed), then store, images, volumes."""
+    layout = ctx.layout
+    downloads, work = [], []
+
+    def download(art):
+        if art is not None and art.uri and is_remote(art.uri):
+            downloads.append(Action("download", art.uri))
+    if stored is None:
+        for u in bundle.units:
+            download(u.source)
+        work.append(Action("store", layout.host(layout.version_dir(bundle.name,
+                                                                   bundle.version))))
+    recorded = stored.recorded_images() if stored is not None else []
+    have = ctx.image_ids() if bundle.images else []
+    for img in bundle.images:
+        known = img.id or (recorded[img.index] if img.index < len(recorded) else None)
+        if known and any(_match(known, h) for h in have):
+            continue                  # already in rkt's store: no download, no fetch
+        download(img.source)
+        download(img.signature)
+        work.append(Action("fetch-image", img.source.location, index=img.index))
+    vdir = layout.volumes_dir(bundle.name, bundle.version)
+    for i, vol in enumerate(bundle.volumes):
+        if not os.path.isdir(os.path.join(vdir, vol.name)):
+            download(vol.data)
+            work.append(Action("unpack-volume", vol.name, index=i))
+    return tuple(downloads + work)
 
 
 def _match(a, b):

@@ -77,8 +77,14 @@ class StoredVersion(namedtuple("StoredVersion", "name version dir")):
     def unit_names(self):
         return [u.name for u in self.bundle().units]
 
+    def recorded_images(self):
+        """The image ID recorded for each of the bundle's images, by index
+        (None where none is known)."""
+        ids = self.state().get("images", [])
+        return [i if isinstance(i, str) else None for i in ids] if isinstance(ids, list) else []
+
     def image_ids(self):
-        return [i for i in self.state().get("images", []) if isinstance(i, str)]
+        return [i for i in self.recorded_images() if i]
 
 
 def versions(layout, name):
