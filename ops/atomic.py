@@ -29,7 +29,7 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def _replace(path, mode, fill):
+def _replace(path, mode, fill, sync_dir=True):
     """Create ``path`` through a temporary file that ``fill(f)`` writes."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = _tmp_name(path)
@@ -44,21 +44,22 @@ def _replace(path, mode, fill):
     except BaseException:
         _unlink(tmp)
         raise
-    fsync_dir(os.path.dirname(path) or ".")
+    if sync_dir:
+        fsync_dir(os.path.dirname(path) or ".")
 
 
-def write_bytes(path, data, mode=0o644):
-    _replace(path, mode, lambda f: f.write(data))
+def write_bytes(path, data, mode=0o644, sync_dir=True):
+    _replace(path, mode, lambda f: f.write(data), sync_dir)
 
 
-def write_text(path, text, mode=0o644):
-    write_bytes(path, text.encode("utf-8"), mode)
+def write_text(path, text, mode=0o644, sync_dir=True):
+    write_bytes(path, text.encode("utf-8"), mode, sync_dir)
 
 
-def copy_file(src, path, mode=0o644):
+def copy_file(src, path, mode=0o644, sync_dir=True):
     import shutil
     with open(src, "rb") as fin:
-        _replace(path, mode, lambda f: shutil.copyfileobj(fin, f, 1 << 20))
+        _replace(path, mode, lambda f: shutil.copyfileobj(fin, f, 1 << 20), sync_dir)
 
 
 def symlink(target, path):

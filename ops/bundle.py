@@ -108,7 +108,10 @@ class Bundle:
 
     def content_digest(self):
         """What makes a version: pod.json's bytes plus every local artifact's
-        bytes; a remote artifact counts by its URI."""
+        bytes; a remote artifact counts by its URI.  Computed once."""
+        cached = self.__dict__.get("_digest")
+        if cached:
+            return cached
         h = hashlib.sha256()
         h.update(b"pod.json\0%d\0" % len(self.raw))
         h.update(self.raw)
@@ -118,7 +121,9 @@ class Bundle:
                 h.update(_file_digest(art.path))
             else:
                 h.update(("\0%s-uri\0%s\0" % (role, art.uri or art.location)).encode())
-        return "sha256:" + h.hexdigest()
+        digest = "sha256:" + h.hexdigest()
+        object.__setattr__(self, "_digest", digest)    # a cache, not state: frozen otherwise
+        return digest
 
 
 def _file_digest(path):

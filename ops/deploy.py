@@ -89,10 +89,12 @@ class Stager:
                                                               b.version))
         shutil.rmtree(self.tmp_version, ignore_errors=True)
         os.makedirs(os.path.join(self.tmp_version, "units"))
-        atomic.write_bytes(os.path.join(self.tmp_version, "pod.json"), b.raw)
+        # files inside the staging directory need no fsync of their directory:
+        # _finish renames the directory into place and fsyncs its parent
+        atomic.write_bytes(os.path.join(self.tmp_version, "pod.json"), b.raw, sync_dir=False)
         for u in b.units:
             atomic.copy_file(self._local(u.source),
-                             os.path.join(self.tmp_version, "units", u.name))
+                             os.path.join(self.tmp_version, "units", u.name), sync_dir=False)
         manifest = dict(b.manifest)
         vols = [v for v in manifest.get("volumes", []) or []
                 if not (isinstance(v, dict) and v.get("name") in {x.name for x in b.volumes})]
@@ -103,7 +105,7 @@ class Stager:
         if b.volumes:
             manifest["volumes"] = vols
         atomic.write_text(os.path.join(self.tmp_version, "manifest.json"),
-                          json.dumps(manifest, indent=2) + "\n")
+                          json.dumps(manifest, indent=2) + "\n", sync_dir=False)
 
     def do_fetch_image(self, a):
         img = self.bundle.images[a.index]
@@ -301,7 +303,6 @@ def transact(ctx, plan, target, previous):
     try:
         for a in plan.switch:
             sw.run(a)
-            jr.step(a.describe())
         if target is not None:
             target.record("ok")       # inside: a failure to record is a failed switch
     except (OpsError, OSError) as e:
@@ -348,10 +349,10 @@ def restore(ctx, name, good, bad):
             remove_unit(layout, u.name)
     for u in good_units:
         install_unit(layout, good, u.name)
-    sd.daemon_reload()
     starts = start_units(good_units)
+    sd.enable(starts)
+    sd.daemon_reload()
     if starts:
-        sd.enable(starts)
         sd.start(starts)
         down = sd.settle(starts, ctx.settle)
         if down:

@@ -6,6 +6,10 @@ between those points; the next mutating command rolls the pod back to the
 journal's ``from`` version (or to nothing).  Like Mercurial's journal it is the
 single source of truth about an interrupted run.
 
+It records where the switch goes, not each step: recovery does not need the
+steps (it puts the ``from`` version back whole, whatever was done), and one
+fsynced write per switch keeps a deploy cheap.
+
 What it survives: a killed ops at any point (SIGKILL, OOM, power loss after
 the journal reached the disk).  What it does not: someone editing units or
 ``/etc/ops`` by hand while a journal is pending.
@@ -25,16 +29,11 @@ class Journal:
         self.path = layout.journal_path(name)
         self.data = {"pod": name, "from": from_version, "to": to_version,
                      "command": command, "pid": os.getpid(),
-                     "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                     "steps": []}
+                     "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
     def open(self):
         self._write()
         return self
-
-    def step(self, what):
-        self.data["steps"].append(what)
-        self._write()
 
     def _write(self):
         atomic.write_text(self.path, json.dumps(self.data, indent=1) + "\n")

@@ -106,12 +106,15 @@ def switch_actions(layout, target_units, target_label, prev_units, converge_path
                 if converge_paths is None or not _installed_same(layout, u, converge_paths[u.name])]
     for u in installs:
         acts.append(Action("install-unit", u.name))
-    if installs or prev_units:
-        acts.append(Action("daemon-reload"))
     starts = start_units(target_units)
-    acts = [a for a in acts if a.units or a.verb not in ("stop", "disable")]
     if starts:
         acts.append(Action("enable", units=starts))
+    # enable and disable do not reload (--no-reload): one reload, after every
+    # file is in place, before anything starts
+    if installs or prev_units:
+        acts.append(Action("daemon-reload"))
+    acts = [a for a in acts if a.units or a.verb not in ("stop", "disable")]
+    if starts:
         acts.append(Action("start", units=starts))
         acts.append(Action("settle", units=starts))
     acts.append(Action("set-current", target_label))

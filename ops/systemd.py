@@ -39,10 +39,10 @@ class Systemd:
             self._ctl("daemon-reload")
 
     def enable(self, units):
-        self._mutate("enable", units)
+        self._mutate("enable", units, "--no-reload")
 
     def disable(self, units):
-        self._mutate("disable", units)
+        self._mutate("disable", units, "--no-reload")
 
     def start(self, units):
         if not self.offline:
@@ -59,7 +59,7 @@ class Systemd:
             return
         if not self.offline:
             self._ctl("stop", "--", *units, check=False)
-        self._ctl("disable", "--", *units, check=False)
+        self._ctl("disable", "--no-reload", "--", *units, check=False)
         if not self.offline:
             self._ctl("reset-failed", "--", *units, check=False)
 

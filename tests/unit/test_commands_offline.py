@@ -627,8 +627,8 @@ def test_progress_on_stderr_result_on_stdout(ops, root, bundle):
     r = ops("-v", "redeploy", "web:1")
     assert r.code == 0, r
     assert r.lines == ["redeploy web 1: changed"]
-    assert "+ systemctl --root=%s enable -- web-api.service web-v1.service" % root in r.err
-    assert "+ systemctl --root=%s disable -- web-api.service web-v2.service" % root in r.err
+    assert "+ systemctl --root=%s enable --no-reload -- web-api.service web-v1.service" % root in r.err
+    assert "+ systemctl --root=%s disable --no-reload -- web-api.service web-v2.service" % root in r.err
     for line in r.err.splitlines():
         if line.startswith("+ systemctl"):
             assert line.split()[3] in ("enable", "disable", "is-enabled"), line
