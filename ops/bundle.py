@@ -1,4 +1,4 @@
-"""Parse and validate a bundle (SPEC §1) into immutable dataclasses.
+"""Parse and validate a bundle (SPEC §1) into immutable records.
 
 Validation is complete before anything else happens: every rule fails with a
 :class:`~ops.errors.BundleError` whose ``where`` is the manifest's path and a
@@ -10,8 +10,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
-from typing import Optional, Tuple
+from collections import namedtuple
 
 from ops.errors import BundleError
 
@@ -40,21 +39,20 @@ def is_remote(location):
     return location.lower().startswith(("http://", "https://"))
 
 
-@dataclass(frozen=True)
-class Artifact:
+# The records are namedtuples, not dataclasses: immutable all the same, and
+# they cost nothing at start-up (dataclasses and typing cost ~10 ms there,
+# paid by every Ansible run of `ops deploy`).
+
+class Artifact(namedtuple("Artifact", "location path uri", defaults=(None, None))):
     """A file the bundle points at: a local file (``path``, absolute) or a
     remote one (``uri``)."""
-    location: str
-    path: Optional[str] = None
-    uri: Optional[str] = None
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class UnitSpec:
-    name: str                     # the unit name: the file's name
-    source: Artifact
-    start: bool
-    instances: Optional[Tuple[str, ...]]
+class UnitSpec(namedtuple("UnitSpec", "name source start instances")):
+    """``name`` is the unit name (the file's name); ``instances`` a tuple of
+    instance names for a template, else None."""
+    __slots__ = ()
 
     @property
     def is_template(self):
@@ -69,31 +67,20 @@ class UnitSpec:
         return tuple("%s@%s%s" % (stem, i, suffix) for i in self.instances)
 
 
-@dataclass(frozen=True)
-class ImageSpec:
-    index: int
-    id: Optional[str]
-    source: Artifact              # path or uri (uri may be docker:// or a name)
-    signature: Optional[Artifact]
+class ImageSpec(namedtuple("ImageSpec", "index id source signature")):
+    """``source`` is a path or a uri (which may be docker:// or a name)."""
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class VolumeSpec:
-    name: str
-    data: Artifact
+class VolumeSpec(namedtuple("VolumeSpec", "name data")):
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Bundle:
-    label: str                    # the manifest path as the user named it
-    directory: Optional[str]      # where relative artifacts resolve; None when stored
-    raw: bytes                    # pod.json, byte for byte
-    manifest: dict
-    name: str
-    version: int
-    units: Tuple[UnitSpec, ...]
-    images: Tuple[ImageSpec, ...]
-    volumes: Tuple[VolumeSpec, ...]
+class Bundle(namedtuple("Bundle", "label directory raw manifest name version units images "
+                                  "volumes")):
+    """``label`` is the manifest path as the user named it; ``directory``
+    where relative artifacts resolve (None for a stored copy); ``raw`` the
+    manifest's bytes.  (No ``__slots__``: the instance keeps its digest.)"""
 
     @property
     def artifacts(self):
@@ -109,7 +96,7 @@ class Bundle:
     def content_digest(self):
         """What makes a version: pod.json's bytes plus every local artifact's
         bytes; a remote artifact counts by its URI.  Computed once."""
-        cached = self.__dict__.get("_digest")
+        cached = getattr(self, "_digest", None)
         if cached:
             return cached
         h = hashlib.sha256()
@@ -122,7 +109,7 @@ class Bundle:
             else:
                 h.update(("\0%s-uri\0%s\0" % (role, art.uri or art.location)).encode())
         digest = "sha256:" + h.hexdigest()
-        object.__setattr__(self, "_digest", digest)    # a cache, not state: frozen otherwise
+        self._digest = digest       # a cache, the one attribute that is not a field
         return digest
 
 

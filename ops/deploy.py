@@ -13,8 +13,6 @@ import errno
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
-from typing import List, Optional
 
 from ops import atomic, journal, log, store
 from ops.errors import Failed, OpsError, Refused, RollbackFailed
@@ -26,16 +24,18 @@ __all__ = ["Result", "Stager", "transact", "restore", "recover", "remove_leftove
            "run_removals"]
 
 
-@dataclass
 class Result:
-    command: str
-    name: Optional[str]
-    version: Optional[int]
-    previous: Optional[int] = None
-    changed: bool = False
-    actions: list = field(default_factory=list)      # plan.Action objects
-    lines: List[str] = field(default_factory=list)    # human output (cleanup)
-    removed: dict = field(default_factory=dict)       # cleanup: pod -> versions
+    """What a command did, for :mod:`ops.cli` to print."""
+
+    def __init__(self, command, name, version, previous=None, changed=False, actions=()):
+        self.command = command
+        self.name = name
+        self.version = version
+        self.previous = previous
+        self.changed = changed
+        self.actions = list(actions)     # plan.Action objects
+        self.lines = []                  # human output (cleanup)
+        self.removed = {}                # cleanup: pod -> versions removed
 
 
 # -- stage -------------------------------------------------------------------

@@ -9,8 +9,7 @@ printed by ``--dry-run``, reported in ``--json`` and walked by
 
 import filecmp
 import os
-from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from collections import namedtuple
 
 from ops import store
 from ops.bundle import is_remote
@@ -20,12 +19,11 @@ __all__ = ["Action", "Plan", "plan_deploy", "plan_redeploy", "plan_undeploy",
            "plan_removal", "start_units", "all_units", "switch_actions"]
 
 
-@dataclass(frozen=True)
-class Action:
-    verb: str                       # e.g. "install-unit", "start", "unpack-volume"
-    target: str = ""                # what it acts on, for people
-    units: Tuple[str, ...] = ()     # for batched systemctl verbs
-    index: int = -1                 # into the bundle's images/volumes/units
+class Action(namedtuple("Action", "verb target units index", defaults=("", (), -1))):
+    """One step: ``verb`` (e.g. "install-unit", "start", "unpack-volume"),
+    ``target`` (what it acts on, for people), ``units`` (for batched
+    systemctl verbs), ``index`` (into the bundle's images or volumes)."""
+    __slots__ = ()
 
     def to_json(self):
         d = {"action": self.verb}
@@ -44,16 +42,11 @@ class Action:
         return " ".join(parts)
 
 
-@dataclass(frozen=True)
-class Plan:
-    command: str
-    name: str
-    version: Optional[int]
-    previous: Optional[int]
-    stage: Tuple[Action, ...] = ()
-    switch: Tuple[Action, ...] = ()
-    removals: Tuple[Action, ...] = ()
-    notes: Tuple[str, ...] = field(default=())
+class Plan(namedtuple("Plan", "command name version previous stage switch removals notes",
+                      defaults=((), (), (), ()))):
+    """What a command will do: ``stage`` (beside what runs), ``switch`` (under
+    the journal) and ``removals`` (stored versions, volumes, images)."""
+    __slots__ = ()
 
     @property
     def actions(self):
