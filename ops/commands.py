@@ -20,6 +20,20 @@ def check(host, bundle_arg):
     return bundle_mod.load(bundle_arg, insecure_images=host.insecure_images)
 
 
+class Result:
+    """What a command did, for :mod:`ops.cli` to print."""
+
+    def __init__(self, command, name, version, previous=None, changed=False, actions=()):
+        self.command = command
+        self.name = name
+        self.version = version
+        self.previous = previous
+        self.changed = changed
+        self.actions = list(actions)     # plan.Action objects
+        self.lines = []                  # human output (cleanup)
+        self.removed = {}                # cleanup: pod -> versions removed
+
+
 class _Locked:
     """Take the lock and recover interrupted runs; --dry-run does neither."""
 
@@ -37,7 +51,8 @@ class _Locked:
             return self
         self.lock.acquire()
         try:
-            _deploy().recover(self.host)
+            from ops.recovery import recover
+            recover(self.host)
         except BaseException:
             self.lock.release()
             raise
@@ -67,7 +82,7 @@ class _About:
 
 
 def _result(plan):
-    return _deploy().Result(plan.command, plan.name, plan.version, plan.previous,
+    return Result(plan.command, plan.name, plan.version, plan.previous,
                             plan.changed, list(plan.actions))
 
 
@@ -118,7 +133,7 @@ def cleanup(host, names, keep, lock_timeout):
         store.parse_ref(n)
     with _Locked(host, lock_timeout):
         pods = names or store.pods(host.layout)
-        result = _deploy().Result("cleanup", names[0] if len(names) == 1 else None, None)
+        result = Result("cleanup", names[0] if len(names) == 1 else None, None)
         plans = []
         for name in pods:
             current = store.current_version(host.layout, name)

@@ -6,7 +6,7 @@ Like Mercurial, the switch writes a journal before its first change and
 removes it when the pod is whole again; any failure in the switch or the
 settle rolls the whole pod back to the previous version (:func:`restore`), and
 a run killed half-way is rolled back by the next mutating command
-(:func:`recover`).
+(:mod:`ops.recovery`).
 """
 
 import errno
@@ -20,22 +20,7 @@ from ops.host import template_file
 from ops.plan import all_units, start_units
 from ops.rkt import ids_match, image_sha512
 
-__all__ = ["Result", "Stager", "transact", "restore", "recover", "remove_leftovers",
-           "run_removals"]
-
-
-class Result:
-    """What a command did, for :mod:`ops.cli` to print."""
-
-    def __init__(self, command, name, version, previous=None, changed=False, actions=()):
-        self.command = command
-        self.name = name
-        self.version = version
-        self.previous = previous
-        self.changed = changed
-        self.actions = list(actions)     # plan.Action objects
-        self.lines = []                  # human output (cleanup)
-        self.removed = {}                # cleanup: pod -> versions removed
+__all__ = ["Stager", "transact", "restore", "run_removals"]
 
 
 # -- stage -------------------------------------------------------------------
@@ -363,62 +348,6 @@ def restore(ctx, name, good, bad):
         store.clear_current(layout, name)
 
 
-def recover(ctx):
-    """Roll back every pod whose journal an interrupted run left behind."""
-    layout = ctx.layout
-    remove_leftovers(layout)
-    for j in journal.pending(layout):
-        name = j["pod"]
-        good = store.get(layout, name, j["from"]) if isinstance(j.get("from"), int) else None
-        bad = []
-        if isinstance(j.get("to"), int) and j["to"] != j.get("from"):
-            bad.append(store.get(layout, name, j["to"]))
-        cur = store.current_version(layout, name)
-        if cur is not None and cur != good and cur not in bad:
-            bad.append(cur)
-        log.info("recovering the interrupted %s of %s: rolling back to %s"
-                 % (j.get("command"), name, "version %d" % good.version if good else "nothing"))
-        try:
-            restore(ctx, name, good, [b for b in bad if b is not None])
-        except (OpsError, OSError) as e:
-            raise RollbackFailed(j["path"], "an interrupted run of %s could not be rolled back "
-                                 "(%s); fix the cause and run any mutating command again" % (name, e))
-        for b in bad:
-            if b is not None and j.get("command") in ("deploy", "redeploy"):
-                b.record("failed")
-        _unlink(j["path"])
-
-
-def remove_leftovers(layout):
-    """Remove what a killed run staged before it wrote a journal: temporary
-    files and directories, downloads, volume directories of no stored version."""
-    if os.path.isdir(layout.tmp_dir):
-        for n in os.listdir(layout.tmp_dir):
-            p = os.path.join(layout.tmp_dir, n)
-            shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) and not \
-                os.path.islink(p) else _unlink(p)
-    dirs = [layout.state_dir, layout.journal_dir, layout.current_dir, layout.unit_dir,
-            layout.pods_dir, layout.path("var/lib/ops/volumes")]
-    for pod in store.pods(layout):
-        dirs.append(layout.pod_dir(pod))
-        for v in store.versions(layout, pod):
-            dirs += [v.dir, v.units_dir]
-    dirs += [os.path.join(layout.unit_dir, n) for n in _listdir(layout.unit_dir)
-             if n.endswith(".d")]
-    vol_root = layout.path("var/lib/ops/volumes")
-    for pod in _listdir(vol_root):
-        pdir = os.path.join(vol_root, pod)
-        dirs.append(pdir)
-        for ver in _listdir(pdir):
-            vdir = os.path.join(pdir, ver)
-            if ver.isdigit() and store.get(layout, pod, int(ver)) is None:
-                shutil.rmtree(vdir, ignore_errors=True)
-            else:
-                dirs.append(vdir)
-    for d in dirs:
-        atomic.remove_leftovers(d)
-
-
 def run_removals(ctx, actions):
     for a in actions:
         log.info(a.describe())
@@ -433,13 +362,6 @@ def run_removals(ctx, actions):
             ctx.rkt.remove(a.units)
         else:
             raise Refused(a.verb, "not a removal")
-
-
-def _listdir(d):
-    try:
-        return sorted(os.listdir(d))
-    except OSError:
-        return []
 
 
 def _unlink(p):

@@ -1,7 +1,6 @@
 """The host a command acts on: its layout, systemd, rkt and the options that
 shape how ops talks to them."""
 
-from ops import rkt as rkt_mod
 from ops.layout import Layout
 from ops.systemd import Systemd
 
@@ -21,7 +20,6 @@ class Host:
                  insecure_images=False, dry_run=False):
         self.layout = Layout(root)
         self.systemd = Systemd(self.layout)
-        self.rkt_path = rkt_mod.find_rkt(rkt)
         self.rkt_option = rkt
         self.settle = settle
         self.timeout = timeout
@@ -34,8 +32,9 @@ class Host:
     @property
     def rkt(self):
         if self._rkt is None:
-            rkt_mod.require(self.rkt_path, "the pod has images")
-            self._rkt = rkt_mod.Rkt(self.layout, self.rkt_path)
+            from ops import rkt as rkt_mod      # only for pods with images
+            path = rkt_mod.require(rkt_mod.find_rkt(self.rkt_option), "the pod has images")
+            self._rkt = rkt_mod.Rkt(self.layout, path)
         return self._rkt
 
     def image_ids(self):

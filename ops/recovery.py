@@ -1,0 +1,93 @@
+"""Recovery, run first by every mutating command while it holds the lock.
+
+It removes what a killed run staged before it wrote a journal (temporary
+files and directories, downloads, volume directories of no stored version),
+then rolls back every pod whose journal an interrupted switch left behind, to
+the journal's ``from`` version (or to nothing).  With nothing to recover it
+only reads directories, so it stays cheap for the run that follows.
+"""
+
+import os
+
+from ops import atomic, journal, log, store
+from ops.errors import OpsError, RollbackFailed
+
+__all__ = ["recover", "remove_leftovers"]
+
+
+def recover(ctx):
+    """Roll back every pod whose journal an interrupted run left behind."""
+    layout = ctx.layout
+    remove_leftovers(layout)
+    for j in journal.pending(layout):
+        name = j["pod"]
+        good = store.get(layout, name, j["from"]) if isinstance(j.get("from"), int) else None
+        bad = []
+        if isinstance(j.get("to"), int) and j["to"] != j.get("from"):
+            bad.append(store.get(layout, name, j["to"]))
+        cur = store.current_version(layout, name)
+        if cur is not None and cur != good and cur not in bad:
+            bad.append(cur)
+        log.info("recovering the interrupted %s of %s: rolling back to %s"
+                 % (j.get("command"), name, "version %d" % good.version if good else "nothing"))
+        try:
+            from ops.deploy import restore
+            restore(ctx, name, good, [b for b in bad if b is not None])
+        except (OpsError, OSError) as e:
+            raise RollbackFailed(j["path"], "an interrupted run of %s could not be rolled back "
+                                 "(%s); fix the cause and run any mutating command again" % (name, e))
+        for b in bad:
+            if b is not None and j.get("command") in ("deploy", "redeploy"):
+                b.record("failed")
+        _unlink(j["path"])
+
+
+def remove_leftovers(layout):
+    """Remove what a killed run staged before it wrote a journal: temporary
+    files and directories, downloads, volume directories of no stored version."""
+    if os.path.isdir(layout.tmp_dir):
+        for n in os.listdir(layout.tmp_dir):
+            p = os.path.join(layout.tmp_dir, n)
+            if os.path.isdir(p) and not os.path.islink(p):
+                _rmtree(p)
+            else:
+                _unlink(p)
+    dirs = [layout.state_dir, layout.journal_dir, layout.current_dir, layout.unit_dir,
+            layout.pods_dir, layout.path("var/lib/ops/volumes")]
+    for pod in store.pods(layout):
+        dirs.append(layout.pod_dir(pod))
+        for v in store.versions(layout, pod):
+            dirs += [v.dir, v.units_dir]
+    dirs += [os.path.join(layout.unit_dir, n) for n in _listdir(layout.unit_dir)
+             if n.endswith(".d")]
+    vol_root = layout.path("var/lib/ops/volumes")
+    for pod in _listdir(vol_root):
+        pdir = os.path.join(vol_root, pod)
+        dirs.append(pdir)
+        for ver in _listdir(pdir):
+            vdir = os.path.join(pdir, ver)
+            if ver.isdigit() and store.get(layout, pod, int(ver)) is None:
+                _rmtree(vdir)
+            else:
+                dirs.append(vdir)
+    for d in dirs:
+        atomic.remove_leftovers(d)
+
+
+def _listdir(d):
+    try:
+        return sorted(os.listdir(d))
+    except OSError:
+        return []
+
+
+def _rmtree(p):
+    import shutil         # only when there is something to remove
+    shutil.rmtree(p, ignore_errors=True)
+
+
+def _unlink(p):
+    try:
+        os.unlink(p)
+    except OSError:
+        pass
