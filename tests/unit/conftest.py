@@ -225,6 +225,67 @@ def bundle(tmp_path):
     return _bundle
 
 
+@pytest.fixture
+def rkt(root, tmp_path, monkeypatch):
+    """OPS_RKT is the rkt stand-in, its invocations logged to a file:
+    ``rkt.calls()`` gives the argv of each run; ``rkt.run(...)`` runs it on
+    ROOT's store (unlogged)."""
+    log = tmp_path / "rkt.log"
+    monkeypatch.setenv("OPS_RKT", str(RKT_STANDIN))
+    monkeypatch.setenv("FAKE_RKT_LOG", str(log))
+    monkeypatch.delenv("FAKE_RKT_FAIL", raising=False)
+
+    class Rkt:
+        dir_flag = "--dir=%s" % (root / "var/lib/rkt")
+        config_flag = "--local-config=%s" % (root / "etc/rkt")
+
+        @staticmethod
+        def calls():
+            if not log.exists():
+                return []
+            return [json.loads(l)["argv"] for l in log.read_text().splitlines() if l.strip()]
+
+        @staticmethod
+        def fetches():
+            return [a for a in Rkt.calls() if "fetch" in a]
+
+        @staticmethod
+        def removals():
+            return [a[a.index("rm") + 1:] for a in Rkt.calls() if "rm" in a]
+
+        @staticmethod
+        def clear():
+            if log.exists():
+                log.unlink()
+
+        @staticmethod
+        def run(*args):
+            env = dict(os.environ)
+            env.pop("FAKE_RKT_LOG", None)
+            return subprocess.run([str(RKT_STANDIN), Rkt.dir_flag, Rkt.config_flag]
+                                  + list(args), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, universal_newlines=True,
+                                  env=env, timeout=60)
+
+        @staticmethod
+        def image_list():
+            """What `rkt --dir=ROOT/var/lib/rkt image list --format=json` prints, parsed."""
+            p = Rkt.run("image", "list", "--format=json")
+            assert p.returncode == 0, p.stderr
+            return json.loads(p.stdout)
+
+        @staticmethod
+        def store():
+            """IDs (71 characters) in ROOT's rkt store."""
+            return sorted(i["id"] for i in (Rkt.image_list() or []))
+
+        @staticmethod
+        def trust(key, prefix):
+            p = Rkt.run("trust", "--prefix", prefix, "--skip-fingerprint-review", str(key))
+            assert p.returncode == 0, p.stderr
+    return Rkt
+
+
 # -- looking at ROOT -----------------------------------------------------------
 
 LOCK_PARTS = ("var", "var/lib", "var/lib/ops", "var/lib/ops/lock")

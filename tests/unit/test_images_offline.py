@@ -9,62 +9,12 @@ to do; the store itself is read back with ``rkt image list``.
 import json
 import os
 import shutil
-import subprocess
 
 import pytest
 
-from conftest import (RKT_STANDIN, current_link, diff, snapshot, state, stored_versions,
+from conftest import (current_link, diff, snapshot, state, stored_versions,
                       unit_dir, wants)
 from tests.support import aci, gpg
-
-
-@pytest.fixture
-def rkt(root, tmp_path, monkeypatch):
-    """OPS_RKT is the stand-in; ``rkt.calls()`` gives the argv of each run."""
-    log = tmp_path / "rkt.log"
-    monkeypatch.setenv("OPS_RKT", str(RKT_STANDIN))
-    monkeypatch.setenv("FAKE_RKT_LOG", str(log))
-    monkeypatch.delenv("FAKE_RKT_FAIL", raising=False)
-
-    class Rkt:
-        dir_flag = "--dir=%s" % (root / "var/lib/rkt")
-        config_flag = "--local-config=%s" % (root / "etc/rkt")
-
-        @staticmethod
-        def calls():
-            if not log.exists():
-                return []
-            return [json.loads(l)["argv"] for l in log.read_text().splitlines() if l.strip()]
-
-        @staticmethod
-        def fetches():
-            return [a for a in Rkt.calls() if "fetch" in a]
-
-        @staticmethod
-        def removals():
-            return [a[a.index("rm") + 1:] for a in Rkt.calls() if "rm" in a]
-
-        @staticmethod
-        def clear():
-            if log.exists():
-                log.unlink()
-
-        @staticmethod
-        def run(*args):
-            env = dict(os.environ)
-            env.pop("FAKE_RKT_LOG", None)
-            return subprocess.run([str(RKT_STANDIN), Rkt.dir_flag, Rkt.config_flag]
-                                  + list(args), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, universal_newlines=True,
-                                  env=env, timeout=60)
-
-        @staticmethod
-        def store():
-            """IDs (71 characters) in ROOT's rkt store."""
-            p = Rkt.run("image", "list", "--format=json")
-            assert p.returncode == 0, p.stderr
-            return sorted(i["id"] for i in (json.loads(p.stdout) or []))
-    return Rkt
 
 
 def image_bundle(bundle, version=1, images=(), name="web", units=None, volumes=None):

@@ -14,13 +14,12 @@ name is left anywhere under ROOT.
 import json
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import (RKT_STANDIN, current_link, diff, dropin_env, make_tar, snapshot, state,
+from conftest import (current_link, diff, dropin_env, make_tar, snapshot, state,
                       stored_versions, unit_dir, unit_text, wants)
 from tests.support import aci, gpg
 from tests.support.servers import (body, make_certs, redirect, sequence, serve, stall, status,
@@ -37,55 +36,6 @@ def no_proxy(monkeypatch):
     for var in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
         monkeypatch.delenv(var, raising=False)
         monkeypatch.delenv(var.upper(), raising=False)
-
-
-@pytest.fixture
-def rkt(root, tmp_path, monkeypatch):
-    """OPS_RKT is the stand-in; its invocations are logged to a file."""
-    log = tmp_path / "rkt.log"
-    monkeypatch.setenv("OPS_RKT", str(RKT_STANDIN))
-    monkeypatch.setenv("FAKE_RKT_LOG", str(log))
-    monkeypatch.delenv("FAKE_RKT_FAIL", raising=False)
-
-    class Rkt:
-        dir_flag = "--dir=%s" % (root / "var/lib/rkt")
-        config_flag = "--local-config=%s" % (root / "etc/rkt")
-
-        @staticmethod
-        def calls():
-            if not log.exists():
-                return []
-            return [json.loads(l)["argv"] for l in log.read_text().splitlines() if l.strip()]
-
-        @staticmethod
-        def fetches():
-            return [a for a in Rkt.calls() if "fetch" in a]
-
-        @staticmethod
-        def run(*args):
-            env = dict(os.environ)
-            env.pop("FAKE_RKT_LOG", None)
-            return subprocess.run([str(RKT_STANDIN), Rkt.dir_flag, Rkt.config_flag]
-                                  + list(args), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, universal_newlines=True,
-                                  env=env, timeout=60)
-
-        @staticmethod
-        def image_list():
-            """What `rkt --dir=ROOT/var/lib/rkt image list --format=json` prints, parsed."""
-            p = Rkt.run("image", "list", "--format=json")
-            assert p.returncode == 0, p.stderr
-            return json.loads(p.stdout)
-
-        @staticmethod
-        def store():
-            return sorted(i["id"] for i in (Rkt.image_list() or []))
-
-        @staticmethod
-        def trust(key):
-            p = Rkt.run("trust", "--prefix", IMAGE_NAME, "--skip-fingerprint-review", str(key))
-            assert p.returncode == 0, p.stderr
-    return Rkt
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +152,7 @@ def assert_v1_untouched(root, b1):
 def test_all_remote_artifacts_deploy_and_the_version_redeploys_without_network(
         ops, root, tmp_path, bundle, rkt, signer):
     home, key = signer
-    rkt.trust(key)
+    rkt.trust(key, IMAGE_NAME)
     site = Site(tmp_path / "site", signer_home=home)
     with serve(site.routes()) as srv:
         b = full_bundle(tmp_path / "remote-bundle", srv, site)
@@ -467,7 +417,7 @@ def test_a_signed_remote_image_fetched_again_is_still_verified(ops, root, tmp_pa
     """The version is stored but its image left rkt's store: deploying the
     same bundle fetches the image again, and rkt must again get its signature."""
     home, key = signer
-    rkt.trust(key)
+    rkt.trust(key, IMAGE_NAME)
     site = Site(tmp_path / "site", signer_home=home)
     with serve(site.routes()) as srv:
         b = remote_bundle(tmp_path / "b", local_unit=True, image=srv.url("/i/app.aci"),
@@ -499,7 +449,7 @@ def test_a_signed_remote_image_fetched_again_is_still_verified(ops, root, tmp_pa
 def test_an_identical_redeploy_asks_the_server_for_nothing(ops, root, tmp_path, rkt, signer,
                                                            pinned):
     home, key = signer
-    rkt.trust(key)
+    rkt.trust(key, IMAGE_NAME)
     site = Site(tmp_path / "site", signer_home=home)
     with serve(site.routes()) as srv:
         b = full_bundle(tmp_path / "b", srv, site)
