@@ -130,8 +130,6 @@ def main(argv=None):
     except Exception as e:             # UsageError from _Parser.error
         return _fail(e, json_mode, "usage", None)
     log.set_verbosity(0 if args.quiet else 2 if args.verbose else 1)
-    if args.json and not args.verbose:
-        log.set_verbosity(0 if args.quiet else 1)
     if not args.command:
         return _fail(_usage("ops", "a COMMAND is required (see ops --help)"), json_mode,
                      "usage", None)
@@ -170,15 +168,44 @@ def _run(args):
                      "offline)")
     if args.command == "check":
         return _print_check(commands.check(host, args.bundle), args)
-    if args.command == "deploy":
-        result = commands.deploy(host, args.bundle, args.lock_timeout)
-    elif args.command == "redeploy":
-        result = commands.redeploy(host, args.ref, args.lock_timeout)
-    elif args.command == "undeploy":
-        result = commands.undeploy(host, args.ref, args.remove, args.lock_timeout)
-    else:
-        result = commands.cleanup(host, args.names, args.keep, args.lock_timeout)
+    with _TermLikeInterrupt():
+        if args.command == "deploy":
+            result = commands.deploy(host, args.bundle, args.lock_timeout)
+        elif args.command == "redeploy":
+            result = commands.redeploy(host, args.ref, args.lock_timeout)
+        elif args.command == "undeploy":
+            result = commands.undeploy(host, args.ref, args.remove, args.lock_timeout)
+        else:
+            result = commands.cleanup(host, args.names, args.keep, args.lock_timeout)
     return _print_result(result, args)
+
+
+class _TermLikeInterrupt:
+    """While a mutating command runs, SIGTERM (a timeout in the caller, a
+    shutdown) is handled like Ctrl-C: staging is undone, a switch is rolled
+    back, then ops exits 1.  The previous handlers come back afterwards (ops
+    may run in-process, as the tests run it)."""
+
+    def __enter__(self):
+        import signal
+        self.saved = {}
+        try:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.saved[signum] = signal.getsignal(signum)
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+        except ValueError:       # not the main thread
+            self.saved = {}
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+        return False
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _out(text):

@@ -288,10 +288,16 @@ def transact(ctx, plan, target, previous):
     try:
         for a in plan.switch:
             sw.run(a)
+        _no_more_interrupts()         # committing: from here on ops finishes what it began
         if target is not None:
             target.record("ok")       # inside: a failure to record is a failed switch
-    except (OpsError, OSError) as e:
-        cause = e if isinstance(e, OpsError) else Failed(e.filename or name, e.strerror or str(e))
+    except (OpsError, OSError, KeyboardInterrupt) as e:
+        if isinstance(e, OpsError):
+            cause = e
+        elif isinstance(e, KeyboardInterrupt):
+            cause = Failed(name, "interrupted (SIGINT or SIGTERM) during the switch")
+        else:
+            cause = Failed(e.filename or name, e.strerror or str(e))
         back = "version %d" % previous.version if previous else "nothing"
         log.info("%s failed: %s; rolling back to %s" % (plan.command, cause, back))
         try:
@@ -311,6 +317,18 @@ def transact(ctx, plan, target, previous):
         err.rolled_back = True
         raise err
     jr.close()
+
+
+def _no_more_interrupts():
+    """Ignore SIGINT and SIGTERM for the rest of the run.  Used where ops
+    commits: an interrupt there could only make ops report a failure for work
+    that is done (the commit and the removals are short and bounded)."""
+    import signal
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(signum, signal.SIG_IGN)
+        except ValueError:       # not the main thread (ops used as a library)
+            pass
 
 
 def _record_quietly(sv, outcome):
@@ -349,6 +367,8 @@ def restore(ctx, name, good, bad):
 
 
 def run_removals(ctx, actions):
+    if actions:
+        _no_more_interrupts()
     for a in actions:
         log.info(a.describe())
         if a.verb in ("remove-version", "remove-volumes"):

@@ -4,6 +4,7 @@
     killer.py [--after] [--trace FILE] N -- OPS-ARGS...
     killer.py --fill FILE [--trace FILE] N -- OPS-ARGS...
     killer.py --count [--trace FILE] -- OPS-ARGS...
+    killer.py --term [--trace FILE] N -- OPS-ARGS...
 
 An audit hook (``sys.addaudithook``, Python 3.8+) counts the events through
 which ops changes the host:
@@ -26,6 +27,9 @@ At the N-th such event the process sends itself SIGKILL:
 ``--fill FILE`` kills nothing either: just before the N-th event it fills
 the file system that holds FILE (writing FILE until the disk is full), and
 lets ops go on into a real "No space left on device".
+
+``--term`` sends SIGTERM instead, once, before the N-th event, and lets ops
+go on: it must undo its staging or roll its switch back, and exit.
 
 ``--count`` kills nothing: the run completes and the last line on stderr is
 ``killer: events=TOTAL exit=CODE``, the number a sweep over N needs.
@@ -54,7 +58,7 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 IGNORED = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/urandom", "/dev/random")
 IGNORED_PREFIXES = ("/proc/", "/dev/fd/", "/dev/pts/", "/dev/std")
 
-USAGE = ("usage: killer.py [--after] [--trace FILE] N -- OPS-ARGS...\n"
+USAGE = ("usage: killer.py [--after | --term] [--trace FILE] N -- OPS-ARGS...\n"
          "       killer.py --fill FILE [--trace FILE] N -- OPS-ARGS...\n"
          "       killer.py --count [--trace FILE] -- OPS-ARGS...\n")
 
@@ -114,8 +118,9 @@ def fill_disk(path):
 
 
 class Killer:
-    def __init__(self, target, after, trace_fd, fill=None):
+    def __init__(self, target, after, trace_fd, fill=None, term=False):
         self.target = target        # 0: count only
+        self.term = term            # --term: SIGTERM once, then carry on
         self.after = after
         self.fill = fill            # --fill FILE
         self.trace_fd = trace_fd
@@ -149,6 +154,10 @@ class Killer:
             what = _describe(event, args)
             self._trace("%d\t%s\t%s" % (self.count, event, what))
             if self.count != self.target:
+                return
+            if self.term:
+                self._trace("TERM\t%d\t%s\t%s" % (self.target, event, what))
+                os.kill(os.getpid(), signal.SIGTERM)
                 return
             if self.fill:
                 self._trace("FILL\t%d\t%d\t%s\t%s" % (self.target, fill_disk(self.fill), event, what))
@@ -190,16 +199,18 @@ def _patch_popen_wait(killer):
 
 
 def parse(argv):
-    after = count = False
+    after = count = term = False
     trace = fill = None
     n = None
     i = 0
     while i < len(argv):
         a = argv[i]
         if a == "--":
-            return after, count, trace, fill, n, argv[i + 1:]
+            return after, count, trace, fill, n, term, argv[i + 1:]
         if a == "--after":
             after = True
+        elif a == "--term":
+            term = True
         elif a == "--count":
             count = True
         elif a == "--trace" and i + 1 < len(argv):
@@ -217,9 +228,9 @@ def parse(argv):
 
 
 def main():
-    after, count, trace, fill, n, ops_args = parse(sys.argv[1:])
+    after, count, trace, fill, n, term, ops_args = parse(sys.argv[1:])
     if count == (n is not None) or (count and after) or (n is not None and n < 1) \
-            or (fill and (after or count)):
+            or (fill and (after or count)) or (term and (after or count or fill)):
         raise SystemExit(USAGE + "killer.py: give either N >= 1 or --count; --fill without --after")
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if repo not in sys.path:
@@ -228,7 +239,7 @@ def main():
     trace_fd = None
     if trace:
         trace_fd = os.open(trace, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-    killer = Killer(0 if count else n, after, trace_fd, fill)
+    killer = Killer(0 if count else n, after, trace_fd, fill, term)
     killer.hook_code = Killer.hook.__code__
     _patch_popen_wait(killer)
     sys.argv = ["ops"] + ops_args

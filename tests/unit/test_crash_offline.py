@@ -642,3 +642,40 @@ def test_the_checks_see_a_tree_in_between(world):
     missed = [name for name, how in cases.items() if not broken(name.replace(" ", "-"), how)]
     assert not missed, "whole_problems did not see: %s" % missed
     assert whole_problems(world["B"], specs) == []
+
+
+def test_sigterm_at_every_step_leaves_a_whole_version_without_recovery(world):
+    """SIGTERM (an Ansible timeout, a shutdown) at each step of `deploy v2`: ops
+    undoes its staging or rolls the switch back itself, exits 1 (or 0 when the
+    signal came after the commit), and leaves no journal behind — the very
+    next look at the host finds one whole version, with no recovery run."""
+    specs = world["specs"]
+    total = count_events(_copy(world, "term-count"), "deploy", specs[2])
+    tried, bad = 0, []
+    for n in range(1, total + 1):
+        root = _copy(world, "term-%d" % n)
+        argv = [sys.executable, KILLER, "--term", str(n), "--", "--root", root,
+                "deploy", str(specs[2])]
+        r = subprocess.run(argv, cwd=str(REPO), env=env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+        tried += 1
+        want = {0: 2, 1: 1}.get(r.returncode)
+        problems = whole_problems(root, specs)
+        if want is None:
+            problems.append("exit %d (want 0 or 1)" % r.returncode)
+        elif current_of(root) != want:
+            problems.append("exit %d but current is %r" % (r.returncode, current_of(root)))
+        if "Traceback" in r.stderr:
+            problems.append("a traceback")
+        if problems:
+            bad.append("SIGTERM before event %d: %s\n%s" % (n, problems, show(r)))
+        shutil.rmtree(root, ignore_errors=True)
+    sys.stderr.write("\nSIGTERM sweep `deploy v2`: %d points tried, %d whole\n"
+                     % (tried, tried - len(bad)))
+    assert not bad, "\n".join(bad[:5])
+
+
+def _copy(world, label):
+    root = os.path.join(world["base"], label)
+    shutil.copytree(world["A"], root, symlinks=True)
+    return root
