@@ -53,7 +53,7 @@ def _nonneg(text):
 
 def _keep(text):
     import argparse
-    if not text.isdigit():
+    if not (text and len(text) <= 9 and all("0" <= c <= "9" for c in text)):
         raise argparse.ArgumentTypeError("%r is not a whole number >= 0" % text)
     return int(text)
 

@@ -130,16 +130,22 @@ def undeploy(host, ref, remove, lock_timeout):
 def cleanup(host, names, keep, lock_timeout):
     from ops.plan import plan_removal
     for n in names:
-        store.parse_ref(n)
+        if store.parse_ref(n)[1] is not None:
+            from ops.errors import UsageError
+            raise UsageError(n, "cleanup takes pod names, not NAME:VERSION (to delete one "
+                             "version: ops undeploy NAME:VERSION --remove)")
     with _Locked(host, lock_timeout):
         pods = names or store.pods(host.layout)
         result = Result("cleanup", names[0] if len(names) == 1 else None, None)
-        plans = []
+        doomed = {}
         for name in pods:
             current = store.current_version(host.layout, name)
             others = [v for v in store.versions(host.layout, name) if v != current]
-            doomed = others[:max(0, len(others) - keep)]
-            plans.append((name, [v.version for v in doomed], plan_removal(host, name, doomed)))
+            doomed[name] = others[:max(0, len(others) - keep)]
+        every = {(n, v.version) for n, vs in doomed.items() for v in vs}
+        scheduled = set()
+        plans = [(name, [v.version for v in vs],
+                  plan_removal(host, name, vs, every, scheduled)) for name, vs in doomed.items()]
         if any(a.verb == "remove-images" for _, _, acts in plans for a in acts):
             host.rkt    # refuse before removing anything when rkt is missing
         verb = "would remove" if host.dry_run else "removed"

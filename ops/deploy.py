@@ -300,6 +300,7 @@ def transact(ctx, plan, target, previous):
             cause = Failed(e.filename or name, e.strerror or str(e))
         back = "version %d" % previous.version if previous else "nothing"
         log.info("%s failed: %s; rolling back to %s" % (plan.command, cause, back))
+        _no_more_interrupts()         # a rollback is bounded: let it finish
         try:
             restore(ctx, name, previous, [target] if target and target != previous else [])
             if target is not None and target != previous:
@@ -379,7 +380,13 @@ def run_removals(ctx, actions):
             except OSError:
                 pass
         elif a.verb == "remove-images":
-            ctx.rkt.remove(a.units)
+            try:
+                ctx.rkt.remove(a.units)
+            except OpsError as e:
+                # the versions are gone already; images are rkt's cache, and
+                # `rkt image gc` reclaims them: a warning, not a failure
+                log.warn("images not removed from rkt's store (%s): %s"
+                         % (" ".join(a.units), e))
         else:
             raise Refused(a.verb, "not a removal")
 

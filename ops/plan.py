@@ -261,11 +261,15 @@ def plan_undeploy(ctx, name, version, remove):
                 (), switch, removals)
 
 
-def plan_removal(ctx, name, doomed):
-    """Delete stored versions, their volumes, and images nothing else uses."""
+def plan_removal(ctx, name, doomed, doomed_elsewhere=(), scheduled=None):
+    """Delete stored versions, their volumes, and images nothing else uses.
+
+    ``doomed_elsewhere``: (pod, version) pairs the same command removes too
+    (cleanup of several pods); ``scheduled``: a set of image IDs already
+    planned for removal, updated here, so that each is removed once."""
     layout = ctx.layout
     acts = []
-    doomed_keys = {(name, v.version) for v in doomed}
+    doomed_keys = {(name, v.version) for v in doomed} | set(doomed_elsewhere)
     for v in doomed:
         acts.append(Action("remove-version", layout.host(v.dir)))
         if os.path.isdir(layout.volumes_dir(name, v.version)):
@@ -276,11 +280,13 @@ def plan_removal(ctx, name, doomed):
         for v in store.versions(layout, pod):
             if (pod, v.version) not in doomed_keys:
                 keep.update(v.image_ids())
+    scheduled = set() if scheduled is None else scheduled
     ids = []
     for v in doomed:
         for i in v.image_ids():
-            if i not in keep and i not in ids and not any(_match(i, k) for k in keep):
+            if i not in keep and i not in scheduled and not any(_match(i, k) for k in keep):
                 ids.append(i)
+                scheduled.add(i)
     if ids:
         acts.append(Action("remove-images", units=tuple(ids)))
     return tuple(acts)

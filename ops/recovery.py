@@ -66,7 +66,7 @@ def remove_leftovers(layout):
         dirs.append(pdir)
         for ver in _listdir(pdir):
             vdir = os.path.join(pdir, ver)
-            if ver.isdigit() and store.get(layout, pod, int(ver)) is None:
+            if store.is_version(ver) and store.get(layout, pod, int(ver)) is None:
                 _rmtree(vdir)
             else:
                 dirs.append(vdir)

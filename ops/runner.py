@@ -28,7 +28,20 @@ def run(argv, *, check=True, input=None, env=None):
     if check and proc.returncode != 0:
         lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
         detail = " / ".join(lines[-3:]) if lines else "no error output"
-        raise CommandError(" ".join(argv[:3]),
+        raise CommandError(_name(argv),
                            "exited %d: %s" % (proc.returncode, detail),
                            proc.returncode, proc.stderr)
     return proc
+
+
+def _name(argv):
+    """`rkt image rm`, `systemctl enable`: the program and the words that name
+    what it was asked to do (options and operands left out)."""
+    import os
+    words = [os.path.basename(argv[0])]
+    for a in argv[1:]:
+        if a == "--" or len(words) == 3:
+            break
+        if not a.startswith("-"):
+            words.append(a)
+    return " ".join(words)

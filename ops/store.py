@@ -12,10 +12,16 @@ import time
 from collections import namedtuple
 
 from ops import atomic
-from ops.errors import Refused
+from ops.errors import Failed
 
-__all__ = ["StoredVersion", "versions", "pods", "get", "current_version",
+__all__ = ["is_version", "StoredVersion", "versions", "pods", "get", "current_version",
            "set_current", "clear_current", "now", "remove_tree"]
+
+
+def is_version(text):
+    """A version as a directory name: ASCII digits only (``str.isdigit`` also
+    accepts digits such as '²' that ``int`` refuses)."""
+    return 0 < len(text) <= 19 and all("0" <= c <= "9" for c in text)
 
 
 def now():
@@ -96,7 +102,7 @@ def versions(layout, name):
         return []
     out = []
     for e in entries:
-        if e.isdigit() and os.path.isfile(os.path.join(d, e, "pod.json")):
+        if is_version(e) and os.path.isfile(os.path.join(d, e, "pod.json")):
             out.append(StoredVersion(name, int(e), os.path.join(d, e)))
     out.sort(key=lambda v: v.version)
     return out
@@ -125,7 +131,7 @@ def current_version(layout, name):
     except OSError:
         return None
     base = os.path.basename(target.rstrip("/"))
-    if not base.isdigit():
+    if not is_version(base):
         return None
     return get(layout, name, int(base))
 
@@ -152,7 +158,7 @@ def remove_tree(path):
     try:
         os.rename(path, doomed)
     except OSError as e:
-        raise Refused(path, "cannot remove: %s" % e.strerror)
+        raise Failed(path, "cannot remove: %s" % e.strerror)
     import shutil
     shutil.rmtree(doomed, ignore_errors=True)
 
@@ -165,7 +171,7 @@ def parse_ref(ref):
     if not NAME_RE.fullmatch(name) or len(name) > 128:
         raise UsageError(ref, "not a pod name (NAME or NAME:VERSION)")
     if _:
-        if not version.isdigit() or len(version) > 19:
+        if not is_version(version):
             raise UsageError(ref, "VERSION must be a non-negative integer")
         return name, int(version)
     return name, None
