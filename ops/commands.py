@@ -37,8 +37,9 @@ class Result:
 class _Locked:
     """Take the lock and recover interrupted runs; --dry-run does neither."""
 
-    def __init__(self, host, timeout):
+    def __init__(self, host, timeout, own=()):
         self.host = host
+        self.own = own
         from ops.lock import Lock
         self.lock = None if host.dry_run else Lock(host.layout.lock_path, timeout)
 
@@ -52,7 +53,7 @@ class _Locked:
         self.lock.acquire()
         try:
             from ops.recovery import recover
-            recover(self.host)
+            recover(self.host, self.own)
         except BaseException:
             self.lock.release()
             raise
@@ -93,7 +94,7 @@ def deploy(host, bundle_arg, lock_timeout):
     with _About(host, b.name, b.version):
         if b.images:
             host.rkt   # refuse (exit 2) when rkt is missing, before even the lock
-    with _About(host, b.name, b.version), _Locked(host, lock_timeout):
+    with _About(host, b.name, b.version), _Locked(host, lock_timeout, {b.name}):
         plan = plan_deploy(host, b)
         if not host.dry_run and plan.changed:
             current = store.current_version(host.layout, b.name)
@@ -105,7 +106,7 @@ def deploy(host, bundle_arg, lock_timeout):
 def redeploy(host, ref, lock_timeout):
     from ops.plan import plan_redeploy
     name, version = store.parse_ref(ref)
-    with _About(host, name, version), _Locked(host, lock_timeout):
+    with _About(host, name, version), _Locked(host, lock_timeout, {name}):
         plan = plan_redeploy(host, name, version)
         if not host.dry_run and plan.changed:
             current = store.current_version(host.layout, name)
@@ -116,7 +117,7 @@ def redeploy(host, ref, lock_timeout):
 def undeploy(host, ref, remove, lock_timeout):
     from ops.plan import plan_undeploy
     name, version = store.parse_ref(ref)
-    with _About(host, name, version), _Locked(host, lock_timeout):
+    with _About(host, name, version), _Locked(host, lock_timeout, {name}):
         if remove and any(v.image_ids() for v in store.versions(host.layout, name)):
             host.rkt    # refuse before changing anything when rkt is missing
         plan = plan_undeploy(host, name, version, remove)

@@ -115,14 +115,28 @@ def switch_actions(layout, target_units, target_label, prev_units, converge_path
 
 
 def _check_conflicts(layout, name, units):
+    """A unit file that exists and belongs to no version of this pod, or that
+    another pod's current version runs, is a conflict (SPEC §2)."""
     owned = set()
     for sv in store.versions(layout, name):
         try:
             owned.update(sv.unit_names())
         except Refused:
             continue
+    others = {}
+    for pod in store.pods(layout):
+        cur = store.current_version(layout, pod) if pod != name else None
+        if cur is not None:
+            try:
+                others.update((u, cur) for u in cur.unit_names())
+            except Refused:
+                continue
     for u in units:
         p = layout.unit_path(u.name)
+        if u.name in others:
+            cur = others[u.name]
+            raise ConflictError(p, "belongs to pod %s (its current version %d runs it); "
+                                "nothing was changed" % (cur.name, cur.version))
         if os.path.lexists(p) and u.name not in owned:
             raise ConflictError(p, "already exists and belongs to no version of pod %s "
                                 "(another pod's or the administrator's unit); nothing was changed"

@@ -15,10 +15,17 @@ from ops.errors import OpsError, RollbackFailed
 __all__ = ["recover", "remove_leftovers"]
 
 
-def recover(ctx):
-    """Roll back every pod whose journal an interrupted run left behind."""
+def recover(ctx, own=()):
+    """Roll back every pod whose journal an interrupted run left behind.
+
+    When that rollback fails for a pod in ``own`` (the pod the command is
+    about to deploy, redeploy or undeploy), the pod is taken down to nothing
+    instead: the command's own switch supersedes it, so one broken version
+    cannot block every later command.  A failing rollback of another pod is
+    reported and its journal kept; it does not stop this command."""
     layout = ctx.layout
     remove_leftovers(layout)
+    from ops.deploy import restore
     for j in journal.pending(layout):
         name = j["pod"]
         good = store.get(layout, name, j["from"]) if isinstance(j.get("from"), int) else None
@@ -28,16 +35,27 @@ def recover(ctx):
         cur = store.current_version(layout, name)
         if cur is not None and cur != good and cur not in bad:
             bad.append(cur)
+        bad = [b for b in bad if b is not None]
         log.info("recovering the interrupted %s of %s: rolling back to %s"
                  % (j.get("command"), name, "version %d" % good.version if good else "nothing"))
         try:
-            from ops.deploy import restore
-            restore(ctx, name, good, [b for b in bad if b is not None])
+            restore(ctx, name, good, bad)
         except (OpsError, OSError) as e:
-            raise RollbackFailed(j["path"], "an interrupted run of %s could not be rolled back "
-                                 "(%s); fix the cause and run any mutating command again" % (name, e))
+            if name not in own:
+                log.warn("the interrupted run of %s could not be rolled back (%s); its journal "
+                         "%s is kept: deploy, redeploy or undeploy %s to settle it"
+                         % (name, e, j["path"], name))
+                continue
+            log.warn("rolling %s back to %s failed (%s); taking %s down to nothing before "
+                     "this command" % (name, "version %d" % good.version if good else "nothing",
+                                       e, name))
+            try:
+                restore(ctx, name, None, bad + ([good] if good else []))
+            except (OpsError, OSError) as e2:
+                raise RollbackFailed(j["path"], "an interrupted run of %s could not be rolled "
+                                     "back (%s), nor its units removed (%s)" % (name, e, e2))
         for b in bad:
-            if b is not None and j.get("command") in ("deploy", "redeploy"):
+            if j.get("command") in ("deploy", "redeploy"):
                 b.record("failed")
         _unlink(j["path"])
 
@@ -54,9 +72,16 @@ def remove_leftovers(layout):
                 _unlink(p)
     dirs = [layout.state_dir, layout.journal_dir, layout.current_dir, layout.unit_dir,
             layout.pods_dir, layout.path("var/lib/ops/volumes")]
+    journaled = {(j["pod"], j.get("to")) for j in journal.pending(layout)}
     for pod in store.pods(layout):
         dirs.append(layout.pod_dir(pod))
+        cur = store.current_version(layout, pod)
         for v in store.versions(layout, pod):
+            if (v.state().get("outcome") == "staged" and v != cur
+                    and (pod, v.version) not in journaled):
+                # staged, then killed before its switch began: never ran
+                store.remove_tree(v.dir)
+                continue
             dirs += [v.dir, v.units_dir]
     dirs += [os.path.join(layout.unit_dir, n) for n in _listdir(layout.unit_dir)
              if n.endswith(".d")]

@@ -83,16 +83,35 @@ class Systemd:
         return state in ("active", "reloading", "activating")
 
     def inactive_units(self, units):
-        """The units that are not up (not active online, not enabled offline)."""
-        bad = [u for u, s in self.states(units).items() if not self.good(s)]
+        """The units that are not up (not active online, not enabled offline).
+
+        "activating" counts as up, except a unit waiting to be restarted
+        after a crash (SubState auto-restart): a crash loop is down."""
+        states = self.states(units)
+        bad = [u for u, s in states.items() if not self.good(s)]
+        starting = [u for u, s in states.items() if s == "activating"]
+        if starting and not self.offline:
+            subs = self._show(starting, "SubState")
+            bad += [u for u in starting if subs.get(u, {}).get("SubState") == "auto-restart"]
         return [u for u in bad if not self._finished_oneshot(u)]
+
+    def _show(self, units, *props):
+        """{unit: {prop: value}} from one batched ``systemctl show``."""
+        args = ["show"]
+        for p in ("Id",) + props:
+            args += ["-p", p]
+        proc = self._ctl(*args, "--", *units, check=False)
+        out, cur = {}, {}
+        for block in proc.stdout.split("\n\n"):
+            cur = dict(l.split("=", 1) for l in block.splitlines() if "=" in l)
+            if cur.get("Id"):
+                out[cur["Id"]] = cur
+        return out
 
     def _finished_oneshot(self, unit):
         if self.offline:
             return False
-        proc = self._ctl("show", "-p", "Type", "-p", "Result", "-p", "ActiveState",
-                         "--", unit, check=False)
-        props = dict(l.split("=", 1) for l in proc.stdout.splitlines() if "=" in l)
+        props = self._show([unit], "Type", "Result", "ActiveState").get(unit, {})
         return (props.get("Type") == "oneshot" and props.get("Result") == "success"
                 and props.get("ActiveState") == "inactive")
 
