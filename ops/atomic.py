@@ -5,7 +5,7 @@ next mutating run removes (see :func:`remove_leftovers`)."""
 
 import os
 
-__all__ = ["TMP_PREFIX", "write_bytes", "write_text", "copy_file", "symlink",
+__all__ = ["TMP_PREFIX", "remove_quietly", "write_bytes", "write_text", "copy_file", "symlink",
            "remove_leftovers", "fsync_dir"]
 
 TMP_PREFIX = ".ops-tmp-"
@@ -42,7 +42,7 @@ def _replace(path, mode, fill, sync_dir=True):
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        _unlink(tmp)
+        remove_quietly(tmp)
         raise
     if sync_dir:
         fsync_dir(os.path.dirname(path) or ".")
@@ -66,12 +66,12 @@ def symlink(target, path):
     """Point symlink ``path`` at ``target``, replacing it atomically."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = _tmp_name(path)
-    _unlink(tmp)
+    remove_quietly(tmp)
     os.symlink(target, tmp)
     try:
         os.replace(tmp, path)
     except BaseException:
-        _unlink(tmp)
+        remove_quietly(tmp)
         raise
     fsync_dir(os.path.dirname(path))
 
@@ -90,13 +90,14 @@ def remove_leftovers(directory):
                 import shutil
                 shutil.rmtree(p, ignore_errors=True)
             else:
-                _unlink(p)
+                remove_quietly(p)
             removed.append(p)
     return removed
 
 
-def _unlink(p):
+def remove_quietly(path):
+    """Unlink ``path`` if it is there; a missing file is no error."""
     try:
-        os.unlink(p)
+        os.unlink(path)
     except OSError:
         pass

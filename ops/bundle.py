@@ -55,10 +55,6 @@ class UnitSpec(namedtuple("UnitSpec", "name source start instances")):
     __slots__ = ()
 
     @property
-    def is_template(self):
-        return self.instances is not None
-
-    @property
     def unit_names(self):
         """Names systemd acts on: each instance of a template, else the unit."""
         if self.instances is None:

@@ -56,7 +56,7 @@ class Stager:
             raise
         finally:
             for p in list(self.downloads.values()) + self.temporary:
-                _unlink(p)
+                atomic.remove_quietly(p)
 
     def do_download(self, a):
         from ops.fetch import download    # imported when needed: urllib and ssl are slow
@@ -108,7 +108,7 @@ class Stager:
             if not src.endswith(".aci"):
                 arg = os.path.join(self.layout.tmp_dir, "%simage-%d-%d.aci"
                                    % (atomic.TMP_PREFIX, os.getpid(), img.index))
-                _unlink(arg)
+                atomic.remove_quietly(arg)
                 os.makedirs(self.layout.tmp_dir, exist_ok=True)
                 os.symlink(src, arg)
                 self.temporary.append(arg)
@@ -261,9 +261,9 @@ def install_unit(layout, sv, unit):
 
 
 def remove_unit(layout, unit):
-    _unlink(layout.unit_path(unit))
+    atomic.remove_quietly(layout.unit_path(unit))
     dropin = layout.dropin_path(unit)
-    _unlink(dropin)
+    atomic.remove_quietly(dropin)
     try:
         os.rmdir(os.path.dirname(dropin))
     except OSError:
@@ -390,9 +390,3 @@ def run_removals(ctx, actions):
         else:
             raise Refused(a.verb, "not a removal")
 
-
-def _unlink(p):
-    try:
-        os.unlink(p)
-    except OSError:
-        pass

@@ -25,7 +25,7 @@ import urllib.parse
 import urllib.request
 
 from ops import __version__, log
-from ops.atomic import TMP_PREFIX, fsync_dir
+from ops.atomic import TMP_PREFIX, fsync_dir, remove_quietly
 from ops.errors import FetchError, UsageError
 
 __all__ = ["is_remote", "download", "local_name"]
@@ -121,7 +121,7 @@ def download(uri, dest_dir, *, timeout=30.0, ca_file=None, attempts=3, backoff=0
         try:
             os.replace(tmp, final)
         except OSError as e:
-            _unlink(tmp)
+            remove_quietly(tmp)
             raise FetchError(uri, "cannot rename into %s: %s" % (final, e.strerror or e))
         fsync_dir(dest_dir)
         return final
@@ -155,7 +155,7 @@ def _attempt(opener, uri, dest_dir, final, timeout):
                     except OSError as e:
                         raise _Attempt("cannot write %s: %s" % (tmp, e.strerror or e), False)
             except BaseException:
-                _unlink(tmp)
+                remove_quietly(tmp)
                 raise
         progress.finish(True)
         return tmp
@@ -223,13 +223,6 @@ def _classify(e, timeout):
     if isinstance(e, ValueError):  # e.g. a malformed URL
         return _Attempt(str(e), False)
     raise e
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _size(n):

@@ -66,9 +66,6 @@ class Layout:
     def volumes_dir(self, name, version):
         return self.path("var/lib/ops/volumes", name, str(version))
 
-    def pod_volumes_dir(self, name):
-        return self.path("var/lib/ops/volumes", name)
-
     # systemd and rkt
     @property
     def unit_dir(self):

@@ -24,9 +24,10 @@ def recover(ctx, own=()):
     cannot block every later command.  A failing rollback of another pod is
     reported and its journal kept; it does not stop this command."""
     layout = ctx.layout
-    remove_leftovers(layout)
+    pending = journal.pending(layout)
+    remove_leftovers(layout, pending)
     from ops.deploy import restore
-    for j in journal.pending(layout):
+    for j in pending:
         name = j["pod"]
         good = store.get(layout, name, j["from"]) if isinstance(j.get("from"), int) else None
         bad = []
@@ -57,11 +58,12 @@ def recover(ctx, own=()):
         for b in bad:
             if j.get("command") in ("deploy", "redeploy"):
                 b.record("failed")
-        _unlink(j["path"])
+        atomic.remove_quietly(j["path"])
 
 
-def remove_leftovers(layout):
-    """Remove what a killed run staged before it wrote a journal: temporary
+def remove_leftovers(layout, pending):
+    """Remove what a killed run staged before it wrote a journal (``pending``:
+    the journals left, whose versions are kept): temporary
     files and directories, downloads, volume directories of no stored version."""
     if os.path.isdir(layout.tmp_dir):
         for n in os.listdir(layout.tmp_dir):
@@ -69,10 +71,10 @@ def remove_leftovers(layout):
             if os.path.isdir(p) and not os.path.islink(p):
                 _rmtree(p)
             else:
-                _unlink(p)
+                atomic.remove_quietly(p)
     dirs = [layout.state_dir, layout.journal_dir, layout.current_dir, layout.unit_dir,
             layout.pods_dir, layout.path("var/lib/ops/volumes")]
-    journaled = {(j["pod"], j.get("to")) for j in journal.pending(layout)}
+    journaled = {(j["pod"], j.get("to")) for j in pending}
     for pod in store.pods(layout):
         dirs.append(layout.pod_dir(pod))
         cur = store.current_version(layout, pod)
@@ -110,9 +112,3 @@ def _rmtree(p):
     import shutil         # only when there is something to remove
     shutil.rmtree(p, ignore_errors=True)
 
-
-def _unlink(p):
-    try:
-        os.unlink(p)
-    except OSError:
-        pass

@@ -65,7 +65,6 @@ class Rkt:
     def __init__(self, layout, path):
         self.layout = layout
         self.path = path
-        self.calls = 0
 
     def _argv(self, *args):
         argv = [self.path]
@@ -89,7 +88,6 @@ class Rkt:
         args += ["fetch", image]
         if signature:
             args.append("--signature=" + signature)
-        self.calls += 1
         proc = run(self._argv(*args))
         printed = [l.strip() for l in proc.stdout.splitlines() if l.strip()]
         if not printed or not printed[-1].startswith("sha512-"):
@@ -99,8 +97,7 @@ class Rkt:
     def remove(self, ids):
         ids = list(ids)
         if ids:
-            self.calls += 1
-            run(self._argv("image", "rm", *ids))
+                run(self._argv("image", "rm", *ids))
 
 
 def require(path, why):

@@ -76,10 +76,6 @@ class StoredVersion(namedtuple("StoredVersion", "name version dir")):
             raw = f.read()
         return bundle.parse(raw, self.pod_json, None, insecure_images=True)
 
-    def units(self):
-        """(UnitSpec, stored file path) for each unit of this version."""
-        return [(u, os.path.join(self.units_dir, u.name)) for u in self.bundle().units]
-
     def unit_names(self):
         return [u.name for u in self.bundle().units]
 

@@ -17,7 +17,6 @@ class Systemd:
     def __init__(self, layout):
         self.layout = layout
         self.offline = layout.offline
-        self.calls = 0          # mutating calls made, for tests and benchmarks
 
     def _ctl(self, *args, check=True):
         argv = ["systemctl"]
@@ -30,13 +29,11 @@ class Systemd:
         units = list(units)
         if not units:
             return
-        self.calls += 1
         self._ctl(verb, *flags, "--", *units)
 
     def daemon_reload(self):
         if not self.offline:
-            self.calls += 1
-            self._ctl("daemon-reload")
+                self._ctl("daemon-reload")
 
     def enable(self, units):
         self._mutate("enable", units, "--no-reload")
