@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import gpg
+
 REPO = Path(__file__).resolve().parents[2]
 RKT_STANDIN = REPO / "tests" / "rkt" / "rkt"
 
@@ -285,6 +287,25 @@ def rkt(root, tmp_path, monkeypatch):
             assert p.returncode == 0, p.stderr
     return Rkt
 
+
+
+@pytest.fixture
+def no_proxy(monkeypatch):
+    """A proxy from the environment must not stand between ops and 127.0.0.1."""
+    for var in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.upper(), raising=False)
+
+
+@pytest.fixture(scope="module")
+def signer(tmp_path_factory):
+    """A gpg home with a fresh key: (home, path of the armoured public key)."""
+    home = tmp_path_factory.mktemp("gnupg")
+    pub = gpg.make_key(home)
+    key = home.parent / ("%s-key.asc" % home.name)
+    key.write_text(pub)
+    yield home, key
+    gpg.stop_agent(home)
 
 # -- looking at ROOT -----------------------------------------------------------
 

@@ -9,25 +9,17 @@ import time
 
 import pytest
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from ops import log  # noqa: E402
-from ops.atomic import TMP_PREFIX  # noqa: E402
-from ops.errors import FetchError, UsageError  # noqa: E402
-from ops.fetch import download, is_remote, local_name  # noqa: E402
-from tests.support.servers import (  # noqa: E402
+from ops import log
+from ops.atomic import TMP_PREFIX
+from ops.errors import FetchError, UsageError
+from ops.fetch import download, is_remote, local_name
+from tests.support.servers import (
     body, make_certs, redirect, sequence, serve, stall, status, trickle, truncated)
 
 FAST = {"backoff": 0.01}
 
 
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch):
-    for var in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(var, raising=False)
-        monkeypatch.delenv(var.upper(), raising=False)
+pytestmark = pytest.mark.usefixtures("no_proxy")
 
 
 @pytest.fixture(scope="module")

@@ -52,16 +52,6 @@ def image_bundle(bundle, version=1, images=(), name="web", units=None, volumes=N
     return b
 
 
-@pytest.fixture(scope="module")
-def signer(tmp_path_factory):
-    home = tmp_path_factory.mktemp("gnupg")
-    pub = gpg.make_key(home)
-    key = home.parent / ("%s-key.asc" % home.name)
-    key.write_text(pub)
-    yield home, key
-    gpg.stop_agent(home)
-
-
 # -- fetching -----------------------------------------------------------------
 
 def test_an_image_pinned_by_id_is_hashed_and_fetched_insecurely(ops, root, bundle, rkt):

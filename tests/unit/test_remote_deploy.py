@@ -30,22 +30,7 @@ UNIT = "web-main.service"
 VOLUME_FILES = {"index.html": "served over http\n", "sub/page.txt": "page\n"}
 
 
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch):
-    """A proxy from the environment must not stand between ops and 127.0.0.1."""
-    for var in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(var, raising=False)
-        monkeypatch.delenv(var.upper(), raising=False)
-
-
-@pytest.fixture(scope="module")
-def signer(tmp_path_factory):
-    home = tmp_path_factory.mktemp("gnupg")
-    pub = gpg.make_key(home)
-    key = home.parent / ("%s-key.asc" % home.name)
-    key.write_text(pub)
-    yield home, key
-    gpg.stop_agent(home)
+pytestmark = pytest.mark.usefixtures("no_proxy")
 
 
 @pytest.fixture(scope="module")
