@@ -15,5 +15,6 @@ setup(
     packages=["ops"],
     python_requires=">=3.8",
     install_requires=[],
-    entry_points={"console_scripts": ["ops = ops.cli:console"]},
+    # a plain script: pip's console_scripts wrapper imports re (see bin/ops)
+    scripts=["bin/ops"],
 )

@@ -12,7 +12,9 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import tarfile
+import time
 
 __all__ = ["cached_archive", "pod_json", "write_bundle", "oneshot_unit", "sleeper_unit",
            "write_store"]
@@ -197,8 +199,10 @@ def write_bundle(directory, name, version, units, volumes=()):
 def write_store(root, pods, versions_per_pod, sample_state, unit_text):
     """Write ``pods`` pods of ``versions_per_pod`` versions each as ops stores
     them (etc/ops/pods/NAME/VERSION/{pod.json, units/, manifest.json,
-    state.json}, etc/ops/current/NAME -> the newest); ``sample_state`` is a
-    state.json written by ops, given each version's name and version."""
+    state.json}, etc/ops/current/NAME -> the newest, and each pod's index,
+    written by ops's own code after the versions, as when they were deployed
+    earlier); ``sample_state`` is a state.json written by ops, given each
+    version's name and version."""
     names = []
     for p in range(pods):
         name = "bench-list-%02d" % p
@@ -222,4 +226,9 @@ def write_store(root, pods, versions_per_pod, sample_state, unit_text):
         os.makedirs(cur, exist_ok=True)
         os.symlink(os.path.join("..", "pods", name, str(versions_per_pod)),
                    os.path.join(cur, name))
+    time.sleep(0.05)     # past the clock tick of the last state.json (see ops/index.py)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from ops import index
+    for name in names:
+        index.update(os.path.join(root, "etc/ops/pods", name))
     return names

@@ -40,22 +40,60 @@ EXAMPLES = {
 MUTATING = ("deploy", "redeploy", "undeploy", "cleanup")
 
 
-def _nonneg(text):
-    import argparse
+def _seconds(text):
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("%r is not a number" % text)
+        raise ValueError("%r is not a number" % text)
     if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError("%r must be a number of seconds >= 0" % text)
+        raise ValueError("%r must be a number of seconds >= 0" % text)
     return v
 
 
-def _keep(text):
-    import argparse
+def _count(text):
     if not (text and len(text) <= 9 and all("0" <= c <= "9" for c in text)):
-        raise argparse.ArgumentTypeError("%r is not a whole number >= 0" % text)
+        raise ValueError("%r is not a whole number >= 0" % text)
     return int(text)
+
+
+# The command line as data: build_parser() makes the argparse parser from it,
+# and _quick_parse() reads the common command lines with it directly.
+# (flags, dest, convert or None for a flag, default, metavar, help)
+GLOBAL_OPTIONS = (
+    (("--root",), "root", str, "/", "DIR", "act on the tree at DIR (offline: enable/disable only)"),
+    (("--dry-run",), "dry_run", None, False, None, "print the plan, change nothing"),
+    (("--json",), "json", None, False, None, "print one JSON object on stdout"),
+    (("-v", "--verbose"), "verbose", None, False, None, "show every external command"),
+    (("-q", "--quiet"), "quiet", None, False, None, "no progress lines"),
+    (("--lock-timeout",), "lock_timeout", _seconds, 120.0, "S",
+     "seconds to wait for the lock (default 120)"),
+    (("--rkt",), "rkt", str, None, "PATH", "the rkt binary (default $OPS_RKT, then PATH)"),
+    (("--settle",), "settle", _seconds, 2.0, "S",
+     "seconds started units must stay active (default 2)"),
+    (("--timeout",), "timeout", _seconds, 30.0, "S", "download connect/read timeout (default 30)"),
+    (("--ca-file",), "ca_file", str, None, "F", "extra CA certificates for https downloads"),
+    (("--insecure-images",), "insecure_images", None, False, None,
+     "accept images with neither id nor signature"),
+)
+EXCLUSIVE = ("verbose", "quiet")
+
+# name -> (help, (dest, metavar, nargs (None: one), help), options like GLOBAL_OPTIONS)
+COMMANDS = {
+    "check": ("validate a bundle; reads nothing outside it",
+              ("bundle", "BUNDLE", None, "pod.json or the directory holding it"), ()),
+    "deploy": ("make the bundle's version the current, running version of its pod",
+               ("bundle", "BUNDLE", None, "pod.json or the directory holding it"), ()),
+    "redeploy": ("make a stored version current again, without the bundle",
+                 ("ref", "NAME[:VERSION]", None, None), ()),
+    "undeploy": ("stop and remove the current version's units",
+                 ("ref", "NAME[:VERSION]", None, None),
+                 ((("--remove",), "remove", None, False, None,
+                   "also delete the stored version(s), their volumes and unused images"),)),
+    "list": ("every stored version; reads files only", ("name", "NAME", "?", None), ()),
+    "cleanup": ("delete old stored versions", ("names", "NAME", "*", None),
+                ((("--keep",), "keep", _count, 1, "N",
+                  "besides the current version, keep the N newest (default 1)"),)),
+}
 
 
 def build_parser():
@@ -66,49 +104,110 @@ def build_parser():
             from ops.errors import UsageError
             raise UsageError(self.prog, message)
 
+    def add(parser, options):
+        group = None
+        for flags, dest, convert, default, metavar, help_ in options:
+            target = parser
+            if dest in EXCLUSIVE:
+                group = target = group or parser.add_mutually_exclusive_group()
+            if convert is None:
+                target.add_argument(*flags, dest=dest, action="store_true", help=help_)
+            else:
+                target.add_argument(*flags, dest=dest, type=_for_argparse(convert),
+                                    default=default, metavar=metavar, help=help_)
+
+    raw = argparse.RawDescriptionHelpFormatter
     p = _Parser(prog="ops", description="Deploy a pod of rkt containers and their systemd "
                 "units from a bundle; keep every version; roll back on failure.",
-                epilog=EXAMPLES[None], formatter_class=argparse.RawDescriptionHelpFormatter)
+                epilog=EXAMPLES[None], formatter_class=raw)
     p.add_argument("--version", action="version", version="ops " + __version__)
-    p.add_argument("--root", default="/", metavar="DIR",
-                   help="act on the tree at DIR (offline: enable/disable only)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("-v", "--verbose", action="store_true", help="show every external command")
-    g.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    p.add_argument("--lock-timeout", type=_nonneg, default=120.0, metavar="S",
-                   help="seconds to wait for the lock (default 120)")
-    p.add_argument("--rkt", metavar="PATH", help="the rkt binary (default $OPS_RKT, then PATH)")
-    p.add_argument("--settle", type=_nonneg, default=2.0, metavar="S",
-                   help="seconds started units must stay active (default 2)")
-    p.add_argument("--timeout", type=_nonneg, default=30.0, metavar="S",
-                   help="download connect/read timeout (default 30)")
-    p.add_argument("--ca-file", metavar="F", help="extra CA certificates for https downloads")
-    p.add_argument("--insecure-images", action="store_true",
-                   help="accept images with neither id nor signature")
+    add(p, GLOBAL_OPTIONS)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-
-    def cmd(name, help_):
-        return sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    c = cmd("check", "validate a bundle; reads nothing outside it")
-    c.add_argument("bundle", metavar="BUNDLE", help="pod.json or the directory holding it")
-    c = cmd("deploy", "make the bundle's version the current, running version of its pod")
-    c.add_argument("bundle", metavar="BUNDLE", help="pod.json or the directory holding it")
-    c = cmd("redeploy", "make a stored version current again, without the bundle")
-    c.add_argument("ref", metavar="NAME[:VERSION]")
-    c = cmd("undeploy", "stop and remove the current version's units")
-    c.add_argument("ref", metavar="NAME[:VERSION]")
-    c.add_argument("--remove", action="store_true",
-                   help="also delete the stored version(s), their volumes and unused images")
-    c = cmd("list", "every stored version; reads files only")
-    c.add_argument("name", nargs="?", metavar="NAME")
-    c = cmd("cleanup", "delete old stored versions")
-    c.add_argument("--keep", type=_keep, default=1, metavar="N",
-                   help="besides the current version, keep the N newest (default 1)")
-    c.add_argument("names", nargs="*", metavar="NAME")
+    for name, (help_, (dest, metavar, nargs, arg_help), options) in COMMANDS.items():
+        c = sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
+                           formatter_class=raw)
+        c.add_argument(dest, nargs=nargs, metavar=metavar, help=arg_help)
+        add(c, options)
     return p
+
+
+def _for_argparse(convert):
+    if convert is str:
+        return str
+
+    def checked(text):
+        import argparse
+        try:
+            return convert(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e))
+    return checked
+
+
+class _Args:
+    """What argparse.Namespace holds, for a command line read by _quick_parse."""
+
+    def __init__(self, values):
+        self.__dict__.update(values)
+
+
+def _quick_parse(argv):
+    """The usual command lines, read without argparse (importing it costs more
+    than the rest of `ops list`).  Only exact option names, each value valid;
+    anything else (help, abbreviations, ``--``, an error) returns None and
+    argparse reads it, so every message and corner case stays argparse's."""
+    values = {dest: default for _, dest, _, default, _, _ in GLOBAL_OPTIONS}
+    options = {f: o for o in GLOBAL_OPTIONS for f in o[0]}
+    positional = None
+    rest = []
+    rest_closed = False       # argparse takes the positional arguments as one run
+    it = iter(argv)
+    for token in it:
+        if not token:
+            return None
+        if token[0] != "-":
+            if positional is not None:
+                if rest_closed:
+                    return None
+                rest.append(token)
+                continue
+            if token not in COMMANDS:
+                return None
+            _, (positional, _, nargs, _), sub = COMMANDS[token]
+            values["command"] = token
+            for _, dest, _, default, _, _ in sub:
+                values[dest] = default
+            options = {f: o for o in sub for f in o[0]}
+            continue
+        flag, eq, value = token.partition("=")
+        if flag not in options:
+            return None
+        rest_closed = bool(rest)
+        _, dest, convert, _, _, _ = options[flag]
+        if convert is None:
+            if eq:
+                return None
+            values[dest] = True
+            continue
+        if not eq:
+            value = next(it, "")
+        if not value or value[0] == "-":
+            return None
+        try:
+            values[dest] = convert(value)
+        except ValueError:
+            return None
+    if positional is None or all(values[d] for d in EXCLUSIVE):
+        return None
+    if nargs == "*":
+        values[positional] = rest
+    elif nargs == "?" and len(rest) <= 1:
+        values[positional] = rest[0] if rest else None
+    elif nargs is None and len(rest) == 1:
+        values[positional] = rest[0]
+    else:
+        return None
+    return _Args(values)
 
 
 def main(argv=None):
@@ -124,7 +223,7 @@ def main(argv=None):
         return 0
     json_mode = "--json" in argv
     try:
-        args = build_parser().parse_args(argv)
+        args = _quick_parse(argv) or build_parser().parse_args(argv)
     except SystemExit as e:            # --help and --version
         return e.code or 0
     except Exception as e:             # UsageError from _Parser.error
@@ -287,9 +386,9 @@ def _print_list(rows, args):
         table.append((r["name"], str(r["version"]), "*" if r["current"] else "",
                       (r["outcome"] or "-") + (" (interrupted)" if r["interrupted"] else ""),
                       r["deployed_at"] or "-"))
-    widths = [max(len(row[i]) for row in table) for i in range(5)]
-    for row in table:
-        _out("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    widths = [max(map(len, column)) for column in zip(*table)]
+    line = "  ".join("%%-%ds" % w for w in widths)
+    _out("\n".join((line % row).rstrip() for row in table))     # one write for the whole table
     return 0
 
 

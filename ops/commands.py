@@ -163,16 +163,16 @@ def cleanup(host, names, keep, lock_timeout):
 
 
 def list_versions(layout, name=None):
-    """Every stored version, from files only."""
+    """Every stored version, from files only (through each pod's index)."""
+    from ops import index
     if name is not None:
         store.parse_ref(name)
     interrupted = {j["pod"] for j in journal.pending(layout)}
     rows = []
     for pod in ([name] if name else store.pods(layout)):
-        cur = store.current_version(layout, pod)
-        for v in store.versions(layout, pod):
-            st = v.state()
-            rows.append({"name": pod, "version": v.version, "current": cur == v,
-                         "outcome": st.get("outcome"), "deployed_at": st.get("deployed_at"),
+        cur = store.current_number(layout, pod)
+        for version, outcome, deployed_at in index.read(layout.pod_dir(pod)):
+            rows.append({"name": pod, "version": version, "current": cur == version,
+                         "outcome": outcome, "deployed_at": deployed_at,
                          "interrupted": pod in interrupted})
     return rows

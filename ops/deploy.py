@@ -375,10 +375,7 @@ def run_removals(ctx, actions):
         if a.verb in ("remove-version", "remove-volumes"):
             store.remove_tree(ctx.layout.path(a.target.lstrip("/")))
             parent = os.path.dirname(ctx.layout.path(a.target.lstrip("/")))
-            try:
-                os.rmdir(parent)      # the pod's directory, once empty
-            except OSError:
-                pass
+            store.remove_if_empty(parent)      # the pod's directory, once empty
         elif a.verb == "remove-images":
             try:
                 ctx.rkt.remove(a.units)

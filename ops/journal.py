@@ -15,7 +15,6 @@ the journal reached the disk).  What it does not: someone editing units or
 ``/etc/ops`` by hand while a journal is pending.
 """
 
-import json
 import os
 import time
 
@@ -36,6 +35,7 @@ class Journal:
         return self
 
     def _write(self):
+        import json
         atomic.write_text(self.path, json.dumps(self.data, indent=1) + "\n")
 
     def close(self):
@@ -56,6 +56,7 @@ def pending(layout):
     for n in names:
         if not n.endswith(".json") or n.startswith(atomic.TMP_PREFIX):
             continue
+        import json
         p = os.path.join(layout.journal_dir, n)
         try:
             with open(p, encoding="utf-8") as f:

@@ -2,20 +2,19 @@
 
 A stored version holds everything needed to run it again without the bundle:
 ``pod.json`` (byte-identical), ``units/``, ``manifest.json`` and ``state.json``
-(content digest, image IDs, outcome, deploy times).  A version directory
+(content digest, image IDs, outcome, deploy times).  Each pod's directory also
+holds ``index``, what `list` shows of each version (see :mod:`ops.index`).  A version directory
 appears only complete: it is built under a temporary name and renamed.
 """
 
-import json
 import os
 import time
-from collections import namedtuple
 
-from ops import atomic
+from ops import atomic, index
 from ops.errors import Failed
 
 __all__ = ["is_version", "StoredVersion", "versions", "pods", "get", "current_version",
-           "set_current", "clear_current", "now", "remove_tree"]
+           "set_current", "clear_current", "now", "remove_tree", "remove_if_empty"]
 
 
 def is_version(text):
@@ -28,10 +27,26 @@ def now():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-class StoredVersion(namedtuple("StoredVersion", "name version dir")):
-    """One stored version (immutable; ``list`` reads thousands, so this is a
-    light namedtuple rather than a dataclass)."""
-    __slots__ = ()
+class StoredVersion:
+    """One stored version: pod name, version number and directory.  A plain
+    class (importing collections for a namedtuple would cost `ops list` a
+    tenth of its start-up)."""
+    __slots__ = ("name", "version", "dir")
+
+    def __init__(self, name, version, dir):
+        self.name, self.version, self.dir = name, version, dir
+
+    def _id(self):
+        return (self.name, self.version, self.dir)
+
+    def __eq__(self, other):
+        return isinstance(other, StoredVersion) and self._id() == other._id()
+
+    def __hash__(self):
+        return hash(self._id())
+
+    def __repr__(self):
+        return "StoredVersion(name=%r, version=%r, dir=%r)" % self._id()
 
     @property
     def pod_json(self):
@@ -50,6 +65,7 @@ class StoredVersion(namedtuple("StoredVersion", "name version dir")):
         return os.path.join(self.dir, "state.json")
 
     def state(self):
+        import json
         try:
             with open(self.state_json, encoding="utf-8") as f:
                 data = json.load(f)
@@ -58,9 +74,12 @@ class StoredVersion(namedtuple("StoredVersion", "name version dir")):
             return {}
 
     def write_state(self, **changes):
+        import json
         data = self.state()
         data.update(changes)
         atomic.write_text(self.state_json, json.dumps(data, indent=1, sort_keys=True) + "\n")
+        if is_version(os.path.basename(self.dir)):     # not while staged under a temporary name
+            index.update(os.path.dirname(self.dir))
         return data
 
     def record(self, outcome):
@@ -120,16 +139,19 @@ def get(layout, name, version):
     return None
 
 
-def current_version(layout, name):
-    link = layout.current_link(name)
+def current_number(layout, name):
+    """The version the pod's ``current`` link names (stored or not), or None."""
     try:
-        target = os.readlink(link)
+        target = os.readlink(layout.current_link(name))
     except OSError:
         return None
     base = os.path.basename(target.rstrip("/"))
-    if not is_version(base):
-        return None
-    return get(layout, name, int(base))
+    return int(base) if is_version(base) else None
+
+
+def current_version(layout, name):
+    number = current_number(layout, name)
+    return None if number is None else get(layout, name, number)
 
 
 def set_current(layout, sv):
@@ -157,6 +179,16 @@ def remove_tree(path):
         raise Failed(path, "cannot remove: %s" % e.strerror)
     import shutil
     shutil.rmtree(doomed, ignore_errors=True)
+
+
+def remove_if_empty(path):
+    """Remove a pod's directory once it holds no version (its index aside)."""
+    try:
+        if os.listdir(path) == [index.INDEX]:
+            index.remove(path)
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def parse_ref(ref):

@@ -225,8 +225,9 @@ def current_of(root, name=NAME):
 
 
 def stored_of(root, name=NAME):
+    """The entries of the pod's directory but its index."""
     d = os.path.join(str(root), "etc/ops/pods", name)
-    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+    return sorted(n for n in os.listdir(d) if n != "index") if os.path.isdir(d) else []
 
 
 def expected_units(spec):
@@ -242,6 +243,23 @@ def expected_units(spec):
         target = "timers.target" if n.endswith(".timer") else "multi-user.target"
         links["%s.wants/%s" % (target, n)] = re.sub(r"@[^.]*\.", "@.", n)
     return files, links
+
+
+def index_problems(pod_dir):
+    """The pod's index must never make `list` show other than state.json says."""
+    from ops import index
+    want = []
+    for entry in sorted(os.listdir(pod_dir)):
+        if entry.isdigit() and os.path.isfile(os.path.join(pod_dir, entry, "pod.json")):
+            try:
+                with open(os.path.join(pod_dir, entry, "state.json")) as f:
+                    st = json.load(f)
+            except (OSError, ValueError):
+                st = {}
+            st = st if isinstance(st, dict) else {}
+            want.append((int(entry), st.get("outcome"), st.get("deployed_at")))
+    got = index.read(pod_dir)
+    return [] if got == sorted(want) else ["the index shows %r, state.json %r" % (got, want)]
 
 
 def whole_problems(root, specs, name=NAME):
@@ -264,8 +282,11 @@ def whole_problems(root, specs, name=NAME):
 
     # stored versions: complete, byte-identical to their bundles
     stored = []
+    pod_dir = os.path.join(root, "etc/ops/pods", name)
+    if os.path.isfile(os.path.join(pod_dir, "index")):
+        problems += index_problems(pod_dir)
     for entry in stored_of(root, name):
-        vdir = os.path.join(root, "etc/ops/pods", name, entry)
+        vdir = os.path.join(pod_dir, entry)
         if not entry.isdigit() or int(entry) not in specs:
             problems.append("unexpected entry etc/ops/pods/%s/%s" % (name, entry))
             continue

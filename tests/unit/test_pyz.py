@@ -219,8 +219,11 @@ def test_offline_deploy_gives_the_same_tree_as_the_module(pyz, workdir):
     assert a.stdout.splitlines()[-1] == "deploy pyzdemo 3: changed", describe(a)
     assert a.stdout == b.stdout
     assert a.stderr.replace(root_pyz, "ROOT") == b.stderr.replace(root_mod, "ROOT")
-    tree = snapshot(root_pyz)
-    assert tree == snapshot(root_mod)
+    tree, tree_mod = snapshot(root_pyz), snapshot(root_mod)
+    index = os.path.join("etc", "ops", "pods", "pyzdemo", "index")   # inode numbers and times
+    assert tree[index][0] == tree_mod[index][0] == "file"
+    assert {k: v for k, v in tree.items() if k != index} == \
+        {k: v for k, v in tree_mod.items() if k != index}
     # what a user checks: the stored version, the current link, the units enabled offline, the volume
     assert tree[os.path.join("etc", "ops", "current", "pyzdemo")] == ("link", "../pods/pyzdemo/3")
     assert tree[os.path.join("etc", "systemd", "system", "multi-user.target.wants", "pyzdemo-worker@1.service")][0] \
@@ -267,3 +270,18 @@ def test_invalid_bundle_exits_2_with_the_same_error_line(pyz, workdir):
     assert a.returncode == 2, describe(a)
     out = json.loads(a.stdout)
     assert out["ok"] is False and "ops: error: " + out["error"] in a.stderr.splitlines()
+
+
+def test_the_installed_command_script_runs_ops(tmp_path):
+    """bin/ops is what `pip install .` puts on PATH (setup.py scripts=)."""
+    env = dict(os.environ, PYTHONPATH=REPO)
+    script = os.path.join(REPO, "bin", "ops")
+    r = subprocess.run([sys.executable, script, "--version"], env=env, capture_output=True,
+                       text=True)
+    assert (r.returncode, r.stdout) == (0, "ops %s\n" % ops.__version__)
+    r = subprocess.run([sys.executable, script, "--root", str(tmp_path), "--json", "list"],
+                       env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and json.loads(r.stdout) == {"ok": True, "pods": []}
+    r = subprocess.run([sys.executable, script, "--root", str(tmp_path), "nosuch"], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("ops: error: ops: argument COMMAND")

@@ -1,0 +1,134 @@
+"""The index of a pod's stored versions: /etc/ops/pods/NAME/index.
+
+`list` runs on every Ansible play and reads every stored version.  Opening
+each version's state.json costs a system call or three per version, so each
+pod keeps one small text file with what `list` shows: a line per version
+with its outcome and deploy time, and what ``stat`` said of its state.json
+(inode, size, mtime, ctime) and of its directory (mtime, ctime: a file added
+or removed there) when the line was written.  A line is used only while both
+still say the same.  As in git's index, a line is also not trusted when a
+ctime in it is not older than the index file's mtime: a change within the
+same clock tick as the index write would not show.  Anything not trusted is
+read from state.json.
+
+The index is a cache: losing it, or a stale line, costs time, never a wrong
+answer.  Only commands holding the lock write it; ``list`` only reads it.
+"""
+
+import os
+
+__all__ = ["INDEX", "update", "read", "remove"]
+
+INDEX = "index"
+_HEADER = "# ops: version, outcome, deployed at; state.json's inode, size, mtime, ctime; " \
+          "the version directory's mtime, ctime (ns)\n"
+_FIELDS = 9
+
+
+def _is_version(text):
+    # as store.is_version; repeated so that `list` imports nothing else
+    return text.isdigit() and text.isascii() and len(text) <= 19
+
+
+def _key(vdir):
+    """What stat says of the version: raises OSError when it is gone."""
+    d = os.stat(vdir)
+    s = os.stat(vdir + "/state.json")
+    return (s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns, d.st_mtime_ns, d.st_ctime_ns)
+
+
+def _load(pod_dir):
+    """{version name: (outcome, deployed_at, key)} and the index file's mtime."""
+    path = os.path.join(pod_dir, INDEX)
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+            mtime = os.fstat(f.fileno()).st_mtime_ns
+    except (OSError, UnicodeDecodeError):
+        return {}, 0
+    lines = {}
+    for line in text.split("\n"):
+        fields = line.split("\t")
+        if len(fields) != _FIELDS or not _is_version(fields[0]):
+            continue
+        try:
+            key = tuple(map(int, fields[3:]))
+        except ValueError:
+            continue
+        lines[fields[0]] = (fields[1] or None, fields[2] or None, key)
+    return lines, mtime
+
+
+def _from_state(vdir):
+    """(outcome, deployed_at) from the version's files, or None when it is not
+    a stored version (no pod.json)."""
+    if not os.path.isfile(os.path.join(vdir, "pod.json")):
+        return None
+    import json
+    try:
+        with open(os.path.join(vdir, "state.json"), "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        return None, None
+    return tuple(v if isinstance(v, str) else None
+                 for v in (data.get("outcome"), data.get("deployed_at")))
+
+
+def _versions(pod_dir):
+    """(version name, outcome, deployed_at, key) of each stored version."""
+    try:
+        names = os.listdir(pod_dir)
+    except OSError:
+        return []
+    lines, index_mtime = _load(pod_dir)
+    out = []
+    for name in names:
+        if not _is_version(name):
+            continue
+        vdir = pod_dir + "/" + name
+        try:
+            key = _key(vdir)      # before reading state.json: a later change shows
+        except OSError:
+            key = None
+        line = lines.get(name)
+        if key and line is not None and line[2] == key and max(key[3], key[5]) < index_mtime:
+            out.append((name, line[0], line[1], key))
+            continue
+        got = _from_state(vdir)
+        if got is not None:
+            out.append((name, got[0], got[1], key))
+    return out
+
+
+def read(pod_dir):
+    """[(version, outcome, deployed_at)] of the pod's stored versions, oldest
+    first; outcome and deployed_at are None where state.json has none."""
+    rows = [(int(name), outcome, at) for name, outcome, at, _ in _versions(pod_dir)]
+    rows.sort()
+    return rows
+
+
+def update(pod_dir):
+    """Write the index anew for the versions in ``pod_dir`` (under the lock,
+    after a state.json changed).  The directory is not fsynced: after a
+    power loss a stale or missing index is only slower."""
+    from ops import atomic
+    out = [_HEADER]
+    for name, outcome, at, key in sorted(_versions(pod_dir), key=lambda r: int(r[0])):
+        values = [outcome or "", at or ""]
+        if key is None:
+            continue
+        if any("\t" in v or "\n" in v or "\r" in v for v in values):
+            continue            # not ops's own words: left to state.json
+        out.append("\t".join([name] + values + [str(k) for k in key]) + "\n")
+    atomic.write_text(os.path.join(pod_dir, INDEX), "".join(out), sync_dir=False)
+
+
+def remove(pod_dir):
+    """Delete the index (before the pod's emptied directory is removed)."""
+    try:
+        os.unlink(os.path.join(pod_dir, INDEX))
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,54 @@
+"""The quick command-line reader agrees with argparse wherever it answers."""
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ops import cli
+from ops.errors import UsageError
+
+TOKENS = ["--root", "--root=/r", "/r", "--dry-run", "--json", "-v", "--verbose", "-q", "--quiet",
+          "--lock-timeout", "--lock-timeout=0.5", "5", "-1", "nan", "inf", "1e3", "--rkt", "/bin/rkt",
+          "--settle", "--settle=0", "--timeout", "--ca-file", "ca.pem", "--insecure-images",
+          "check", "deploy", "redeploy", "undeploy", "list", "cleanup", "--remove", "--keep",
+          "--keep=2", "007", "hello", "hello:3", "./bundle", "--", "-", "", "-h", "--help",
+          "--ro", "--json=1", "--remove=yes", "-vq", "a=b", "--root=", "--keep=-1", "x y"]
+
+
+def argparse_view(argv):
+    try:
+        return vars(cli.build_parser().parse_args(argv))
+    except UsageError:
+        return "usage error"
+    except SystemExit:
+        return "exit"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=7))
+def test_quick_reader_agrees_with_argparse(argv):
+    quick = cli._quick_parse(argv)
+    if quick is not None:
+        assert vars(quick) == argparse_view(argv)
+
+
+@pytest.mark.parametrize("argv", [
+    ["list"], ["--json", "list"], ["--root", "/r", "list", "hello"], ["--json", "deploy", "./b"],
+    ["--root=/r", "--settle", "0", "-q", "deploy", "b/pod.json"], ["check", "b"],
+    ["redeploy", "hello:1"], ["undeploy", "hello", "--remove"], ["undeploy", "--remove", "hello"],
+    ["--dry-run", "cleanup", "--keep", "0", "a", "b"], ["cleanup"], ["-v", "--lock-timeout", "3",
+                                                                     "--insecure-images", "check", "b"],
+])
+def test_the_usual_command_lines_need_no_argparse(argv):
+    quick = cli._quick_parse(argv)
+    assert quick is not None
+    assert vars(quick) == argparse_view(argv)
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["--help"], ["list", "--help"], ["-v", "-q", "list"], ["--settle", "-1", "deploy", "b"],
+    ["--settle=x", "deploy", "b"], ["deploy"], ["deploy", "a", "b"], ["list", "a", "b"],
+    ["--ro", "/r", "list"], ["list", "--json"], ["cleanup", "--keep", "x"], ["--", "list"],
+    ["nosuch"], ["deploy", ""], ["--root", "list"], ["cleanup", "a", "--keep", "2", "b"],
+])
+def test_everything_else_is_left_to_argparse(argv):
+    assert cli._quick_parse(argv) is None

@@ -1,0 +1,121 @@
+"""Each pod's index (etc/ops/pods/NAME/index): `list` reads it instead of
+every state.json, and must never show other than state.json says."""
+
+import json
+import os
+import time
+
+import pytest
+
+from conftest import unit_text
+
+
+def deploy(ops, bundle, version):
+    b = bundle(name="web", version=version,
+               units=[{"file": "web.service", "start": True,
+                       "text": unit_text("web.service", body="v%d" % version)}])
+    r = ops("deploy", b)
+    assert r.code == 0, r
+
+
+def listed(ops):
+    r = ops("--json", "list")
+    assert r.code == 0, r
+    return [(p["version"], p["outcome"], p["current"]) for p in json.loads(r.out)["pods"]]
+
+
+def index_lines(root):
+    with open(str(root / "etc/ops/pods/web/index")) as f:
+        return [l.split("\t") for l in f.read().splitlines() if not l.startswith("#")]
+
+
+def age_index(root, seconds):
+    """Move the index file's mtime: older than the versions' ctimes makes
+    every line untrusted; newer makes them trusted."""
+    p = str(root / "etc/ops/pods/web/index")
+    t = time.time() + seconds
+    os.utime(p, (t, t))
+
+
+@pytest.fixture
+def three(ops, bundle, root):
+    for v in (1, 2, 3):
+        deploy(ops, bundle, v)
+    age_index(root, 10)      # as if written well after the versions (no clock tick shared)
+    return root
+
+
+def test_each_version_has_a_line_with_what_list_shows(three, ops):
+    lines = index_lines(three)
+    assert [(l[0], l[1]) for l in lines] == [("1", "ok"), ("2", "ok"), ("3", "ok")]
+    for l in lines:
+        st = json.loads((three / "etc/ops/pods/web" / l[0] / "state.json").read_text())
+        assert l[2] == st["deployed_at"] and len(l) == 9
+    assert listed(ops) == [(1, "ok", False), (2, "ok", False), (3, "ok", True)]
+
+
+def test_a_trusted_line_is_what_list_shows(three, ops):
+    """The index is really used: a line edited by hand (its stat fields
+    intact) shows, while the index is newer than the version."""
+    p = three / "etc/ops/pods/web/index"
+    p.write_text(p.read_text().replace("2\tok\t", "2\tfrom-the-index\t"))
+    age_index(three, 10)
+    assert listed(ops)[1] == (2, "from-the-index", False)
+
+
+def test_a_line_as_new_as_the_index_is_read_from_state_json(three, ops):
+    """A change in the clock tick of the index write would not show in the
+    stat fields: such lines are not trusted (git's racy rule)."""
+    p = three / "etc/ops/pods/web/index"
+    p.write_text(p.read_text().replace("2\tok\t", "2\tfrom-the-index\t"))
+    age_index(three, -3600)
+    assert listed(ops)[1] == (2, "ok", False)
+
+
+def test_state_json_edited_in_place_shows_at_once(three, ops):
+    p = three / "etc/ops/pods/web/2/state.json"
+    text = p.read_text()
+    assert '"outcome": "ok"' in text
+    with open(str(p), "r+") as f:          # in place, same size: the directory does not change
+        f.write(text.replace('"outcome": "ok"', '"outcome": "no"'))
+    assert listed(ops)[1] == (2, "no", False)
+
+
+def test_a_version_whose_pod_json_is_gone_is_not_listed(three, ops):
+    os.unlink(str(three / "etc/ops/pods/web/2/pod.json"))
+    assert [v for v, _, _ in listed(ops)] == [1, 3]
+
+
+def test_missing_or_garbage_index_changes_nothing_listed(three, ops):
+    want = listed(ops)
+    p = three / "etc/ops/pods/web/index"
+    p.write_bytes(b"\xff\xfe garbage\n1\tok\n\t\t\t\n")
+    assert listed(ops) == want
+    p.unlink()
+    assert listed(ops) == want
+
+
+def test_the_next_deploy_writes_lines_for_versions_the_index_lacks(three, ops, bundle):
+    (three / "etc/ops/pods/web/index").unlink()
+    deploy(ops, bundle, 4)
+    assert [l[0] for l in index_lines(three)] == ["1", "2", "3", "4"]
+    assert listed(ops)[-1] == (4, "ok", True)
+
+
+def test_cleanup_then_deploy_drops_lines_of_removed_versions(three, ops, bundle):
+    assert ops("cleanup", "--keep", "0").code == 0
+    deploy(ops, bundle, 4)
+    assert [l[0] for l in index_lines(three)] == ["3", "4"]
+
+
+def test_undeploy_remove_leaves_no_pod_directory(three, ops):
+    assert ops("undeploy", "web", "--remove").code == 0
+    assert not (three / "etc/ops/pods/web").exists()
+    assert listed(ops) == []
+
+
+def test_list_of_an_unchanged_store_does_not_write(three, ops):
+    p = three / "etc/ops/pods/web/index"
+    before = (p.read_bytes(), os.stat(str(p)).st_mtime_ns)
+    listed(ops)
+    assert (p.read_bytes(), os.stat(str(p)).st_mtime_ns) == before
