@@ -155,7 +155,8 @@ class Stager:
         if self.tmp_version:
             sv = store.StoredVersion(b.name, b.version, self.tmp_version)
             sv.write_state(name=b.name, version=b.version, content=b.content_digest(),
-                           images=ids, outcome="staged", staged_at=store.now())
+                           source=b.source(), images=ids, outcome="staged",
+                           staged_at=store.now())
             os.rename(self.tmp_version, final)
             atomic.fsync_dir(os.path.dirname(final))
             self.tmp_version = None

@@ -153,10 +153,11 @@ def plan_deploy(ctx, bundle):
     name, version = bundle.name, bundle.version
     current = store.current_version(layout, name)
     stored = store.get(layout, name, version)
-    digest = bundle.content_digest()
+    known = stored.state() if stored is not None else None
+    digest = bundle.content_digest(known)
     notes = []
     if stored is not None:
-        if stored.state().get("content") != digest:
+        if known.get("content") != digest:
             raise Refused("%s:%d" % (name, version),
                           "this version is already stored with different content: bump the "
                           "version, or run `ops undeploy %s:%d --remove` first" % (name, version, ))

@@ -9,7 +9,7 @@ only reads directories, so it stays cheap for the run that follows.
 
 import os
 
-from ops import atomic, journal, log, store
+from ops import atomic, index, journal, log, store
 from ops.errors import OpsError, RollbackFailed
 
 __all__ = ["recover", "remove_leftovers"]
@@ -26,7 +26,8 @@ def recover(ctx, own=()):
     layout = ctx.layout
     pending = journal.pending(layout)
     remove_leftovers(layout, pending)
-    from ops.deploy import restore
+    if pending:
+        from ops.deploy import restore
     for j in pending:
         name = j["pod"]
         good = store.get(layout, name, j["from"]) if isinstance(j.get("from"), int) else None
@@ -78,8 +79,9 @@ def remove_leftovers(layout, pending):
     for pod in store.pods(layout):
         dirs.append(layout.pod_dir(pod))
         cur = store.current_version(layout, pod)
+        outcomes = {version: outcome for version, outcome, _ in index.read(layout.pod_dir(pod))}
         for v in store.versions(layout, pod):
-            if (v.state().get("outcome") == "staged" and v != cur
+            if (outcomes.get(v.version) == "staged" and v != cur
                     and (pod, v.version) not in journaled):
                 # staged, then killed before its switch began: never ran
                 store.remove_tree(v.dir)
