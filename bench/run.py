@@ -128,7 +128,9 @@ class Bench(object):
         return quick if self.quick else full
 
     def ops(self, *args):
-        return [self.py, "-m", "ops"] + list(args)
+        """The `ops` command as `pip install .` installs it: bin/ops with the
+        measured Python in its #! line."""
+        return [self.script] + list(args)
 
     def run(self, argv, **kw):
         kw.setdefault("env", self.env)
@@ -150,9 +152,16 @@ class Bench(object):
         shutil.copytree(os.path.join(REPO, "ops"), os.path.join(self.pkg, "ops"),
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         self.run([self.py, "-m", "compileall", "-q", os.path.join(self.pkg, "ops")])
+        with open(os.path.join(REPO, "bin", "ops")) as f:
+            text = f.read()
+        self.script = os.path.join(self.work, "bin", "ops")
+        os.makedirs(os.path.dirname(self.script))
+        with open(self.script, "w") as f:
+            f.write("#!%s\n" % self.py + text.split("\n", 1)[1])
+        os.chmod(self.script, 0o755)
         v = self.run(self.ops("--version")).stdout.strip()
         if not v.startswith("ops "):
-            raise BenchError("python3 -m ops --version printed %r" % v)
+            raise BenchError("ops --version printed %r" % v)
         self.version = v
 
     # -- 1. start-up ------------------------------------------------------------------------------
@@ -160,23 +169,28 @@ class Bench(object):
     def fig_startup(self):
         empty = self.fresh_dir("empty-root")
         cases = [("start-up: `python3 -c pass` (baseline)", [self.py, "-c", "pass"], None),
-                 ("start-up: `python3 -m ops --version`", self.ops("--version"), "ops "),
-                 ("start-up: `python3 -m ops --root EMPTY list`", self.ops("--root", empty, "list"), "")]
+                 ("start-up: `ops --version`", self.ops("--version"), "ops "),
+                 ("start-up: `ops --root EMPTY list`", self.ops("--root", empty, "list"), ""),
+                 ("reference: `python3 -m ops --version`", [self.py, "-m", "ops", "--version"],
+                  "ops "),
+                 ("reference: `python3 -m ops --root EMPTY list`",
+                  [self.py, "-m", "ops", "--root", empty, "list"], "")]
         pyz_note = None
         builder = os.path.join(REPO, "tools", "build_pyz.py")
         pyz = os.path.join(self.work, "ops.pyz")
         if not os.path.isfile(builder):
-            pyz_note = "tools/build_pyz.py does not exist yet: no ops.pyz rows"
+            pyz_note = "tools/build_pyz.py does not exist: no ops.pyz rows"
         else:
             try:
                 self.run([self.py, builder, pyz], cwd=REPO)
-                cases += [("start-up: `python3 ops.pyz --version`", [self.py, pyz, "--version"], "ops "),
-                          ("start-up: `python3 ops.pyz --root EMPTY list`",
+                cases += [("reference: `python3 ops.pyz --version`", [self.py, pyz, "--version"], "ops "),
+                          ("reference: `python3 ops.pyz --root EMPTY list`",
                            [self.py, pyz, "--root", empty, "list"], "")]
             except BenchError as e:
                 pyz_note = "`python3 tools/build_pyz.py` failed: %s" % e
-        # References: what any `python3 -m PACKAGE` costs (runpy), and the two modules a
-        # command line with JSON output cannot avoid; they show how low the ratios can go.
+        # References: what any `python3 -m PACKAGE` or zip archive costs (runpy), and the
+        # two modules ops reads a command line without (argparse) and needs for any stored
+        # state (json); they show how low the ratios can go.
         floor = os.path.join(self.pkg, "opsbenchfloor")
         os.makedirs(floor, exist_ok=True)
         for name, text in (("__init__.py", ""), ("__main__.py", "import sys\nsys.stdout.write('ops 0\\n')\n")):
@@ -185,24 +199,14 @@ class Bench(object):
         self.run([self.py, "-m", "compileall", "-q", floor])
         refs = [("reference: `python3 -m PKG` of an empty package printing a version",
                  [self.py, "-m", "opsbenchfloor", "--version"], "ops "),
-                ("reference: `python3 -c 'import argparse, json'`",
-                 [self.py, "-c", "import argparse, json"], None)]
-        # The `ops` command pip installs (setup.py's console_scripts): no runpy, but pip's
-        # wrapper imports re.  Its text is pip's (distlib's) script template.
-        script = os.path.join(self.work, "ops-script")
-        with open(script, "w") as f:
-            f.write("# -*- coding: utf-8 -*-\nimport re\nimport sys\nfrom ops.cli import console\n"
-                    "if __name__ == '__main__':\n"
-                    "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
-                    "    sys.exit(console())\n")
-        refs += [("reference: `ops --version`, the command pip installs", [self.py, script, "--version"], "ops "),
-                 ("reference: `ops --root EMPTY list`, the command pip installs",
-                  [self.py, script, "--root", empty, "list"], "")]
+                ("reference: `python3 -c 'import argparse'`", [self.py, "-c", "import argparse"],
+                 None),
+                ("reference: `python3 -c 'import json'`", [self.py, "-c", "import json"], None)]
         cases += refs
         fns = []
         for label, argv, expect in cases:
             env = self.env
-            if argv[1].endswith(".pyz"):      # the archive alone: ops from nowhere else
+            if argv[1:2] and argv[1].endswith(".pyz"):      # the archive alone: ops from nowhere else
                 env = dict(self.env)
                 del env["PYTHONPATH"]
 
@@ -223,7 +227,7 @@ class Bench(object):
                 self.rows.append(Row(label, "time", runs, base, 1.3, "≤ 1.3× `python3 -c pass`"))
             self.cpu_rows.append((label, runs, base))
         if pyz_note:
-            self.rows.append(Row("start-up: `python3 ops.pyz …`", "skip", note=pyz_note))
+            self.rows.append(Row("reference: `python3 ops.pyz …`", "skip", note=pyz_note))
         else:
             self.notes_startup_pyz = ("ops.pyz is built by `tools/build_pyz.py` with the measured "
                                       "Python into the bench's temporary directory (the same "
@@ -239,7 +243,8 @@ class Bench(object):
                           ([self.py, "-c", "pass"], "pass")):
             tot = []
             for _ in range(runs):
-                r = self.run([self.py, "-X", "importtime"] + argv[1:])
+                r = self.run([self.py, "-X", "importtime"] +
+                             (argv[1:] if argv[0] == self.py else argv))
                 top = 0
                 for line in r.stderr.splitlines():
                     m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
@@ -263,7 +268,7 @@ class Bench(object):
                             if v[0][2] == 1), reverse=True)
         heavy = sorted(((statistics.median(s for s, _, _ in v), n) for n, v in extra.items()),
                        reverse=True)[:14]
-        lines = ["`python3 -X importtime -m ops --root EMPTY list`, median of %d runs (µs; "
+        lines = ["`python3 -X importtime bin/ops --root EMPTY list`, median of %d runs (µs; "
                  "noisy when the machine is busy). Imports take %.1f ms in all, against %.1f ms "
                  "for `python3 -c pass`; %d modules are imported that `-c pass` does not import."
                  % (runs, totals["list"] / 1000.0, totals["pass"] / 1000.0, len(extra)), "",
@@ -417,11 +422,27 @@ sys.exit(rc)
         bundle, units_bundle, _ = self.deploy_bundle()
         root = self.fresh_dir("unchanged-root")
         root_u = self.fresh_dir("unchanged-root-units")
-        self.run(self.ops("--root", root, "deploy", bundle))
-        self.run(self.ops("--root", root_u, "deploy", units_bundle))
+        # ops records the bundle files' stat beside the content digest only for files
+        # last changed over a second before it read them (ops/bundle.py): as a bundle
+        # copied by an earlier task, not one written this very second
+        time.sleep(1.2)
+        for r, b, name in ((root, bundle, "bench-deploy"), (root_u, units_bundle, "bench-units")):
+            self.run(self.ops("--root", r, "deploy", b))
+            with open(os.path.join(r, "etc/ops/pods", name, "1", "state.json")) as f:
+                if not json.load(f).get("source"):
+                    raise BenchError("the first deploy of %s recorded no source" % name)
+        # the least an unchanged check can do: read pod.json and ask systemctl whether
+        # the units are enabled
+        floor = ("import json, subprocess, sys\njson.load(open(sys.argv[1] + '/pod.json'))\n"
+                 "subprocess.run(['systemctl', '--root', sys.argv[2], 'is-enabled'] + "
+                 "['svc%d.service' % i for i in range(10)], stdout=subprocess.PIPE, "
+                 "stderr=subprocess.PIPE, check=True)\n")
 
         def pass_fn():
             return self.run([self.py, "-c", "pass"])
+
+        def floor_fn():
+            return self.run([self.py, "-c", floor, units_bundle, root_u])
 
         def make(root, bundle, name):
             def fn():
@@ -432,12 +453,17 @@ sys.exit(rc)
             return fn
         n = self.reps(25, 6)
         log("unchanged re-deploy: %d rounds" % n)
-        base, vol, units = interleave([pass_fn, make(root, bundle, "bench-deploy"),
-                                       make(root_u, units_bundle, "bench-units")], n)
+        base, vol, units, least = interleave([pass_fn, make(root, bundle, "bench-deploy"),
+                                              make(root_u, units_bundle, "bench-units"),
+                                              floor_fn], n)
         for label, runs in (("re-deploy unchanged offline: 10 units + 50 MiB volume", vol),
                             ("re-deploy unchanged offline: 10 units, no volume", units)):
             self.rows.append(Row(label, "time", runs, base, 2.0, "≤ 2× `python3 -c pass`"))
             self.cpu_rows.append((label, runs, base))
+        label = ("reference: `python3` reading pod.json (json) and running `systemctl --root R "
+                 "is-enabled` of the 10 units (subprocess)")
+        self.rows.append(Row(label, "info", least, base, target="— (reference)"))
+        self.cpu_rows.append((label, least, base))
         self.profile_unchanged(root, bundle)
 
     def profile_unchanged(self, root, bundle):
@@ -461,7 +487,7 @@ sys.exit(rc)
                 keep.append(line.rstrip().replace(self.pkg + "/", ""))
         imports, base = [], []
         for _ in range(3 if self.quick else 7):
-            for argv, acc in (([self.py, "-X", "importtime", "-m", "ops", "--root", root,
+            for argv, acc in (([self.py, "-X", "importtime", self.script, "--root", root,
                                 "deploy", bundle], imports),
                               ([self.py, "-X", "importtime", "-c", "pass"], base)):
                 r = self.run(argv)
@@ -495,8 +521,22 @@ sys.exit(rc)
                     sum(1 for r in rows if r["current"]) != 20:
                 raise BenchError("ops list of %d stored versions returned %d rows" % (n, len(rows)))
 
+        # the same 2,000 versions without the index files: every state.json read
+        no_index = os.path.join(self.work, "list-2000-no-index")
+        shutil.rmtree(no_index, ignore_errors=True)
+        shutil.copytree(roots[2000], no_index, symlinks=True)
+        pods_dir = os.path.join(no_index, "etc/ops/pods")
+        for pod in os.listdir(pods_dir):
+            os.unlink(os.path.join(pods_dir, pod, "index"))
+
         def pass_fn():
             return self.run([self.py, "-c", "pass"])
+
+        def no_index_fn():
+            r = self.run(self.ops("--root", no_index, "list"))
+            if r.stdout.count("\n") != 2001:
+                raise BenchError("list without the index printed %d lines" % r.stdout.count("\n"))
+            return r
 
         def make(n):
             def fn():
@@ -507,11 +547,14 @@ sys.exit(rc)
             return fn
         reps = self.reps(20, 5)
         log("list: %d rounds over 0, 500, 1000, 2000 stored versions" % reps)
-        res = interleave([pass_fn] + [make(n) for n in (0,) + sizes], reps)
-        base, by_n = res[0], dict(zip((0,) + sizes, res[1:]))
+        res = interleave([pass_fn] + [make(n) for n in (0,) + sizes] + [no_index_fn], reps)
+        base, by_n = res[0], dict(zip((0,) + sizes, res[1:-1]))
         label = "list: 2,000 stored versions of 20 pods"
         self.rows.append(Row(label, "time", by_n[2000], base, 3.0, "≤ 3× `python3 -c pass`"))
         self.cpu_rows.append((label, by_n[2000], base))
+        label = "reference: list of the same 2,000 versions with the index files deleted"
+        self.rows.append(Row(label, "info", res[-1], base, target="— (reference)"))
+        self.cpu_rows.append((label, res[-1], base))
         med = {n: Summary([r.seconds for r in runs]).median for n, runs in by_n.items()}
         per = {n: (med[n] - med[0]) / n for n in sizes}
         # least squares over the four sizes
@@ -913,12 +956,14 @@ def report(b, facts, date, load_start, load_end, total, elapsed, args):
                 "time exceeds wall time.", "",
                 md_table(["figure", "ops median CPU", "baseline median CPU", "ratio"], rows), ""]
     out += ["## How each figure is measured", ""]
-    out += ["- **Start-up**: `PY -m ops --version` and `PY -m ops --root EMPTY list` from a copy "
-            "of `ops/` whose bytecode was compiled once (as pip installs it), against `PY -c pass`; "
-            "every command in each round. " + b.notes_startup_pyz + " The reference rows show "
-            "the floor: an empty package run with `-m` (Python imports runpy for `-m` and for a "
-            "zip archive), the two modules a command line with JSON output needs, and the "
-            "`ops` command pip installs (`setup.py` console_scripts; pip's wrapper imports re).",
+    out += ["- **Start-up**: `ops --version` and `ops --root EMPTY list`, where `ops` is "
+            "bin/ops as `pip install .` installs it (its `#!` line naming the measured Python) "
+            "and the package is a copy of `ops/` whose bytecode was compiled once, as pip "
+            "installs it; against `PY -c pass`; every command in each round. Every figure "
+            "below runs this `ops` too. " + b.notes_startup_pyz + " The reference rows show "
+            "the floors: `python3 -m ops` and a zip archive make Python import runpy (an empty "
+            "package run with `-m` costs the same), argparse is what ops reads the usual "
+            "command lines without, and json is what reading any stored state needs.",
             "- **Offline deploy**: `ops --root R deploy BUNDLE` into a fresh empty R each run "
             "(made, and `sync`ed, outside the timed region), BUNDLE holding 10 units "
             "(`start: true`) and a 50 MiB volume; the baseline is a `/bin/sh` script that copies "
@@ -936,7 +981,9 @@ def report(b, facts, date, load_start, load_end, total, elapsed, args):
             "The ratio is for `--settle 0`: with the default ops watches the units for 2 s.",
             "- **list**: stores of 500, 1,000 and 2,000 versions of 20 pods written as ops "
             "writes them (pod.json, units/, manifest.json, state.json taken from a real offline "
-            "deploy, current links), checked with `ops --json list`; against `PY -c pass`.",
+            "deploy, current links, and each pod's index written by ops's own code), checked "
+            "with `ops --json list`; against `PY -c pass`. The reference row is the 2,000 "
+            "versions with the index files deleted, so that each state.json is read.",
             "- **Unpack**: `PY -c 'from ops.volumes import unpack; unpack(ARCHIVE, DEST)'` against "
             "`tar -xzf ARCHIVE -C DEST` (GNU tar, gzip in a second process), each into a new "
             "directory, `sync` before each run, the archive already in the page cache; both "
@@ -944,7 +991,11 @@ def report(b, facts, date, load_start, load_end, total, elapsed, args):
             "(/proc/self/status) read when unpack returns: `ru_maxrss` from `wait4` would count "
             "the parent's memory at the fork before the exec.",
             "- **Unchanged re-deploy**: `ops --root R deploy BUNDLE` of the bundle already "
-            "deployed in R (prints `unchanged`), against `PY -c pass`.", ""]
+            "deployed in R (prints `unchanged`), against `PY -c pass`. The bundle is over a "
+            "second old when first deployed, so ops records its files' stat and later takes "
+            "the stored digest instead of reading them (checked: state.json has `source`). The "
+            "reference row is the least such a check can do: parse pod.json and run "
+            "`systemctl --root R is-enabled` of the units.", ""]
     if getattr(b, "unpack_info", None):
         mib, info, (entries, nbytes) = b.unpack_info
         out += ["Unpack archive: %d files, %d directories, %d symbolic links, %d MiB of file data "
