@@ -573,7 +573,7 @@ sys.exit(rc)
             table.append(("{:,}".format(n), fmt_time(med[n]), "%.1f µs" % (per[n] * 1e6),
                           "%.2f×" % (med[n] / Summary([r.seconds for r in base]).median)))
         self.section("list: time against the number of stored versions",
-                     "Median wall time of `python3 -m ops --root R list` (20 pods; %d rounds, "
+                     "Median wall time of `ops --root R list` (20 pods; %d rounds, "
                      "interleaved with `python3 -c pass`). Per version: (time − time on an "
                      "empty root) ÷ versions. A least-squares line through the four points "
                      "has a slope of %.1f µs per version.\n\n%s"

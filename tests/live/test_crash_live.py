@@ -109,8 +109,28 @@ def current(c):
 
 
 def stored(c):
+    """The entries of the pod's directory but its index."""
     d = c.path("/etc/ops/pods/" + NAME)
-    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+    return sorted(n for n in os.listdir(d) if n != "index") if os.path.isdir(d) else []
+
+
+def index_problems(c):
+    """`list` reads the pod's index: it must show what state.json says."""
+    from ops import index
+    d = c.path("/etc/ops/pods/" + NAME)
+    if not os.path.isfile(os.path.join(d, "index")):
+        return []
+    want = []
+    for e in stored(c):
+        if not e.isdigit() or not c.exists("/etc/ops/pods/%s/%s/pod.json" % (NAME, e)):
+            continue
+        try:
+            st = json.loads(c.read_file("/etc/ops/pods/%s/%s/state.json" % (NAME, e)))
+        except (OSError, ValueError):
+            st = {}
+        want.append((int(e), st.get("outcome"), st.get("deployed_at")))
+    got = index.read(d)
+    return [] if got == sorted(want) else ["the index shows %r, state.json %r" % (got, want)]
 
 
 def journal_left(c):
@@ -138,6 +158,7 @@ def problems_on(c, bundles):
                 if n.startswith(".ops-tmp-"):
                     out.append("leftover %s" % os.path.join(dirpath, n))
     vers = stored(c)
+    out += index_problems(c)
     for e in vers:
         if e not in ("1", "2"):
             out.append("unexpected etc/ops/pods/hello/%s" % e)
