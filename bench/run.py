@@ -538,6 +538,12 @@ sys.exit(rc)
                 raise BenchError("list without the index printed %d lines" % r.stdout.count("\n"))
             return r
 
+        def cleanup_fn():
+            r = self.run(self.ops("--root", roots[2000], "cleanup", "--keep", "1000"))
+            if r.stdout.count(": unchanged") != 20:
+                raise BenchError("cleanup --keep 1000 printed %r" % r.stdout[:200])
+            return r
+
         def make(n):
             def fn():
                 r = self.run(self.ops("--root", roots[n], "list"))
@@ -547,12 +553,17 @@ sys.exit(rc)
             return fn
         reps = self.reps(20, 5)
         log("list: %d rounds over 0, 500, 1000, 2000 stored versions" % reps)
-        res = interleave([pass_fn] + [make(n) for n in (0,) + sizes] + [no_index_fn], reps)
-        base, by_n = res[0], dict(zip((0,) + sizes, res[1:-1]))
+        res = interleave([pass_fn] + [make(n) for n in (0,) + sizes] + [no_index_fn, cleanup_fn],
+                         reps)
+        base, by_n = res[0], dict(zip((0,) + sizes, res[1:-2]))
         label = "list: 2,000 stored versions of 20 pods"
         self.rows.append(Row(label, "time", by_n[2000], base, 3.0, "≤ 3× `python3 -c pass`"))
         self.cpu_rows.append((label, by_n[2000], base))
         label = "reference: list of the same 2,000 versions with the index files deleted"
+        self.rows.append(Row(label, "info", res[-2], base, target="— (reference)"))
+        self.cpu_rows.append((label, res[-2], base))
+        label = ("reference: `cleanup --keep 1000` over the same 2,000 versions (removes nothing; "
+                 "takes the lock and looks for what a killed run left)")
         self.rows.append(Row(label, "info", res[-1], base, target="— (reference)"))
         self.cpu_rows.append((label, res[-1], base))
         med = {n: Summary([r.seconds for r in runs]).median for n, runs in by_n.items()}

@@ -144,9 +144,10 @@ def cleanup(host, names, keep, lock_timeout):
             others = [v for v in store.versions(host.layout, name) if v != current]
             doomed[name] = others[:max(0, len(others) - keep)]
         every = {(n, v.version) for n, vs in doomed.items() for v in vs}
-        scheduled = set()
+        scheduled, stored_images = set(), {}
         plans = [(name, [v.version for v in vs],
-                  plan_removal(host, name, vs, every, scheduled)) for name, vs in doomed.items()]
+                  plan_removal(host, name, vs, every, scheduled, stored_images))
+                 for name, vs in doomed.items()]
         if any(a.verb == "remove-images" for _, _, acts in plans for a in acts):
             host.rkt    # refuse before removing anything when rkt is missing
         verb = "would remove" if host.dry_run else "removed"

@@ -17,7 +17,7 @@ answer.  Only commands holding the lock write it; ``list`` only reads it.
 
 import os
 
-__all__ = ["INDEX", "update", "read", "remove"]
+__all__ = ["INDEX", "update", "read", "changed", "remove"]
 
 INDEX = "index"
 _HEADER = "# ops: version, outcome, deployed at; state.json's inode, size, mtime, ctime; " \
@@ -77,7 +77,9 @@ def _from_state(vdir):
 
 
 def _versions(pod_dir):
-    """(version name, outcome, deployed_at, key) of each stored version."""
+    """(version name, outcome, deployed_at, key, trusted) of each stored
+    version; ``trusted``: the index line was used, so the version's directory
+    has not changed since the index was written."""
     try:
         names = os.listdir(pod_dir)
     except OSError:
@@ -94,20 +96,29 @@ def _versions(pod_dir):
             key = None
         line = lines.get(name)
         if key and line is not None and line[2] == key and max(key[3], key[5]) < index_mtime:
-            out.append((name, line[0], line[1], key))
+            out.append((name, line[0], line[1], key, True))
             continue
         got = _from_state(vdir)
         if got is not None:
-            out.append((name, got[0], got[1], key))
+            out.append((name, got[0], got[1], key, False))
     return out
 
 
 def read(pod_dir):
     """[(version, outcome, deployed_at)] of the pod's stored versions, oldest
     first; outcome and deployed_at are None where state.json has none."""
-    rows = [(int(name), outcome, at) for name, outcome, at, _ in _versions(pod_dir)]
+    rows = [(int(name), outcome, at) for name, outcome, at, _, _ in _versions(pod_dir)]
     rows.sort()
     return rows
+
+
+def changed(pod_dir):
+    """{version: outcome} and the versions whose directories changed since
+    the index was written (or that it lacks).  Only those can hold what a
+    killed run left: the index is written after every completed change."""
+    rows = _versions(pod_dir)
+    return ({int(name): outcome for name, outcome, _, _, _ in rows},
+            {int(name) for name, _, _, _, trusted in rows if not trusted})
 
 
 def update(pod_dir):
@@ -116,7 +127,7 @@ def update(pod_dir):
     power loss a stale or missing index is only slower."""
     from ops import atomic
     out = [_HEADER]
-    for name, outcome, at, key in sorted(_versions(pod_dir), key=lambda r: int(r[0])):
+    for name, outcome, at, key, _ in sorted(_versions(pod_dir), key=lambda r: int(r[0])):
         values = [outcome or "", at or ""]
         if key is None:
             continue

@@ -276,12 +276,14 @@ def plan_undeploy(ctx, name, version, remove):
                 (), switch, removals)
 
 
-def plan_removal(ctx, name, doomed, doomed_elsewhere=(), scheduled=None):
+def plan_removal(ctx, name, doomed, doomed_elsewhere=(), scheduled=None, stored_images=None):
     """Delete stored versions, their volumes, and images nothing else uses.
 
     ``doomed_elsewhere``: (pod, version) pairs the same command removes too
     (cleanup of several pods); ``scheduled``: a set of image IDs already
-    planned for removal, updated here, so that each is removed once."""
+    planned for removal, updated here, so that each is removed once;
+    ``stored_images``: a dict this fills once, on first need, with the image
+    IDs of every stored version (cleanup plans each pod with the same one)."""
     layout = ctx.layout
     acts = []
     doomed_keys = {(name, v.version) for v in doomed} | set(doomed_elsewhere)
@@ -290,18 +292,23 @@ def plan_removal(ctx, name, doomed, doomed_elsewhere=(), scheduled=None):
         if os.path.isdir(layout.volumes_dir(name, v.version)):
             acts.append(Action("remove-volumes",
                                layout.host(layout.volumes_dir(name, v.version))))
+    doomed_ids = [i for v in doomed for i in v.image_ids()]
+    if not doomed_ids:
+        return tuple(acts)
+    if not stored_images:
+        stored_images = {} if stored_images is None else stored_images
+        stored_images.update(((pod, v.version), v.image_ids())
+                             for pod in store.pods(layout) for v in store.versions(layout, pod))
     keep = set()
-    for pod in store.pods(layout):
-        for v in store.versions(layout, pod):
-            if (pod, v.version) not in doomed_keys:
-                keep.update(v.image_ids())
+    for key, image_ids in stored_images.items():
+        if key not in doomed_keys:
+            keep.update(image_ids)
     scheduled = set() if scheduled is None else scheduled
     ids = []
-    for v in doomed:
-        for i in v.image_ids():
-            if i not in keep and i not in scheduled and not any(_match(i, k) for k in keep):
-                ids.append(i)
-                scheduled.add(i)
+    for i in doomed_ids:
+        if i not in keep and i not in scheduled and not any(_match(i, k) for k in keep):
+            ids.append(i)
+            scheduled.add(i)
     if ids:
         acts.append(Action("remove-images", units=tuple(ids)))
     return tuple(acts)

@@ -79,14 +79,18 @@ def remove_leftovers(layout, pending):
     for pod in store.pods(layout):
         dirs.append(layout.pod_dir(pod))
         cur = store.current_version(layout, pod)
-        outcomes = {version: outcome for version, outcome, _ in index.read(layout.pod_dir(pod))}
+        # a version's files are written before its directory is renamed into
+        # place; afterwards only state.json is (replaced, then the index
+        # rewritten), so only directories the index does not vouch for are scanned
+        outcomes, changed = index.changed(layout.pod_dir(pod))
         for v in store.versions(layout, pod):
             if (outcomes.get(v.version) == "staged" and v != cur
                     and (pod, v.version) not in journaled):
                 # staged, then killed before its switch began: never ran
                 store.remove_tree(v.dir)
                 continue
-            dirs += [v.dir, v.units_dir]
+            if v.version in changed:
+                dirs.append(v.dir)
     dirs += [os.path.join(layout.unit_dir, n) for n in _listdir(layout.unit_dir)
              if n.endswith(".d")]
     vol_root = layout.path("var/lib/ops/volumes")

@@ -119,3 +119,15 @@ def test_list_of_an_unchanged_store_does_not_write(three, ops):
     before = (p.read_bytes(), os.stat(str(p)).st_mtime_ns)
     listed(ops)
     assert (p.read_bytes(), os.stat(str(p)).st_mtime_ns) == before
+
+
+def test_a_leftover_in_a_version_the_index_vouched_for_is_still_removed(three, ops):
+    """Recovery scans only the version directories that changed since the
+    index was written; a file a killed run left there is such a change."""
+    left = three / "etc/ops/pods/web/1/.ops-tmp-4242-state.json"
+    left.write_text("{")
+    age_index(three, 10)       # the index newer still: only the stat key tells
+    r = ops("cleanup", "--keep", "5")
+    assert r.code == 0, r
+    assert not left.exists()
+    assert listed(ops) == [(1, "ok", False), (2, "ok", False), (3, "ok", True)]
