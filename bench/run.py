@@ -423,9 +423,9 @@ sys.exit(rc)
         root = self.fresh_dir("unchanged-root")
         root_u = self.fresh_dir("unchanged-root-units")
         # ops records the bundle files' stat beside the content digest only for files
-        # last changed over a second before it read them (ops/bundle.py): as a bundle
-        # copied by an earlier task, not one written this very second
-        time.sleep(1.2)
+        # last changed over two seconds before it read them (SETTLED in ops/bundle.py):
+        # as a bundle copied by an earlier task, not one written this very second
+        time.sleep(2.2)
         for r, b, name in ((root, bundle, "bench-deploy"), (root_u, units_bundle, "bench-units")):
             self.run(self.ops("--root", r, "deploy", b))
             with open(os.path.join(r, "etc/ops/pods", name, "1", "state.json")) as f:
@@ -1002,8 +1002,8 @@ def report(b, facts, date, load_start, load_end, total, elapsed, args):
             "(/proc/self/status) read when unpack returns: `ru_maxrss` from `wait4` would count "
             "the parent's memory at the fork before the exec.",
             "- **Unchanged re-deploy**: `ops --root R deploy BUNDLE` of the bundle already "
-            "deployed in R (prints `unchanged`), against `PY -c pass`. The bundle is over a "
-            "second old when first deployed, so ops records its files' stat and later takes "
+            "deployed in R (prints `unchanged`), against `PY -c pass`. The bundle is over two "
+            "seconds old when first deployed, so ops records its files' stat and later takes "
             "the stored digest instead of reading them (checked: state.json has `source`). The "
             "reference row is the least such a check can do: parse pod.json and run "
             "`systemctl --root R is-enabled` of the units.", ""]

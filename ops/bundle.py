@@ -18,6 +18,10 @@ __all__ = ["Bundle", "UnitSpec", "ImageSpec", "VolumeSpec", "load", "parse",
            "is_remote", "MAX_MANIFEST_BYTES"]
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+# A file's stat is recorded beside the content digest only if it last changed
+# this many seconds before ops read it: a later change then shows in the ctime
+# even on a filesystem with 2-second timestamps (vfat).
+SETTLED = 2.0
 
 NAME_RE = re.compile(r"[a-z0-9]+([-.][a-z0-9]+)*")
 UNIT_SUFFIXES = ("service", "socket", "timer", "path", "target", "mount",
@@ -76,8 +80,9 @@ class Bundle(namedtuple("Bundle", "label directory raw manifest name version uni
                                   "volumes manifest_stat", defaults=(None,))):
     """``label`` is the manifest path as the user named it; ``directory``
     where relative artifacts resolve (None for a stored copy); ``raw`` the
-    manifest's bytes; ``manifest_stat`` (absolute path, stat key) of the file
-    they were read from, when it did not change while being read.  (No
+    manifest's bytes; ``manifest_stat`` (absolute path, stat key, time the
+    reading began) of the file they were read from, when it did not change
+    while being read.  (No
     ``__slots__``: the instance keeps its digest.)"""
 
     @property
@@ -101,8 +106,8 @@ class Bundle(namedtuple("Bundle", "label directory raw manifest name version uni
         its ``content`` is the answer and no file is read again: an unchanged
         re-deploy (each Ansible run) costs the same with a 1 GiB volume.  As
         in git's index, the key holds the ctime, which no one can set back, and
-        is recorded only for files last changed over a second before they were
-        read (see :meth:`source`)."""
+        is recorded only for files last changed over ``SETTLED`` seconds before
+        they were read (see :meth:`source`)."""
         cached = getattr(self, "_digest", None)
         if cached:
             return cached
@@ -123,7 +128,10 @@ class Bundle(namedtuple("Bundle", "label directory raw manifest name version uni
             else:
                 h.update(("\0%s-uri\0%s\0" % (role, art.uri or art.location)).encode())
         digest = "sha256:" + h.hexdigest()
-        settled = int((started - 1.0) * 1e9)
+        # pod.json was read when the bundle was loaded, perhaps long before
+        # (the lock wait): its bytes are only as settled as they were then
+        settled = int((min(started, self.manifest_stat[2] if self.manifest_stat else started)
+                       - SETTLED) * 1e9)
         if before and before == self._files_now() \
                 and all(key[-1] < settled for _, key in before):
             self._source = before
@@ -133,7 +141,8 @@ class Bundle(namedtuple("Bundle", "label directory raw manifest name version uni
     def source(self):
         """What to record as ``source`` beside the content digest: the local
         files and their stat keys, or None when a file changed too recently
-        (within a second of the digest) to be told apart by stat later."""
+        (within ``SETTLED`` seconds of reading it) to be told apart by stat
+        later."""
         self.content_digest()
         return getattr(self, "_source", None)
 
@@ -142,7 +151,7 @@ class Bundle(namedtuple("Bundle", "label directory raw manifest name version uni
         or None (a stored copy; a file changed while read; a file gone)."""
         if self.manifest_stat is None:
             return None
-        out = [list(self.manifest_stat)]
+        out = [list(self.manifest_stat[:2])]
         try:
             if _stat_key(os.stat(self.manifest_stat[0])) != self.manifest_stat[1]:
                 return None
@@ -182,6 +191,7 @@ def load(bundle_arg, insecure_images=False):
     if not os.path.isfile(path):
         raise BundleError(label, "not a regular file")
     try:
+        read_at = time.time()
         with open(path, "rb") as f:
             key = _stat_key(os.fstat(f.fileno()))
             raw = f.read(MAX_MANIFEST_BYTES + 1)
@@ -191,7 +201,7 @@ def load(bundle_arg, insecure_images=False):
         raise BundleError(label, "cannot read: %s" % (e.strerror or e))
     directory = os.path.dirname(os.path.abspath(path))
     b = parse(raw, label, directory, insecure_images=insecure_images)
-    return b._replace(manifest_stat=(os.path.abspath(path), key)) if key else b
+    return b._replace(manifest_stat=(os.path.abspath(path), key, read_at)) if key else b
 
 
 def parse(raw, label, directory, insecure_images=False):

@@ -106,7 +106,7 @@ def _versions(pod_dir):
 
 def read(pod_dir):
     """[(version, outcome, deployed_at)] of the pod's stored versions, oldest
-    first; outcome and deployed_at are None where state.json has none."""
+    first; outcome and deployed_at are None where state.json has no string."""
     rows = [(int(name), outcome, at) for name, outcome, at, _, _ in _versions(pod_dir)]
     rows.sort()
     return rows
@@ -124,17 +124,20 @@ def changed(pod_dir):
 def update(pod_dir):
     """Write the index anew for the versions in ``pod_dir`` (under the lock,
     after a state.json changed).  The directory is not fsynced: after a
-    power loss a stale or missing index is only slower."""
+    power loss a stale or missing index is only slower.  Nor does a failure
+    to write it (a full disk) fail the command: the old index stays, and its
+    lines for what changed no longer match."""
     from ops import atomic
     out = [_HEADER]
     for name, outcome, at, key, _ in sorted(_versions(pod_dir), key=lambda r: int(r[0])):
-        values = [outcome or "", at or ""]
-        if key is None:
-            continue
-        if any("\t" in v or "\n" in v or "\r" in v for v in values):
-            continue            # not ops's own words: left to state.json
-        out.append("\t".join([name] + values + [str(k) for k in key]) + "\n")
-    atomic.write_text(os.path.join(pod_dir, INDEX), "".join(out), sync_dir=False)
+        if key is None or not all(v is None or (v and not any(c in v for c in "\t\n\r"))
+                                  for v in (outcome, at)):
+            continue            # not ops's own words (say, ""): left to state.json
+        out.append("\t".join([name, outcome or "", at or ""] + [str(k) for k in key]) + "\n")
+    try:
+        atomic.write_text(os.path.join(pod_dir, INDEX), "".join(out), sync_dir=False)
+    except OSError:
+        pass
 
 
 def remove(pod_dir):

@@ -131,3 +131,19 @@ def test_a_leftover_in_a_version_the_index_vouched_for_is_still_removed(three, o
     assert r.code == 0, r
     assert not left.exists()
     assert listed(ops) == [(1, "ok", False), (2, "ok", False), (3, "ok", True)]
+
+
+def test_an_index_that_cannot_be_written_does_not_fail_the_deploy(ops, root, bundle, monkeypatch):
+    from ops import atomic
+    real = atomic.write_text
+
+    def full_for_the_index(path, *a, **kw):
+        if path.endswith("/index"):
+            raise OSError(28, "No space left on device", path)
+        return real(path, *a, **kw)
+    monkeypatch.setattr(atomic, "write_text", full_for_the_index)
+    r = ops("deploy", bundle(name="web", version=1))
+    assert (r.code, r.last) == (0, "deploy web 1: changed"), r
+    monkeypatch.undo()
+    r = ops("--json", "list")
+    assert [(p["version"], p["outcome"]) for p in r.json()["pods"]] == [(1, "ok")]
