@@ -1,8 +1,9 @@
 """The one lock every mutating command holds: ``flock`` on var/lib/ops/lock.
 
 flock is released by the kernel when its holder dies, so a killed run never
-leaves a stale lock.  The file holds the holder's PID, for the message a
-waiting run prints when it gives up.
+leaves a stale lock.  The file holds the PID of the holder (or, when the
+lock is free, of the last one), for the message a waiting run prints when
+it gives up.
 """
 
 import fcntl
@@ -40,18 +41,17 @@ class Lock:
                                       "(--lock-timeout)" % (holder or "unknown", self.timeout))
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 0.25)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+        # one write of a fixed width, never an empty file: a run that gives up
+        # at this moment reads this PID or the previous holder's, not nothing
+        record = b"%20d\n" % os.getpid()
+        os.pwrite(fd, record, 0)
+        os.ftruncate(fd, len(record))
         self.fd = fd
         return self
 
     def release(self):
         if self.fd is not None:
-            try:
-                os.ftruncate(self.fd, 0)
-            except OSError:
-                pass
-            os.close(self.fd)   # closing drops the flock
+            os.close(self.fd)   # closing drops the flock; the PID stays, as the last holder's
             self.fd = None
 
     def __enter__(self):
