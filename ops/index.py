@@ -17,7 +17,7 @@ answer.  Only commands holding the lock write it; ``list`` only reads it.
 
 import os
 
-__all__ = ["INDEX", "update", "read", "changed", "remove"]
+__all__ = ["INDEX", "is_version", "update", "read", "changed", "remove"]
 
 INDEX = "index"
 _HEADER = "# ops: version, outcome, deployed at; state.json's inode, size, mtime, ctime; " \
@@ -25,8 +25,9 @@ _HEADER = "# ops: version, outcome, deployed at; state.json's inode, size, mtime
 _FIELDS = 9
 
 
-def _is_version(text):
-    # as store.is_version; repeated so that `list` imports nothing else
+def is_version(text):
+    """A version as a directory name: ASCII digits only (``str.isdigit`` also
+    accepts digits such as '²' that ``int`` refuses)."""
     return text.isdigit() and text.isascii() and len(text) <= 19
 
 
@@ -49,7 +50,7 @@ def _load(pod_dir):
     lines = {}
     for line in text.split("\n"):
         fields = line.split("\t")
-        if len(fields) != _FIELDS or not _is_version(fields[0]):
+        if len(fields) != _FIELDS or not is_version(fields[0]):
             continue
         try:
             key = tuple(map(int, fields[3:]))
@@ -87,7 +88,7 @@ def _versions(pod_dir):
     lines, index_mtime = _load(pod_dir)
     out = []
     for name in names:
-        if not _is_version(name):
+        if not is_version(name):
             continue
         vdir = pod_dir + "/" + name
         try:

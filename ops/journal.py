@@ -53,10 +53,10 @@ def pending(layout):
         names = sorted(os.listdir(layout.journal_dir))
     except OSError:
         return out
+    names = [n for n in names if n.endswith(".json") and not n.startswith(atomic.TMP_PREFIX)]
+    if names:
+        import json        # only then: `list` of a host with no journal never needs it
     for n in names:
-        if not n.endswith(".json") or n.startswith(atomic.TMP_PREFIX):
-            continue
-        import json
         p = os.path.join(layout.journal_dir, n)
         try:
             with open(p, encoding="utf-8") as f:

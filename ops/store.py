@@ -2,9 +2,10 @@
 
 A stored version holds everything needed to run it again without the bundle:
 ``pod.json`` (byte-identical), ``units/``, ``manifest.json`` and ``state.json``
-(content digest, image IDs, outcome, deploy times).  Each pod's directory also
-holds ``index``, what `list` shows of each version (see :mod:`ops.index`).  A version directory
-appears only complete: it is built under a temporary name and renamed.
+(content digest, image IDs, outcome, deploy times).  A version directory
+appears only complete: it is built under a temporary name and renamed.  Each
+pod's directory also holds ``index``, what `list` shows of each version (see
+:mod:`ops.index`).
 """
 
 import os
@@ -12,15 +13,10 @@ import time
 
 from ops import atomic, index
 from ops.errors import Failed
+from ops.index import is_version    # there, so that `list` imports nothing more
 
 __all__ = ["is_version", "StoredVersion", "versions", "pods", "get", "current_version",
            "set_current", "clear_current", "now", "remove_tree", "remove_if_empty"]
-
-
-def is_version(text):
-    """A version as a directory name: ASCII digits only (``str.isdigit`` also
-    accepts digits such as '²' that ``int`` refuses)."""
-    return 0 < len(text) <= 19 and all("0" <= c <= "9" for c in text)
 
 
 def now():
