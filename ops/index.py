@@ -17,7 +17,7 @@ answer.  Only commands holding the lock write it; ``list`` only reads it.
 
 import os
 
-__all__ = ["INDEX", "is_version", "update", "read", "changed", "remove"]
+__all__ = ["INDEX", "is_version", "read_state", "update", "read", "changed", "remove"]
 
 INDEX = "index"
 _HEADER = "# ops: version, outcome, deployed at; state.json's inode, size, mtime, ctime; " \
@@ -60,19 +60,23 @@ def _load(pod_dir):
     return lines, mtime
 
 
+def read_state(path):
+    """A state.json as a dict; {} when it is missing or not a JSON object."""
+    import json
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _from_state(vdir):
     """(outcome, deployed_at) from the version's files, or None when it is not
     a stored version (no pod.json)."""
     if not os.path.isfile(os.path.join(vdir, "pod.json")):
         return None
-    import json
-    try:
-        with open(os.path.join(vdir, "state.json"), "rb") as f:
-            data = json.loads(f.read().decode("utf-8"))
-    except (OSError, ValueError):
-        data = None
-    if not isinstance(data, dict):
-        return None, None
+    data = read_state(os.path.join(vdir, "state.json"))
     return tuple(v if isinstance(v, str) else None
                  for v in (data.get("outcome"), data.get("deployed_at")))
 

@@ -295,8 +295,9 @@ def plan_removal(ctx, name, doomed, doomed_elsewhere=(), scheduled=None, stored_
     doomed_ids = [i for v in doomed for i in v.image_ids()]
     if not doomed_ids:
         return tuple(acts)
+    if stored_images is None:
+        stored_images = {}
     if not stored_images:
-        stored_images = {} if stored_images is None else stored_images
         stored_images.update(((pod, v.version), v.image_ids())
                              for pod in store.pods(layout) for v in store.versions(layout, pod))
     keep = set()

@@ -61,13 +61,7 @@ class StoredVersion:
         return os.path.join(self.dir, "state.json")
 
     def state(self):
-        import json
-        try:
-            with open(self.state_json, encoding="utf-8") as f:
-                data = json.load(f)
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            return {}
+        return index.read_state(self.state_json)
 
     def write_state(self, **changes):
         import json
