@@ -168,6 +168,16 @@ def test_the_lock_is_released_after_each_run(ops, root, bundle):
     assert ops("--lock-timeout", "0", "undeploy", "web").code == 0
 
 
+def test_the_lock_file_names_the_last_holder_after_release(ops_proc, root, bundle):
+    """Never empty once taken: a run that gives up while the lock changes
+    hands reads a PID, not nothing (the holder's, or the one before)."""
+    r = ops_proc("deploy", web(bundle, 1))
+    assert r.code == 0, r
+    text = (root / "var/lib/ops/lock").read_text()
+    assert text.strip().isdigit() and int(text) > 1, repr(text)
+    assert text == "%20d\n" % int(text)         # one fixed-width record
+
+
 def test_a_killed_deploy_leaves_no_stale_lock(ops_proc, root, bundle):
     """A real ops process killed while it waits for the lock."""
     b = web(bundle, 1)
