@@ -10,7 +10,7 @@ exit status:
 
     ops deploy /root/hello/v1        an rkt pod (busybox httpd) serving v1's volume, two workers, a start-up stamp
     ops deploy /root/hello/v2        three workers and a timer; v1's stamp unit goes away
-    ops deploy /root/hello/v3        its pod exits a second after start: rolled back to 2, exit 1
+    ops deploy /root/hello/v3        its pod exits half a second after start: rolled back to 2, exit 1
     ops list
     ops redeploy hello:1             from the store, without the bundle
     ops list

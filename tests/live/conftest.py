@@ -41,6 +41,18 @@ def container():
         c.poweroff()
 
 
+@pytest.fixture(scope="module")
+def real_rkt():
+    """(rkt, stage1) of a real rkt on this machine ($OPS_TEST_RKT), or skip the module saying why.
+
+    List it before ``container`` so that a module without a real rkt skips before booting one."""
+    from tests.support import realrkt
+    try:
+        return realrkt.find()
+    except realrkt.Missing as e:
+        pytest.skip(str(e))
+
+
 # -- running ops and systemctl inside ---------------------------------------------------------------------
 
 def ops(container, *args, check=None, timeout=180):

@@ -17,8 +17,8 @@ import shutil
 
 from tests.support import gpg
 
-__all__ = ["Missing", "find", "install", "prepare_hello", "trust_argv", "pods", "image_ids", "rkt_mounts", "gc", "RKT", "STAGE1", "KEY",
-           "IMAGE_NAME"]
+__all__ = ["Missing", "find", "install", "prepare_hello", "trust_argv", "pods", "image_ids", "rkt_mounts", "gc",
+           "RKT", "STAGE1", "KEY", "IMAGE_NAME"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HELLO = os.path.join(REPO, "examples", "hello")
