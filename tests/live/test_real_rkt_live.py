@@ -42,8 +42,9 @@ def main_pid(c, unit):
 
 
 def running_pod(c):
-    """The one running pod: (uuid, app); every other pod listed is a failure (exited pods are collected)."""
-    pods = realrkt.pods(c)
+    """The one running pod: (uuid, app); every other pod listed is a failure (exited pods are collected).
+    Waits a little: rkt lists a pod only once the unit's ``rkt run`` has created it."""
+    pods = wait_for(lambda: [p for p in realrkt.pods(c) if p[2] == "running"] and realrkt.pods(c), timeout=10)
     assert [p[2] for p in pods] == ["running"], pods
     return pods[0][:2]
 
@@ -134,25 +135,14 @@ def test_undeploy_remove_leaves_no_image_pod_or_mount(container, hello):
     assert http_get(c, "http://127.0.0.1:8080/", wait=0).returncode != 0
 
 
-QUICK_UNIT = """[Unit]
-Description=quick: a pod whose app exits with status 0 half a second after it starts
-
-[Service]
-Slice=machine.slice
-ExecStart=%s run --insecure-options=image --stage1-path=%s --pod-manifest=${POD_MANIFEST}
-ExecStopPost=%s gc --grace-period=0s
-KillMode=mixed
-PrivateMounts=yes
-
-[Install]
-WantedBy=multi-user.target
-""" % (realrkt.RKT, realrkt.STAGE1, realrkt.RKT)
-
-
 @pytest.fixture(scope="module")
 def quick(container, hello, tmp_path_factory):
+    # the hello web unit runs whatever pod its manifest describes
+    with open(os.path.join(hello["dir"], "v1", "hello-web.service")) as f:
+        unit = re.sub(r"(?m)^Description=.*$", "Description=quick: a pod whose app exits with status 0 after 0.5 s",
+                      f.read())
     d = make_bundle(str(tmp_path_factory.mktemp("quick") / "quick"), "quick", 1,
-                    units=[("quick.service", QUICK_UNIT, True, None)], volumes=[("www", {"index.html": b"quick\n"})],
+                    units=[("quick.service", unit, True, None)], volumes=[("www", {"index.html": b"quick\n"})],
                     extra_ops={"images": [{"id": hello["id"], "path": "images/hello-web.aci",
                                            "signature": "images/hello-web.aci.asc"}]})
     shutil.copytree(os.path.join(hello["dir"], "v1", "images"), os.path.join(d, "images"))

@@ -17,7 +17,7 @@ import shutil
 
 from tests.support import gpg
 
-__all__ = ["Missing", "find", "install", "prepare_hello", "trust_argv", "pods", "image_ids", "rkt_mounts", "gc",
+__all__ = ["Missing", "find", "install", "prepare_hello", "make_image_module", "trust_argv", "pods", "image_ids", "rkt_mounts", "gc",
            "RKT", "STAGE1", "KEY", "IMAGE_NAME"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -62,7 +62,8 @@ def install(container, rkt, stage1):
     return RKT
 
 
-def _make_image_module():
+def make_image_module():
+    """examples/hello/make-image.py, loaded as a module."""
     spec = importlib.util.spec_from_file_location("hello_make_image", os.path.join(HELLO, "make-image.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -80,7 +81,7 @@ def prepare_hello(container, workdir, dest="/root/hello", busybox="/bin/busybox"
     trust the key for example.com/hello-web.
 
     Returns (the prepared copy on this machine, the image ID)."""
-    make_image = _make_image_module()
+    make_image = make_image_module()
     home = os.path.join(str(workdir), "gnupg")
     copy = os.path.join(str(workdir), "hello")
     shutil.copytree(HELLO, copy, ignore=shutil.ignore_patterns("images", "__pycache__"))

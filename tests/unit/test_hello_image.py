@@ -1,7 +1,6 @@
 """examples/hello/make-image.py: the hello example's image built from a static busybox, signed, and named in
 each bundle's pod.json.  A stand-in file plays busybox here (any bytes do: the image is not run)."""
 
-import importlib.util
 import json
 import shutil
 import tarfile
@@ -10,17 +9,10 @@ import pytest
 
 from conftest import REPO, current_link
 from ops.rkt import image_sha512
+from tests.support.realrkt import make_image_module
 
 HELLO = REPO / "examples" / "hello"
 VERSIONS = ("v1", "v2", "v3")
-
-
-def make_image_module():
-    spec = importlib.util.spec_from_file_location("hello_make_image", str(HELLO / "make-image.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 m = make_image_module()
 
