@@ -416,9 +416,12 @@ def _fail(err, json_mode, command, args):
     except (OSError, ValueError):
         pass
     if json_mode:
-        _out_json({"ok": False, "changed": code == 4, "command": command,
+        # a rolled-back switch changed the host all the same: units were stopped and
+        # started again, and the failed version is stored with its outcome
+        rolled_back = bool(getattr(err, "rolled_back", False))
+        _out_json({"ok": False, "changed": code == 4 or rolled_back, "command": command,
                          "pod": getattr(err, "pod", None),
-                         "previous": getattr(err, "previous", None), "rolled_back": bool(getattr(err, "rolled_back", False)),
+                         "previous": getattr(err, "previous", None), "rolled_back": rolled_back,
                          "actions": [], "error": message, "exit_code": code})
     return code
 

@@ -11,6 +11,7 @@ Nothing here is skipped for a missing tool: a missing systemd-nspawn, ansible-pl
 with what to install.  Only ``OPS_LIVE=0``, set by hand, skips them.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -39,10 +40,11 @@ PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # -- what the tests need ------------------------------------------------------------------------------------
 
 def _venv_bin():
-    """The bin/ directory holding ansible-playbook: this Python's, else the repository's .venv."""
+    """The bin/ directory holding ansible-playbook: this Python's, else the repository's .venv.  Its real path:
+    a container sees the virtualenv there only (a .venv may be a symbolic link to another checkout's)."""
     for d in (os.path.dirname(sys.executable), os.path.join(REPO, ".venv", "bin")):
         if os.access(os.path.join(d, "ansible-playbook"), os.X_OK):
-            return d
+            return os.path.realpath(d)
     return None
 
 
@@ -142,6 +144,89 @@ def poweroff_all(containers):
             errors.append("%s: %s" % (c.name, e))
     if errors:
         raise ContainerError("poweroff failed: " + "; ".join(errors))
+
+
+# -- hosts reached through community.docker.nsenter, ansible-playbook on the machine ------------------------
+
+MARKER = "/etc/ops-ansible-host"
+
+
+@pytest.fixture(scope="session")
+def collection(ansible_bin):
+    """The community.docker.nsenter connection plugin (from the ``ansible`` package)."""
+    r = run_on_machine([os.path.join(ansible_bin, "ansible-doc"), "-t", "connection", "community.docker.nsenter"],
+                       env={"PATH": PATH, "LANG": "C.UTF-8", "HOME": "/root", "ANSIBLE_NOCOLOR": "1"}, cwd="/",
+                       timeout=120)
+    if r.returncode != 0:
+        pytest.fail("the community.docker.nsenter connection is missing: pip install ansible into %s (it is in "
+                    "tests/requirements.txt; run make deps)\n%s" % (os.path.dirname(ansible_bin), r.stderr[-2000:]),
+                    pytrace=False)
+
+
+@contextlib.contextmanager
+def nsenter_hosts(ansible_bin, directory, names):
+    """Boot one container per name; yield ({name: Container}, inventory file, environment for ansible).
+
+    Safety: a wrong ``ansible_nsenter_pid`` would run the tasks (a deploy, systemctl) on the machine itself.  Each
+    leader is checked with the harness before the inventory is written, and before any playbook runs an ad-hoc
+    command must read back, on each inventory host, the marker file written into that container only."""
+    os.makedirs(os.path.join(directory, "home"))
+    env = {"HOME": os.path.join(directory, "home"), "LANG": "C.UTF-8", "PATH": PATH, "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_LOCAL_TEMP": os.path.join(directory, "local-tmp"),
+           "ANSIBLE_REMOTE_TEMP": "/root/.ansible/tmp"}
+    containers = {}
+    try:
+        for name in names:
+            containers[name] = boot()
+        lines = ["[fleet]"]
+        leaders = set()
+        for name, c in containers.items():
+            c.check_leader()          # NSpid is "LEADER 1" and its parent is our nspawn: the container's PID 1
+            assert c.leader not in leaders and c.leader not in (1, os.getpid())
+            leaders.add(c.leader)
+            c.write_file(MARKER, name + "\n")
+            lines.append("%s ansible_connection=community.docker.nsenter ansible_nsenter_pid=%d "
+                         "ansible_python_interpreter=/usr/bin/python3" % (name, c.leader))
+        inventory = os.path.join(directory, "inventory.ini")
+        with open(inventory, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        assert not os.path.exists(MARKER), "the machine itself has %s: cannot tell it from a container" % MARKER
+        r = run_on_machine([os.path.join(ansible_bin, "ansible"), "fleet", "-i", inventory, "-m", "command",
+                            "-a", "cat " + MARKER], env=env, cwd=directory, timeout=120)
+        for name in names:
+            assert re.search(r"^%s \| CHANGED \| rc=0 >>\n%s$" % (name, name), r.stdout, re.M), \
+                "inventory host %s did not reach its own container:\n%s" % (name, show_run(r))
+        yield containers, inventory, env
+    finally:
+        poweroff_all(containers.values())
+
+
+def playbook_on_machine(hosts, ansible_bin, pyz, name, extra_vars=(), flags=()):
+    """Run ``ansible-playbook [FLAGS] -e ops_pyz=PYZ -e VAR... examples/ansible/NAME`` on the machine against
+    the hosts of :func:`nsenter_hosts`; print and return (the run, its PLAY RECAP by host)."""
+    inventory, env = hosts[1], hosts[2]
+    argv = [os.path.join(ansible_bin, "ansible-playbook"), "-i", inventory] + list(flags) + ["-e", "ops_pyz=" + pyz]
+    for e in extra_vars:
+        argv += ["-e", e]
+    argv.append(os.path.join(PLAYBOOKS, name))
+    r = run_on_machine(argv, env=env, cwd=os.path.dirname(inventory), timeout=PLAYBOOK_TIMEOUT)
+    recap_hosts, lines = recap(r.stdout)
+    print("\n$ ansible-playbook %s%s %s: exit %d\n%s" % ("".join(f + " " for f in flags), name,
+          " ".join("-e %s=%s" % (k, os.path.basename(v)) for k, v in (e.split("=", 1) for e in extra_vars)), r.returncode, "\n".join(lines)))
+    return r, recap_hosts
+
+
+def task_results(output, task):
+    """[(status, host)] of the task named ``task`` in ansible-playbook's output, in the order reported."""
+    results, in_task = [], False
+    for line in output.splitlines():
+        if line.startswith(("TASK [", "PLAY ", "NO MORE HOSTS", "RUNNING HANDLER")):
+            in_task = line.startswith("TASK [%s]" % task)
+            continue
+        m = re.match(r"(changed|ok|fatal|failed|skipping): \[(\w+)\]", line)
+        if in_task and m:
+            results.append((m.group(1), m.group(2)))
+    return results
 
 
 # -- Ansible output -----------------------------------------------------------------------------------------

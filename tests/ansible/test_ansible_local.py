@@ -1,5 +1,5 @@
 """ansible-playbook runs inside a live systemd container (``-i localhost, -c local``) with the playbooks of
-examples/ansible: its `command` task runs ops.pyz on that host.
+examples/ansible: its ops_pod module runs ops.pyz on that host.
 
 The tests run in file order as one story on one container: deploy v1, the same again, v2, a broken v3 that fails
 the play and leaves v2 running, then redeploy-previous.yml back to v1.
@@ -35,6 +35,7 @@ def playbook(host, ansible_bin, pyz, name, *extra, cwd="/root"):
     env = {"HOME": "/root", "LANG": "C.UTF-8", "PATH": PATH, "ANSIBLE_NOCOLOR": "1",
            "ANSIBLE_RETRY_FILES_ENABLED": "0"}
     r = host.run(argv, env=env, timeout=PLAYBOOK_TIMEOUT, cwd=cwd)
+    assert "PLAY RECAP" in r.stdout, show_run(r)
     hosts, lines = recap(r.stdout)
     print("\n$ ansible-playbook %s %s (inside %s): exit %d\n%s" % (name, " ".join(extra), host.name, r.returncode,
                                                                   "\n".join(lines)))
@@ -51,7 +52,7 @@ def test_first_deploy_reports_changed_and_the_unit_runs(host, ansible_bin, pyz, 
     r, hosts = playbook(host, ansible_bin, pyz, "deploy.yml", "ops_bundle=" + bundles[1])
     assert r.returncode == 0, show_run(r)
     assert hosts[HOST]["changed"] >= 1 and hosts[HOST]["failed"] == 0, show_run(r)
-    assert re.search(r"TASK \[ops --json deploy\] \*+\nchanged: \[%s\]" % HOST, r.stdout), show_run(r)
+    assert re.search(r"TASK \[ops deploy\] \*+\nchanged: \[%s\]" % HOST, r.stdout), show_run(r)
     assert_running(host, 1)
 
 
@@ -60,7 +61,7 @@ def test_second_run_changes_nothing(host, ansible_bin, pyz, bundles):
     r, hosts = playbook(host, ansible_bin, pyz, "deploy.yml", "ops_bundle=" + bundles[1])
     assert r.returncode == 0, show_run(r)
     assert hosts[HOST]["changed"] == 0 and hosts[HOST]["failed"] == 0, show_run(r)
-    assert re.search(r"TASK \[ops --json deploy\] \*+\nok: \[%s\]" % HOST, r.stdout), show_run(r)
+    assert re.search(r"TASK \[ops deploy\] \*+\nok: \[%s\]" % HOST, r.stdout), show_run(r)
     assert assert_running(host, 1) == pid_before      # not restarted
 
 
