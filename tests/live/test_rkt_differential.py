@@ -28,6 +28,16 @@ SIDES = {"real": REAL, "stand-in": STANDIN}
 IN = "/root/in"
 SIGNED = "example.com/diff-signed"         # the prefix k1 is trusted for
 UID1, UID2 = "diff one <one@example.com>", "diff two <two@example.com>"
+BAD_MANIFESTS = {      # image manifests that are not JSON: rkt reports Go's syntax error with the line highlighted
+    "json-key": b"{not json",
+    "json-comma": b'{"acKind": "ImageManifest",\n "acVersion": "0.8.11",}',
+    "json-value": b'{"acKind":\n\n  ImageManifest}',
+    "json-pair": b'{"acKind": "ImageManifest" "name": "x"}',
+    "json-array": b'{"labels": [1 2]}',
+    "json-extra": b'{"acKind": "ImageManifest"}\n}',
+    "json-eof": b'{"acKind": "ImageMan',
+    "json-escape": b'{"acKind": "Image\\qManifest"}',
+}
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +94,8 @@ def inputs(real_rkt, tmp_path_factory):
         _write(os.path.join(d, "text.aci"), "hello world\n")
         _write(os.path.join(d, "empty.aci"), b"")
         aci.build_aci(os.path.join(d, "noman.aci"), manifest=False)
-        _write(os.path.join(d, "badjson.aci"), aci.tar_bytes(b"{not json", {}))
+        for name, text in BAD_MANIFESTS.items():
+            _write(os.path.join(d, name + ".aci"), aci.tar_bytes(text, {}))
         _write(os.path.join(d, "garbage.asc"), "garbage\n")
         _write(os.path.join(d, "empty.asc"), b"")
         _write(os.path.join(d, "emptyarmor.asc"), "-----BEGIN PGP SIGNATURE-----\n\n-----END PGP SIGNATURE-----\n")
@@ -199,9 +210,13 @@ CASES = [
      (254, "", "fetch: no type returned from DetectFileType?\n"), "exact"),
     ("fetch-no-manifest", ["--insecure-options=image", "fetch", "{in}/noman.aci"],
      (254, "", "fetch: missing manifest\n"), "exact"),
-    # Go's JSON error text is not reproduced past its position line
-    ("fetch-bad-manifest-json", ["--insecure-options=image", "fetch", "{in}/badjson.aci"],
-     (254, "", None), "stderr-head-2"),
+    ("fetch-bad-manifest-json", ["--insecure-options=image", "fetch", "{in}/json-key.aci"],
+     (254, "", "fetch: \nError at line 1, column 2\n    1: {{n\n       ^\n"
+               "invalid character 'n' looking for beginning of object key string\n"), "exact"),
+] + [
+    ("fetch-bad-manifest-" + name, ["--insecure-options=image", "fetch", "{in}/%s.aci" % name], (254, "", None), "exact")
+    for name in sorted(BAD_MANIFESTS) if name != "json-key"
+] + [
     ("fetch-not-dot-aci", ["--insecure-options=image", "fetch", "{in}/x.tar.gz"],
      (254, "", 'fetch: invalid image string "file://{in}/x.tar.gz"\n'), "exact"),
     ("fetch-symlink-dot-aci", ["--insecure-options=image", "fetch", "{in}/x.aci"], (0, "{x_short}\n", ""), "exact"),
@@ -254,9 +269,7 @@ def test_same_as_real_rkt(ct, inputs, case):
         assert table_columns(fake.stdout) == table_columns(real.stdout), why
     else:
         assert normal("stand-in", fake.stdout) == normal("real", real.stdout), why
-    if how == "stderr-head-2":
-        assert fake.stderr.splitlines()[:2] == real.stderr.splitlines()[:2], why
-    elif how == "stderr-to-lookup":
+    if how == "stderr-to-lookup":
         cut = re.compile(r"(lookup \S+?):? .*")
         assert cut.sub(r"\1", fake.stderr) == cut.sub(r"\1", real.stderr), why
     else:
@@ -373,17 +386,18 @@ def test_manifest_json_runs_with_the_real_rkt(ct, inputs, tmp_path):
         assert "hello from the ops volume" in r.stdout, describe(r)
         listed = c.run([REAL, "list", "--no-legend"])
         assert "web" in listed.stdout and "exited" in listed.stdout, describe(listed)
+        # undeploy --remove while the exited pod is still there (as after its unit stopped): ops removes the
+        # image from the real rkt's store; rkt does not refuse for a pod made from it
+        r = c.run(["/usr/bin/python3", "-m", "ops", "undeploy", "diffpod", "--remove"], env=env, timeout=180)
+        assert r.returncode == 0 and "warning" not in r.stderr, describe(r)
+        r = c.run([REAL, "image", "list", "--format=json"])
+        assert r.returncode == 0, describe(r)
+        # rkt run imported the stage1 into the store too: that one is rkt's, not the pod's
+        left = [i["name"] for i in json.loads(r.stdout) or [] if not i["name"].startswith("coreos.com/rkt/stage1-")]
+        assert left == [], describe(r, "the pod's image is left in rkt's store")
     finally:
         gc = c.run([REAL, "gc", "--grace-period=0s"], timeout=120)
     assert gc.returncode == 0, describe(gc)
+    assert c.run([REAL, "list", "--no-legend"]).stdout.strip() == ""
     assert wait_for(lambda: not [l for l in c.read_file("/proc/1/mountinfo").splitlines() if "/var/lib/rkt" in l],
                     timeout=10), "rkt mounts left after gc"
-    # undeploy --remove: ops removes the image from the real rkt's store
-    r = c.run(["/usr/bin/python3", "-m", "ops", "undeploy", "diffpod", "--remove"], env=env, timeout=180)
-    assert r.returncode == 0, describe(r)
-    r = c.run([REAL, "image", "list", "--format=json"])
-    assert r.returncode == 0, describe(r)
-    # rkt run imported the stage1 into the store too: that one is rkt's, not the pod's
-    left = [i["name"] for i in json.loads(r.stdout) or [] if not i["name"].startswith("coreos.com/rkt/stage1-")]
-    assert left == [], describe(r, "the pod's image is left in rkt's store")
-    assert c.run([REAL, "list", "--no-legend"]).stdout.strip() == ""

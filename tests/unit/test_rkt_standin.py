@@ -210,6 +210,27 @@ def test_invalid_manifest_is_refused(env, manifest, message):
     assert p.stderr.startswith("fetch: ")
 
 
+# what rkt 1.30 prints for these (Go's message, the line highlighted as go4 errorutil does)
+@pytest.mark.parametrize("manifest, message", [
+    (b"{not json", "\nError at line 1, column 2\n    1: {n\n       ^\n"
+                   "invalid character 'n' looking for beginning of object key string"),
+    (b'{"acKind": "ImageManifest",\n "acVersion": "0.8.11",}',
+     '\nError at line 2, column 25\n    1: {"acKind": "ImageManifest",\n    2:  "acVersion": "0.8.11",}\n'
+     + " " * 30 + "^\ninvalid character '}' looking for beginning of object key string"),
+    (b'{"acKind": "ImageManifest"}\n}', '\nError at line 2, column 2\n    1: {"acKind": "ImageManifest"}\n'
+                                      "    2: }\n       ^\ninvalid character '}' after top-level value"),
+    (b'{"labels": [1 2]}', '\nError at line 1, column 15\n    1: {"labels": [1 2\n' + " " * 20
+     + "^\ninvalid character '2' after array element"),
+    (b'{"acKind": "ImageMan', '\nError at line 1, column 20\n    1: {"acKind": "ImageMan\n' + " " * 25
+     + "^\nunexpected end of JSON input"),
+])
+def test_manifest_that_is_not_json_is_reported_as_rkt_does(env, manifest, message):
+    path = env.work / "bad.aci"
+    path.write_bytes(aci.tar_bytes(manifest, {}))
+    p = env.run("--insecure-options=image", "fetch", path)
+    assert (p.returncode, p.stdout, p.stderr) == (254, "", "fetch: %s\n" % message)
+
+
 def test_manifest_may_be_named_dot_slash_manifest(env):
     manifest = json.dumps(aci.default_manifest("example.com/dot", "1")).encode()
     tar = aci.tar_bytes(manifest, {"x": b"x"}, manifest_name="./manifest")
