@@ -161,6 +161,7 @@ def table_columns(out):
 CASES = [
     ("list-json-empty", ["image", "list", "--format=json"], (0, "null\n", ""), "exact"),
     ("list-ids-empty", ["image", "list", "--fields=id", "--full", "--no-legend"], (0, "\n", ""), "exact"),
+    ("rm-empty-store", ["image", "rm", "{a_short}"], (0, "", "rm: no image IDs found\n"), "exact"),
     ("fetch-insecure", ["--insecure-options=image", "fetch", "{in}/a.aci"], (0, "{a_short}\n", ""), "exact"),
     ("fetch-insecure-again", ["--insecure-options=image", "fetch", "{in}/a.aci"], (0, "{a_short}\n", ""), "exact"),
     ("fetch-unsigned", ["fetch", "{in}/a.aci"],
@@ -214,7 +215,8 @@ CASES = [
      (254, "", "fetch: \nError at line 1, column 2\n    1: {{n\n       ^\n"
                "invalid character 'n' looking for beginning of object key string\n"), "exact"),
 ] + [
-    ("fetch-bad-manifest-" + name, ["--insecure-options=image", "fetch", "{in}/%s.aci" % name], (254, "", None), "exact")
+    ("fetch-bad-manifest-" + name, ["--insecure-options=image", "fetch", "{in}/%s.aci" % name],
+     (254, "", None), "exact")
     for name in sorted(BAD_MANIFESTS) if name != "json-key"
 ] + [
     ("fetch-not-dot-aci", ["--insecure-options=image", "fetch", "{in}/x.tar.gz"],
