@@ -350,6 +350,39 @@ def test_ops_rkt_calls_give_the_same_results(ct, inputs):
             i, call, results["stand-in"][i], real[i])
 
 
+def test_ops_deploy_reports_the_same_with_either_rkt(ct, inputs, tmp_path):
+    """``ops --root DIR deploy`` (enable only; rkt gets --dir/--local-config under DIR): a signature by an untrusted
+    key fails the deploy the same way with both rkts, a trusted one deploys and records the same image ID."""
+    bundles = {}
+    for version, image in ((1, "c"), (2, "b")):
+        d = make_bundle(str(tmp_path / str(version)), "diffcli", version,
+                        units=[("diffcli.service", "[Service]\nExecStart=/bin/true\n", True, None)],
+                        extra_ops={"images": [{"path": image + ".aci", "signature": image + ".aci.asc"}]})
+        for name in (image + ".aci", image + ".aci.asc"):
+            shutil.copyfile(os.path.join(inputs["host_dir"], name), os.path.join(d, name))
+        bundles[version] = copy_bundle(ct, d, "/root/bundles/diffcli/%d" % version)
+    got = {}
+    for side, rkt in SIDES.items():
+        root = "/root/ops-cli-" + side
+        r = ct.run([rkt, "--local-config=%s/etc/rkt" % root, "trust", "--prefix=" + SIGNED,
+                    "--skip-fingerprint-review", IN + "/k1.pub"])
+        assert r.returncode == 0, describe(r)
+        env = dict(OPS_ENV, OPS_RKT=rkt)
+        untrusted = ct.run(["/usr/bin/python3", "-m", "ops", "--root", root, "deploy", bundles[1]], env=env)
+        trusted = ct.run(["/usr/bin/python3", "-m", "ops", "--root", root, "deploy", bundles[2]], env=env)
+        state = json.loads(ct.read_file(root + "/etc/ops/pods/diffcli/2/state.json")) if trusted.returncode == 0 else {}
+        got[side] = (untrusted, trusted, state.get("images"), ct.exists(root + "/etc/ops/pods/diffcli/1"))
+    real, fake = got["real"], got["stand-in"]
+    assert real[0].returncode == 1, describe(real[0])
+    assert "signature made by unknown entity" in real[0].stderr, describe(real[0])
+    assert real[1].returncode == 0, describe(real[1])
+    assert real[2] == [inputs["b_short"]] and real[3] is False
+    assert fake[0].returncode == real[0].returncode
+    assert fake[0].stderr == real[0].stderr, describe(fake[0]) + describe(real[0])
+    assert (fake[1].returncode, fake[1].stdout) == (real[1].returncode, real[1].stdout)
+    assert fake[2:] == real[2:]
+
+
 # -- the manifest.json ops writes, run by the real rkt -----------------------------------------------------------
 
 def test_manifest_json_runs_with_the_real_rkt(ct, inputs, tmp_path):
