@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 PYTEST := $(VENV)/bin/python -m pytest -q -p no:cacheprovider
+# A real rkt 1.30 and its stage1-fly.aci (beside it) for the live tests and the demo; ../shared/rkt when present.
+OPS_TEST_RKT ?= $(wildcard ../shared/rkt/rkt)
+export OPS_TEST_RKT
 
 .PHONY: test deps unit unit-3.8 unit-3.13 live ansible demo bench pyz install clean
 
@@ -17,7 +20,7 @@ unit-3.8 unit-3.13: unit-%:
 	.venv-$*/bin/python -m pytest -q -p no:cacheprovider tests/unit
 
 live:
-	$(PYTEST) tests/live
+	$(PYTEST) -rs tests/live
 
 ansible:
 	$(PYTEST) tests/ansible

@@ -1,34 +1,42 @@
 #!/usr/bin/env python3
-"""`make demo`: the whole life of examples/hello on a real systemd, in a throwaway container.
+"""`make demo`: the whole life of examples/hello on a real systemd and a real rkt, in a throwaway container.
 
-Boots a container (systemd-nspawn, the machine's own /usr on a tmpfs root: nothing in it survives), copies
-examples/hello into it, and runs, printing each command with its output and exit status:
+Needs a real rkt 1.30 with its fly stage1: $OPS_TEST_RKT names the rkt binary, stage1-fly.aci lies beside it
+(without them the demo says so in one line and exits 2).  Builds the hello image from the machine's static busybox
+(Debian's busybox-static), signs it with a new gpg key (examples/hello/make-image.py), boots a container
+(systemd-nspawn, the machine's own /usr on a tmpfs root: nothing in it survives), copies rkt to /opt/rkt and the
+prepared examples/hello into it, makes rkt trust the key, and runs, printing each command with its output and
+exit status:
 
-    ops deploy /root/hello/v1        web page, two workers and a start-up stamp
+    ops deploy /root/hello/v1        an rkt pod (busybox httpd) serving v1's volume, two workers, a start-up stamp
     ops deploy /root/hello/v2        three workers and a timer; v1's stamp unit goes away
-    ops deploy /root/hello/v3        broken on purpose: rolled back to 2, exit 1
+    ops deploy /root/hello/v3        its pod exits half a second after start: rolled back to 2, exit 1
     ops list
     ops redeploy hello:1             from the store, without the bundle
     ops list
-    ops undeploy hello --remove
+    ops undeploy hello --remove      no image, pod or mount of hello is left
 
 Exits non-zero when a step does not do what it should. Needs root and systemd-nspawn (systemd-container).
 """
 
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "live"))
+sys.path.insert(0, REPO)
 
 from container import Container, ContainerError  # noqa: E402
+from tests.support import realrkt  # noqa: E402
 
 OPS_ENV = {
     "PYTHONPATH": "/src",
     "PYTHONDONTWRITEBYTECODE": "1",
-    "OPS_RKT": "/src/tests/rkt/rkt",
+    "OPS_RKT": realrkt.RKT,
     "LANG": "C.UTF-8",
     "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
 }
@@ -108,14 +116,33 @@ class Demo:
                       ["/usr/bin/python3", "-c", HTTP_GET, "http://127.0.0.1:8080/"])
         self.expect("<h1>hello, version %d</h1>" % version in r.stdout, "the page of version %d is served" % version)
 
-    def run(self):
-        say("# ops is run inside the container as: /usr/bin/python3 -m ops (PYTHONPATH=/src)")
-        self.c.copytree(os.path.join(HERE, "hello"), "/root/hello")
-        say("# copied examples/hello to /root/hello inside the container")
+    def rkt(self, *args):
+        return self.show("rkt " + " ".join(args), [realrkt.RKT] + list(args), expect_exit=0)
+
+    def pods(self, expect_running):
+        self.rkt("list")
+        running = [p for p in realrkt.pods(self.c) if p[2] == "running"]
+        self.expect(len(running) == expect_running, "%d pod(s) running" % expect_running)
+
+    def prepare(self, workdir):
+        rkt, stage1 = realrkt.find()
+        realrkt.install(self.c, rkt, stage1)
+        say("# copied %s and %s to %s and %s inside the container" % (rkt, stage1, realrkt.RKT, realrkt.STAGE1))
+        _, image_id = realrkt.prepare_hello(self.c, workdir, "/root/hello", trust=False)
+        say("# built example.com/hello-web from /bin/busybox (examples/hello/make-image.py): %s..." % image_id[:39])
+        say("# signed it with a new gpg key; copied the bundles to /root/hello and the key to %s" % realrkt.KEY)
+        self.show(" ".join(["rkt"] + realrkt.trust_argv()[1:]), realrkt.trust_argv())
+
+    def run(self, workdir):
+        say("# ops is run inside the container as: /usr/bin/python3 -m ops (PYTHONPATH=/src, OPS_RKT=%s)"
+            % realrkt.RKT)
+        self.prepare(workdir)
 
         r = self.ops("deploy", "/root/hello/v1")
         self.expect(self.last_line(r) == "deploy hello 1: changed", "deploy hello 1: changed")
         self.active(["hello-web.service", "hello-worker@1.service", "hello-worker@2.service", "hello-stamp.service"])
+        self.pods(1)
+        self.rkt("image", "list")
         self.page(1)
 
         r = self.ops("deploy", "/root/hello/v2")
@@ -125,17 +152,20 @@ class Demo:
         r = self.show("systemctl is-active hello-stamp.service", ["systemctl", "is-active", "hello-stamp.service"],
                       expect_exit=None)
         self.expect(r.stdout.strip() == "inactive", "v1's hello-stamp.service is gone")
+        self.pods(1)
         self.page(2)
 
         r = self.ops("deploy", "/root/hello/v3", expect_exit=1)
-        self.expect("rolled back to 2" in r.stderr, "v3 fails and is rolled back to 2")
+        self.expect("rolled back to 2" in r.stderr, "v3's pod exits after start; rolled back to 2")
         self.active(["hello-web.service", "hello-tick.timer"])
+        self.pods(1)
         self.page(2)
 
         self.ops("list")
         r = self.ops("redeploy", "hello:1")
         self.expect(self.last_line(r) == "redeploy hello 1: changed", "redeploy hello 1: changed")
         self.active(["hello-web.service", "hello-worker@1.service", "hello-worker@2.service", "hello-stamp.service"])
+        self.pods(1)
         self.page(1)
         r = self.ops("list")
         self.expect(len([l for l in r.stdout.splitlines() if "hello" in l]) == 3, "three stored versions listed")
@@ -146,20 +176,34 @@ class Demo:
         self.expect("hello" not in r.stdout, "nothing of hello is left")
         r = self.show("ls /etc/systemd/system", ["ls", "/etc/systemd/system"])
         self.expect("hello" not in r.stdout, "no unit of hello is left")
+        self.pods(0)
+        self.expect(realrkt.pods(self.c) == [], "no pod is left")
+        r = self.rkt("image", "list")
+        self.expect(realrkt.IMAGE_NAME not in r.stdout, "the hello image is removed (the stage1 stays: rkt's own)")
+        r = self.show("grep -c /var/lib/rkt /proc/1/mountinfo", ["grep", "-c", "/var/lib/rkt", "/proc/1/mountinfo"],
+                      expect_exit=None)
+        self.expect(r.stdout.strip() == "0", "no rkt mount is left")
 
 
 def main():
     if os.geteuid() != 0:
         print("demo: error: run as root (it boots a systemd container with systemd-nspawn)", file=sys.stderr)
         return 2
+    try:
+        realrkt.find()
+    except realrkt.Missing as e:
+        print("demo: error: %s" % e, file=sys.stderr)
+        return 2
     started = time.monotonic()
+    workdir = tempfile.mkdtemp(prefix="ops-demo-")
     c = Container()
+    demo = None
     try:
         say("# booting a throwaway systemd container (systemd-nspawn -D / --volatile=yes) ...")
         c.boot()
         say("# booted %s in %.1f s" % (c.name, c.boot_seconds))
         demo = Demo(c)
-        demo.run()
+        demo.run(workdir)
     except ContainerError as e:
         print("demo: error: %s" % e, file=sys.stderr)
         return 1
@@ -168,6 +212,7 @@ def main():
         return 130
     finally:
         c.poweroff()
+        shutil.rmtree(workdir, ignore_errors=True)
     say("\n# container powered off; demo took %.1f s" % (time.monotonic() - started))
     if demo.failures:
         say("# %d step(s) did not do what they should:" % len(demo.failures), "31")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine:
 # system packages (systemd-nspawn for the live tests, gpg, tar's compressors,
-# openssl) and the test virtualenvs.  ops itself needs none of it.
+# openssl, busybox-static for the images of real rkt pods) and the test virtualenvs.  ops itself needs none of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,8 @@ need nsenter util-linux
 need setpriv util-linux
 need tar tar
 need gzip gzip
+# the static busybox that the hello example's image (and the real-rkt live tests' images) are built from
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -41,11 +41,26 @@ def container():
         c.poweroff()
 
 
+@pytest.fixture(scope="module")
+def real_rkt():
+    """(rkt, stage1) of a real rkt on this machine ($OPS_TEST_RKT), or skip the module saying why.
+
+    List it before ``container`` so that a module without a real rkt skips before booting one."""
+    from tests.support import realrkt
+    try:
+        return realrkt.find()
+    except realrkt.Missing as e:
+        pytest.skip(str(e))
+
+
 # -- running ops and systemctl inside ---------------------------------------------------------------------
 
 def ops(container, *args, check=None, timeout=180):
-    """``/usr/bin/python3 -m ops ARGS`` inside the container; with ``check``, assert that exit code."""
-    r = container.run(["/usr/bin/python3", "-m", "ops"] + [str(a) for a in args], env=OPS_ENV, timeout=timeout)
+    """``/usr/bin/python3 -m ops ARGS`` inside the container; with ``check``, assert that exit code.
+
+    ops uses the rkt stand-in, or the real rkt once tests/support/realrkt.install put one in the container."""
+    env = dict(OPS_ENV, OPS_RKT=getattr(container, "ops_rkt", None) or OPS_ENV["OPS_RKT"])
+    r = container.run(["/usr/bin/python3", "-m", "ops"] + [str(a) for a in args], env=env, timeout=timeout)
     if check is not None:
         assert r.returncode == check, describe(r, "expected exit %d" % check)
     return r

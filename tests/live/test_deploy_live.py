@@ -1,4 +1,5 @@
-"""The hello example's life on a real systemd, as one story (the tests run in this order, in one container):
+"""The hello example's life on a real systemd and a real rkt, as one story (the tests run in this order, in one
+container; without a real rkt, $OPS_TEST_RKT, the module is skipped):
 
 deploy v1 -> the same again (unchanged) -> a stopped unit, then a removed unit file, are converged -> v2 ->
 the same version with other content is refused -> broken v3 rolls back ->
@@ -12,11 +13,13 @@ import shutil
 
 import pytest
 
-from .conftest import (EXAMPLES, copy_bundle, describe, exists, http_get, is_active, is_enabled, last_line,
+from tests.support import realrkt
+
+from .conftest import (copy_bundle, describe, exists, http_get, is_active, is_enabled, last_line,
                        list_pods, ops, ops_json, readlink, show, unit_files, wait_for)
 
-HELLO = os.path.join(EXAMPLES, "hello")
 B = "/root/bundles/hello"
+PREPARED = {}      # "dir": examples/hello with its image built and signed (tests/support/realrkt.prepare_hello)
 
 V1_UNITS = ["hello-web.service", "hello-worker@1.service", "hello-worker@2.service", "hello-stamp.service"]
 V2_UNITS = ["hello-web.service", "hello-worker@0.service", "hello-worker@1.service", "hello-worker@2.service",
@@ -24,7 +27,7 @@ V2_UNITS = ["hello-web.service", "hello-worker@0.service", "hello-worker@1.servi
 
 
 def example(version, name):
-    with open(os.path.join(HELLO, "v%d" % version, name), "rb") as f:
+    with open(os.path.join(PREPARED["dir"], "v%d" % version, name), "rb") as f:
         return f.read()
 
 
@@ -70,12 +73,13 @@ def worker_says(c, instance):
 
 
 @pytest.fixture(scope="module")
-def bundles(container, tmp_path_factory):
-    for v in (1, 2, 3):
-        copy_bundle(container, os.path.join(HELLO, "v%d" % v), "%s/v%d" % (B, v))
+def bundles(real_rkt, container, tmp_path_factory):
+    realrkt.install(container, *real_rkt)
+    hello, _ = realrkt.prepare_hello(container, tmp_path_factory.mktemp("hello"), B)
+    PREPARED["dir"] = hello
     # v4: v2 with a web unit systemd refuses to load (ExecStart= must be an absolute path or a plain name).
     d = str(tmp_path_factory.mktemp("hello-v4") / "v4")
-    shutil.copytree(os.path.join(HELLO, "v2"), d)
+    shutil.copytree(os.path.join(hello, "v2"), d)
     with open(os.path.join(d, "pod.json")) as f:
         manifest = json.load(f)
     ann = json.loads(manifest["annotations"][0]["value"])
@@ -89,7 +93,7 @@ def bundles(container, tmp_path_factory):
     copy_bundle(container, d, B + "/v4")
     # v2 again under the same version number but with different content: must be refused.
     d = str(tmp_path_factory.mktemp("hello-v2-changed") / "v2")
-    shutil.copytree(os.path.join(HELLO, "v2"), d)
+    shutil.copytree(os.path.join(hello, "v2"), d)
     with open(os.path.join(d, "hello-tick.timer"), "a") as f:
         f.write("# changed after 2 was deployed\n")
     copy_bundle(container, d, B + "/v2-changed")

@@ -96,8 +96,9 @@ def _member(name, content=None, mode=0o644):
 def tar_bytes(manifest_bytes, files, manifest_name="manifest"):
     """The uncompressed ACI, written byte by byte (the same on every Python):
     ``manifest`` (unless ``manifest_bytes`` is None), ``rootfs/``, then
-    ``files`` ({path under rootfs: bytes, str or (bytes, mode)}) with their
-    parent directories; two zero blocks, padded to a 10240-byte record."""
+    ``files`` ({path under rootfs: bytes, str, (bytes, mode), or None for an
+    empty directory}) with their parent directories; two zero blocks, padded
+    to a 10240-byte record."""
     out = []
     if manifest_bytes is not None:
         out.append(_member(manifest_name, bytes(manifest_bytes)))
@@ -105,12 +106,15 @@ def tar_bytes(manifest_bytes, files, manifest_name="manifest"):
     dirs = set()
     for rel in sorted(files):
         parts = rel.strip("/").split("/")
-        for i in range(1, len(parts)):
+        content = files[rel]
+        # its parent directories, and itself when it is an empty directory (None)
+        for i in range(1, len(parts) + (content is None)):
             d = "/".join(parts[:i])
             if d not in dirs:
                 dirs.add(d)
                 out.append(_member("rootfs/" + d + "/", None, 0o755))
-        content = files[rel]
+        if content is None:
+            continue
         mode = 0o644
         if isinstance(content, tuple):
             content, mode = content
@@ -147,8 +151,9 @@ def build_aci(path, name="example.com/hello", version="1.0", compression=None, f
               labels=None, manifest=None, app=True):
     """Write an ACI to ``path`` and return its full image ID (135 characters).
 
-    ``files`` maps paths under rootfs to contents (bytes, str, or
-    (bytes, mode)); by default one small text file naming the image.
+    ``files`` maps paths under rootfs to contents (bytes, str,
+    (bytes, mode), or None for an empty directory); by default one small
+    text file naming the image.
     ``labels`` adds (name, value) labels after version/os/arch.
     ``manifest`` replaces the generated manifest: a dict (serialized as JSON),
     bytes/str (written as they are), or False for an archive without one.
