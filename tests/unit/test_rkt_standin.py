@@ -190,7 +190,7 @@ def test_archive_without_manifest_is_refused(env):
     path, _ = env.image(manifest=False)
     p = env.run("--insecure-options=image", "fetch", path)
     assert p.returncode == 254
-    assert "missing manifest" in p.stderr
+    assert p.stderr == "fetch: missing manifest\n"
     assert env.blobs() == {}
 
 
@@ -208,6 +208,27 @@ def test_invalid_manifest_is_refused(env, manifest, message):
     assert p.returncode == 254
     assert message in p.stderr
     assert p.stderr.startswith("fetch: ")
+
+
+# what rkt 1.30 prints for these (Go's message, the line highlighted as go4 errorutil does)
+@pytest.mark.parametrize("manifest, message", [
+    (b"{not json", "\nError at line 1, column 2\n    1: {n\n       ^\n"
+                   "invalid character 'n' looking for beginning of object key string"),
+    (b'{"acKind": "ImageManifest",\n "acVersion": "0.8.11",}',
+     '\nError at line 2, column 25\n    1: {"acKind": "ImageManifest",\n    2:  "acVersion": "0.8.11",}\n'
+     + " " * 30 + "^\ninvalid character '}' looking for beginning of object key string"),
+    (b'{"acKind": "ImageManifest"}\n}', '\nError at line 2, column 2\n    1: {"acKind": "ImageManifest"}\n'
+                                      "    2: }\n       ^\ninvalid character '}' after top-level value"),
+    (b'{"labels": [1 2]}', '\nError at line 1, column 15\n    1: {"labels": [1 2\n' + " " * 20
+     + "^\ninvalid character '2' after array element"),
+    (b'{"acKind": "ImageMan', '\nError at line 1, column 20\n    1: {"acKind": "ImageMan\n' + " " * 25
+     + "^\nunexpected end of JSON input"),
+])
+def test_manifest_that_is_not_json_is_reported_as_rkt_does(env, manifest, message):
+    path = env.work / "bad.aci"
+    path.write_bytes(aci.tar_bytes(manifest, {}))
+    p = env.run("--insecure-options=image", "fetch", path)
+    assert (p.returncode, p.stdout, p.stderr) == (254, "", "fetch: %s\n" % message)
 
 
 def test_manifest_may_be_named_dot_slash_manifest(env):
@@ -333,6 +354,35 @@ def test_tampered_image_fails(env, key):
     assert env.blobs() == {}
 
 
+@pytest.mark.parametrize("content, message", [
+    ("garbage\n", "openpgp: invalid data: tag byte does not have MSB set"),
+    ("-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n",
+     "openpgp: invalid data: tag byte does not have MSB set"),
+    ("-----BEGIN PGP SIGNATURE-----\n\n-----END PGP SIGNATURE-----\n", "illegal base64 data at input byte 0"),
+    ("", "keystore: no valid signatures found in signature file"),
+    (None, "openpgp: invalid argument: expected 'PGP SIGNATURE', got: PGP PUBLIC KEY BLOCK"),
+])
+def test_unusable_signature_file_fails_as_go_openpgp_does(env, key, content, message):
+    env.trust(key)
+    path, _ = env.image()
+    asc = env.work / "bad.asc"
+    asc.write_text(key.armored if content is None else content)
+    p = env.run("fetch", path, "--signature=%s" % asc)
+    assert (p.returncode, p.stdout, p.stderr) == (254, "", "fetch: %s\n" % message)
+    assert env.blobs() == {}
+
+
+def test_binary_signature_verifies(env, key):
+    env.trust(key)
+    path, full = env.image()
+    subprocess.run(["gpg", "--homedir", key.home, "--batch", "--yes", "--local-user", key.fpr,
+                    "--detach-sign", "--output", str(path) + ".sig", str(path)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = env.run("fetch", path, "--signature=%s.sig" % path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == aci.short_id(full) + "\n"
+
+
 def test_key_lookup_uses_manifest_name_and_parent_prefixes(env, key):
     env.trust(key, prefix="example.com")
     # the file is named after nothing in particular; the manifest says example.com/deep/app
@@ -402,15 +452,17 @@ def test_unknown_insecure_option_is_an_error(env):
 # names, URLs and pull policies without a network
 
 
-def test_name_resolves_from_store_else_fails_like_offline_discovery(env):
+def test_name_goes_to_discovery_under_the_default_policy_even_when_stored(env):
+    # fetch's default pull policy is "update": rkt asks the remote first, and offline that fails
     path, full = env.image(version="1.0")
     assert env.run("--insecure-options=image", "fetch", path).returncode == 0
     p = env.run("fetch", "example.com/hello:1.0")
+    assert (p.returncode, p.stdout, p.stderr) == (254, "", "fetch: discovery failed\n")
+    p = env.run("fetch", "--pull-policy=new", "example.com/hello:1.0")
     assert p.returncode == 0, p.stderr
     assert p.stdout == aci.short_id(full) + "\n"
-    p = env.run("fetch", "example.com/hello:2.0")
-    assert p.returncode == 254
-    assert 'discovery failed for "example.com/hello"' in p.stderr
+    p = env.run("fetch", "--pull-policy=new", "example.com/hello:2.0")
+    assert (p.returncode, p.stderr) == (254, "fetch: discovery failed\n")
     p = env.run("fetch", "--pull-policy=never", "example.com/hello:2.0")
     assert p.returncode == 254
     assert "unable to fetch image from image name" in p.stderr
@@ -423,6 +475,7 @@ def test_docker_needs_insecure_image_and_fails_offline(env):
     p = env.run("--insecure-options=image", "fetch", "docker://busybox")
     assert p.returncode == 254
     assert p.stdout == ""
+    assert p.stderr.startswith('fetch: Get "https://registry-1.docker.io/v2/": dial tcp: lookup ')
 
 
 def test_http_url_is_downloaded_and_verified(env, key):
