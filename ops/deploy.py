@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 
-from ops import atomic, journal, log, store
+from ops import atomic, index, journal, log, store
 from ops.errors import Failed, OpsError, Refused, RollbackFailed
 from ops.host import template_file
 from ops.plan import all_units, start_units
@@ -375,6 +375,8 @@ def run_removals(ctx, actions):
         log.info(a.describe())
         if a.verb in ("remove-version", "remove-volumes"):
             store.remove_tree(ctx.layout.path(a.target.lstrip("/")))
+            if a.verb == "remove-version":     # a stale pin (pinned versions are refused)
+                atomic.remove_quietly(ctx.layout.path(a.target.lstrip("/")) + index.PINNED)
             parent = os.path.dirname(ctx.layout.path(a.target.lstrip("/")))
             store.remove_if_empty(parent)      # the pod's directory, once empty
         elif a.verb == "remove-images":

@@ -217,12 +217,14 @@ def plan_redeploy(ctx, name, version):
     versions = store.versions(layout, name)
     current = store.current_version(layout, name)
     if version is None:
-        older = [v for v in versions if current is None or v.version < current.version]
-        if not older:
-            raise Refused(name, "no stored version older than the current one (%s) to go back to"
-                          % (current.version if current else "none") if versions
-                          else "no stored version of this pod")
-        target = older[-1]
+        from ops.retention import rollback_target
+        target = rollback_target(versions, current)
+        if target is None:
+            raise Refused(name, "no stored version older than the current one (%s) whose last "
+                          "outcome is ok, to go back to (see `ops list %s`; `ops redeploy "
+                          "%s:VERSION` takes any)" % (current.version if current else "none",
+                                                      name, name)
+                          if versions else "no stored version of this pod")
     else:
         target = store.get(layout, name, version)
         if target is None:
