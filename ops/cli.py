@@ -378,7 +378,8 @@ def _print_check(b, args):
                          "rolled_back": False, "actions": [], "error": None,
                          "units": [u.name for u in b.units],
                          "images": [i.source.location for i in b.images],
-                         "volumes": [v.name for v in b.volumes]})
+                         "volumes": [v.name for v in b.volumes],
+                         "health": b.health._asdict() if b.health else None})
         return 0
     _out("%s %d: valid: %d unit%s, %d image%s, %d volume%s" % (
         b.name, b.version, n_units, "" if n_units == 1 else "s", len(b.images),
@@ -396,6 +397,8 @@ def _print_check(b, args):
         _out("  image  %s (%s)" % (i.source.location, how))
     for v in b.volumes:
         _out("  volume %s <- %s" % (v.name, v.data.location))
+    if b.health:
+        _out("  health %s" % b.health.describe())
     return 0
 
 

@@ -9,15 +9,19 @@ from ops.errors import CommandError, UsageError
 __all__ = ["run"]
 
 
-def run(argv, *, check=True, input=None, env=None):
+def run(argv, *, check=True, input=None, env=None, timeout=None):
     """Run ``argv``; return the CompletedProcess (text, stdout and stderr captured).
 
     A missing program is a UsageError (exit 2: a missing tool); a non-zero
     exit with ``check`` raises CommandError naming the command and its stderr.
+    After ``timeout`` seconds the command and everything it started are
+    killed, and that is a CommandError too.
     """
     argv = [str(a) for a in argv]
     log.command(argv)
     try:
+        if timeout is not None:
+            return _run_bounded(argv, check, env, timeout)
         proc = subprocess.run(argv, input=input, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, env=env,
                               universal_newlines=True, errors="replace")
@@ -32,6 +36,41 @@ def run(argv, *, check=True, input=None, env=None):
                            "exited %d: %s" % (proc.returncode, detail),
                            proc.returncode, proc.stderr)
     return proc
+
+
+def _run_bounded(argv, check, env, timeout):
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env, universal_newlines=True,
+                         errors="replace", start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(p)
+        raise CommandError(_name(argv), "timed out after %g s" % timeout)
+    except BaseException:
+        _kill(p)
+        raise
+    proc = subprocess.CompletedProcess(argv, p.returncode, out, err)
+    if check and proc.returncode != 0:
+        lines = [l for l in (err + out).strip().splitlines() if l.strip()]
+        raise CommandError(_name(argv), "exited %d: %s" % (
+            proc.returncode, " / ".join(lines[-3:]) if lines else "no output"),
+            proc.returncode, err)
+    return proc
+
+
+def _kill(p):
+    """Kill the command's process group (what it started too); wait for it,
+    without waiting for a pipe something that escaped the group may hold."""
+    import os
+    import signal
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    p.wait()
+    p.stdout.close()
+    p.stderr.close()
 
 
 def _name(argv):
