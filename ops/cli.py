@@ -27,9 +27,13 @@ EXAMPLES = {
   ops --root /mnt/image deploy ./b     prepare an offline image (enable only)""",
     "check": "example:\n  ops check ./bundle/pod.json\n  ops --insecure-images check ./bundle",
     "deploy": "examples:\n  ops deploy ./bundle\n  ops --dry-run deploy ./bundle      show the plan"
-              "\n  ops --json --settle 5 deploy ./bundle",
+              "\n  ops deploy ./bundle --json --settle 5"
+              "\nhealth check: with \"health\" in the ops annotation, e.g."
+              "\n  {\"http\": \"http://127.0.0.1:8080/\", \"status\": 200, \"retries\": 5, \"interval\": 1}"
+              "\n  {\"exec\": [\"/bin/sh\", \"-c\", \"test -s /run/app/ready\"], \"timeout\": 5}"
+              "\nit runs after the settle; when it fails the pod is rolled back (exit 1)",
     "redeploy": "examples:\n  ops redeploy hello:1     run stored version 1 again\n"
-                "  ops redeploy hello       the newest stored version older than the current",
+                "  ops redeploy hello       the newest older version whose last outcome is ok",
     "undeploy": "examples:\n  ops undeploy hello              stop and remove the current version's units"
                 "\n  ops undeploy hello --remove     also delete every stored version"
                 "\n  ops undeploy hello:3 --remove   delete stored version 3 only",

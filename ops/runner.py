@@ -20,17 +20,20 @@ def run(argv, *, check=True, input=None, env=None, timeout=None):
     argv = [str(a) for a in argv]
     log.command(argv)
     try:
-        if timeout is not None:
-            return _run_bounded(argv, check, env, timeout)
-        proc = subprocess.run(argv, input=input, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=env,
-                              universal_newlines=True, errors="replace")
+        if timeout is None:
+            proc = subprocess.run(argv, input=input, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env,
+                                  universal_newlines=True, errors="replace")
+        else:
+            proc = _run_bounded(argv, env, timeout)
     except FileNotFoundError:
         raise UsageError(argv[0], "command not found (install it or put it on PATH)")
     except PermissionError:
         raise UsageError(argv[0], "cannot execute (permission denied)")
     if check and proc.returncode != 0:
-        lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+        # a bounded command (a health check) may say why on stdout
+        text = proc.stderr + (proc.stdout if timeout is not None else "")
+        lines = [l for l in text.strip().splitlines() if l.strip()]
         detail = " / ".join(lines[-3:]) if lines else "no error output"
         raise CommandError(_name(argv),
                            "exited %d: %s" % (proc.returncode, detail),
@@ -38,7 +41,7 @@ def run(argv, *, check=True, input=None, env=None, timeout=None):
     return proc
 
 
-def _run_bounded(argv, check, env, timeout):
+def _run_bounded(argv, env, timeout):
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env, universal_newlines=True,
                          errors="replace", start_new_session=True)
@@ -50,13 +53,7 @@ def _run_bounded(argv, check, env, timeout):
     except BaseException:
         _kill(p)
         raise
-    proc = subprocess.CompletedProcess(argv, p.returncode, out, err)
-    if check and proc.returncode != 0:
-        lines = [l for l in (err + out).strip().splitlines() if l.strip()]
-        raise CommandError(_name(argv), "exited %d: %s" % (
-            proc.returncode, " / ".join(lines[-3:]) if lines else "no output"),
-            proc.returncode, err)
-    return proc
+    return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
 
 def _kill(p):
