@@ -14,7 +14,7 @@ from collections import namedtuple
 
 from ops.errors import BundleError
 
-__all__ = ["Bundle", "UnitSpec", "ImageSpec", "VolumeSpec", "load", "parse",
+__all__ = ["Bundle", "UnitSpec", "ImageSpec", "VolumeSpec", "HealthSpec", "load", "parse",
            "is_remote", "MAX_MANIFEST_BYTES"]
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -33,10 +33,11 @@ URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 SAFE_KEY_RE = re.compile(r"[A-Za-z0-9_.@:\-]{1,64}")
 MAX_INT_DIGITS = 4000
 MAX_INSTANCES = 100000
-OPS_KEYS = ("name", "version", "systemd-units", "images", "volumes")
+OPS_KEYS = ("name", "version", "systemd-units", "images", "volumes", "health")
 UNIT_KEYS = ("unit-file", "start", "instances")
 IMAGE_KEYS = ("id", "path", "uri", "signature")
 VOLUME_KEYS = ("volume", "data")
+HEALTH_KEYS = ("exec", "http", "status", "timeout", "retries", "interval")
 
 
 def is_remote(location):
@@ -76,8 +77,20 @@ class VolumeSpec(namedtuple("VolumeSpec", "name data")):
     __slots__ = ()
 
 
+class HealthSpec(namedtuple("HealthSpec", "exec http status timeout retries interval")):
+    """The pod's health check: ``exec`` (argv tuple) or ``http`` (a URL whose
+    answer must have ``status``); each attempt bounded by ``timeout`` seconds,
+    repeated up to ``retries`` more times, ``interval`` seconds apart."""
+    __slots__ = ()
+
+    def describe(self):
+        if self.http:
+            return "GET %s, expect %d" % (self.http, self.status)
+        return "exec " + " ".join(self.exec)
+
+
 class Bundle(namedtuple("Bundle", "label directory raw manifest name version units images "
-                                  "volumes manifest_stat", defaults=(None,))):
+                                  "volumes manifest_stat health", defaults=(None, None))):
     """``label`` is the manifest path as the user named it; ``directory``
     where relative artifacts resolve (None for a stored copy); ``raw`` the
     manifest's bytes; ``manifest_stat`` (absolute path, stat key, time the
@@ -226,8 +239,9 @@ def parse(raw, label, directory, insecure_images=False):
     if volumes and "volumes" in doc and not isinstance(doc["volumes"], list):
         raise BundleError("%s: volumes" % label,
                           "must be a list, so that the ops volumes can be added to it")
+    health = v.health(ops_doc["health"]) if "health" in ops_doc else None
     return Bundle(label, directory, bytes(raw), doc, name, version, units,
-                  images, volumes)
+                  images, volumes, health=health)
 
 
 class _Validator:
@@ -428,6 +442,53 @@ class _Validator:
             self.expect("data" in vol, where + ".data", "missing")
             volumes.append(VolumeSpec(name, self.artifact(vol["data"], where + ".data")))
         return tuple(volumes)
+
+    def health(self, h):
+        where = "ops.health"
+        self.expect(isinstance(h, dict), where, "must be an object")
+        self.known_keys(h, HEALTH_KEYS, where)
+        self.expect(("exec" in h) != ("http" in h), where,
+                    "needs exactly one of \"exec\" (a command) and \"http\" (a URL)")
+        argv, url = None, None
+        if "exec" in h:
+            argv = h["exec"]
+            self.expect(isinstance(argv, list) and argv, where + ".exec",
+                        "must be a non-empty list of strings (the command and its arguments)")
+            for i, arg in enumerate(argv):
+                self.expect(isinstance(arg, str) and "\0" not in arg and (arg or i),
+                            "%s.exec[%d]" % (where, i),
+                            "must be a %sstring without NUL" % ("" if i else "non-empty "))
+            self.expect("status" not in h, where + ".status", "only an http check takes status")
+        else:
+            url = h["http"]
+            self.expect(isinstance(url, str) and is_remote(url), where + ".http",
+                        "must be an http:// or https:// URL")
+            self.expect(not any(c.isspace() or ord(c) < 32 for c in url), where + ".http",
+                        "must not contain spaces or control characters")
+            from urllib.parse import urlsplit
+            try:
+                parts = urlsplit(url)
+                parts.port
+            except ValueError as e:
+                self.fail(where + ".http", "not a valid URL: %s" % e)
+            self.expect(parts.hostname, where + ".http", "has no host")
+        status = self.number(h, "status", 200, 100, 599, where, integer=True)
+        timeout = self.number(h, "timeout", 5, 0.001, 3600, where)
+        retries = self.number(h, "retries", 0, 0, 100, where, integer=True)
+        interval = self.number(h, "interval", 1, 0, 3600, where)
+        return HealthSpec(tuple(argv) if argv else None, url, status, timeout, retries, interval)
+
+    def number(self, obj, key, default, low, high, where, integer=False):
+        if key not in obj:
+            return default
+        v = obj[key]
+        kind = (int,) if integer else (int, float)
+        self.expect(isinstance(v, kind) and not isinstance(v, bool), "%s.%s" % (where, key),
+                    "must be %s, not %s" % ("an integer" if integer else "a number",
+                                            _json_type(v)))
+        self.expect(low <= v <= high, "%s.%s" % (where, key),
+                    "must be between %g and %g" % (low, high))
+        return v
 
     def artifact(self, value, where):
         """A relative path inside the bundle, or an http(s) URI."""

@@ -23,21 +23,30 @@ EXAMPLES = {
   ops list                             every stored version
   ops redeploy hello                   go back one version, from the store
   ops undeploy hello --remove          stop the pod and delete everything of it
+  ops pin hello:3                      cleanup never deletes hello 3 (ops unpin hello:3)
   ops --root /mnt/image deploy ./b     prepare an offline image (enable only)""",
     "check": "example:\n  ops check ./bundle/pod.json\n  ops --insecure-images check ./bundle",
     "deploy": "examples:\n  ops deploy ./bundle\n  ops --dry-run deploy ./bundle      show the plan"
-              "\n  ops --json --settle 5 deploy ./bundle",
+              "\n  ops deploy ./bundle --json --settle 5"
+              "\nhealth check: with \"health\" in the ops annotation, e.g."
+              "\n  {\"http\": \"http://127.0.0.1:8080/\", \"status\": 200, \"retries\": 5, \"interval\": 1}"
+              "\n  {\"exec\": [\"/bin/sh\", \"-c\", \"test -s /run/app/ready\"], \"timeout\": 5}"
+              "\nit runs after the settle; when it fails the pod is rolled back (exit 1)",
     "redeploy": "examples:\n  ops redeploy hello:1     run stored version 1 again\n"
-                "  ops redeploy hello       the newest stored version older than the current",
+                "  ops redeploy hello       the newest older version whose last outcome is ok",
     "undeploy": "examples:\n  ops undeploy hello              stop and remove the current version's units"
                 "\n  ops undeploy hello --remove     also delete every stored version"
                 "\n  ops undeploy hello:3 --remove   delete stored version 3 only",
-    "list": "examples:\n  ops list\n  ops --json list hello",
+    "list": "examples:\n  ops list\n  ops list --json hello",
     "cleanup": "examples:\n  ops cleanup                 keep the current and 1 newer other per pod"
-               "\n  ops cleanup --keep 0 hello  keep only hello's current version",
+               "\n  ops cleanup --keep 0 hello  keep hello's current version (and pins, and the"
+               "\n                              newest ok version before it)",
+    "pin": "examples:\n  ops pin hello:3      cleanup keeps hello 3; undeploy --remove refuses it"
+           "\n  ops list hello       pinned versions show \"(pinned)\"",
+    "unpin": "example:\n  ops unpin hello:3    cleanup may delete hello 3 again",
 }
 
-MUTATING = ("deploy", "redeploy", "undeploy", "cleanup")
+MUTATING = ("deploy", "redeploy", "undeploy", "cleanup", "pin", "unpin")
 
 
 def _seconds(text):
@@ -93,6 +102,9 @@ COMMANDS = {
     "cleanup": ("delete old stored versions", ("names", "NAME", "*", None),
                 ((("--keep",), "keep", _count, 1, "N",
                   "besides the current version, keep the N newest (default 1)"),)),
+    "pin": ("protect a stored version from cleanup and undeploy --remove",
+            ("ref", "NAME:VERSION", None, None), ()),
+    "unpin": ("remove the protection of ops pin", ("ref", "NAME:VERSION", None, None), ()),
 }
 
 
@@ -104,14 +116,25 @@ def build_parser():
             from ops.errors import UsageError
             raise UsageError(self.prog, message)
 
-    def add(parser, options):
+        def parse_args(self, args=None, namespace=None):
+            ns = super().parse_args(args, namespace)
+            if all(getattr(ns, d, False) for d in EXCLUSIVE):    # one before, one after
+                self.error("argument -q/--quiet: not allowed with argument -v/--verbose")
+            return ns
+
+    def add(parser, options, suppress=False):
+        # a global option after the command (suppress): only given ones are
+        # set, so that the subparser's defaults do not undo those before it
         group = None
         for flags, dest, convert, default, metavar, help_ in options:
             target = parser
             if dest in EXCLUSIVE:
                 group = target = group or parser.add_mutually_exclusive_group()
+            if suppress:
+                default = argparse.SUPPRESS
             if convert is None:
-                target.add_argument(*flags, dest=dest, action="store_true", help=help_)
+                target.add_argument(*flags, dest=dest, action="store_true", help=help_,
+                                    **({"default": default} if suppress else {}))
             else:
                 target.add_argument(*flags, dest=dest, type=_for_argparse(convert),
                                     default=default, metavar=metavar, help=help_)
@@ -128,6 +151,8 @@ def build_parser():
                            formatter_class=raw)
         c.add_argument(dest, nargs=nargs, metavar=metavar, help=arg_help)
         add(c, options)
+        add(c.add_argument_group("global options (before or after COMMAND)"), GLOBAL_OPTIONS,
+            suppress=True)
     return p
 
 
@@ -177,7 +202,7 @@ def _quick_parse(argv):
             values["command"] = token
             for _, dest, _, default, _, _ in sub:
                 values[dest] = default
-            options = {f: o for o in sub for f in o[0]}
+            options.update((f, o) for o in sub for f in o[0])   # global options stay valid
             continue
         flag, eq, value = token.partition("=")
         if flag not in options:
@@ -274,6 +299,8 @@ def _run(args):
             result = commands.redeploy(host, args.ref, args.lock_timeout)
         elif args.command == "undeploy":
             result = commands.undeploy(host, args.ref, args.remove, args.lock_timeout)
+        elif args.command in ("pin", "unpin"):
+            result = commands.pin(host, args.ref, args.command == "pin", args.lock_timeout)
         else:
             result = commands.cleanup(host, args.names, args.keep, args.lock_timeout)
     return _print_result(result, args)
@@ -331,7 +358,8 @@ def _print_result(r, args):
             "pod": {"name": r.name, "version": r.version} if r.name else None,
             "previous": r.previous, "rolled_back": False,
             "actions": [a.to_json() for a in r.actions],
-            "error": None, **({"removed": r.removed} if r.command == "cleanup" else {})})
+            "error": None,
+            **({"removed": r.removed, "kept": r.kept} if r.command == "cleanup" else {})})
         return 0
     if args.dry_run:
         for a in r.actions:
@@ -354,7 +382,8 @@ def _print_check(b, args):
                          "rolled_back": False, "actions": [], "error": None,
                          "units": [u.name for u in b.units],
                          "images": [i.source.location for i in b.images],
-                         "volumes": [v.name for v in b.volumes]})
+                         "volumes": [v.name for v in b.volumes],
+                         "health": b.health._asdict() if b.health else None})
         return 0
     _out("%s %d: valid: %d unit%s, %d image%s, %d volume%s" % (
         b.name, b.version, n_units, "" if n_units == 1 else "s", len(b.images),
@@ -372,6 +401,8 @@ def _print_check(b, args):
         _out("  image  %s (%s)" % (i.source.location, how))
     for v in b.volumes:
         _out("  volume %s <- %s" % (v.name, v.data.location))
+    if b.health:
+        _out("  health %s" % b.health.describe())
     return 0
 
 
@@ -384,7 +415,8 @@ def _print_list(rows, args):
     table = [("NAME", "VERSION", "CURRENT", "OUTCOME", "DEPLOYED AT")]
     for r in rows:
         table.append((r["name"], str(r["version"]), "*" if r["current"] else "",
-                      (r["outcome"] or "-") + (" (interrupted)" if r["interrupted"] else ""),
+                      (r["outcome"] or "-") + (" (pinned)" if r["pinned"] else "")
+                      + (" (interrupted)" if r["interrupted"] else ""),
                       r["deployed_at"] or "-"))
     widths = [max(map(len, column)) for column in zip(*table)]
     line = "  ".join("%%-%ds" % w for w in widths)

@@ -1,10 +1,12 @@
 """The commands, each a short list of steps: validate, lock, recover, plan,
 then stage, switch and commit (or only report the plan with --dry-run)."""
 
+import os
+
 from ops import journal, log, store
 from ops.errors import OpsError
 
-__all__ = ["check", "deploy", "redeploy", "undeploy", "list_versions", "cleanup"]
+__all__ = ["check", "deploy", "redeploy", "undeploy", "pin", "list_versions", "cleanup"]
 
 
 # The modules a command needs are imported inside it, so that `list` (run on
@@ -32,6 +34,7 @@ class Result:
         self.actions = list(actions)     # plan.Action objects
         self.lines = []                  # human output (cleanup)
         self.removed = {}                # cleanup: pod -> versions removed
+        self.kept = {}                   # cleanup: pod -> [{version, why}] kept for a reason
 
 
 class _Locked:
@@ -90,6 +93,8 @@ def _result(plan):
 def deploy(host, bundle_arg, lock_timeout):
     from ops import bundle as bundle_mod
     from ops.plan import plan_deploy
+    if not os.path.lexists(bundle_arg):
+        _hint_redeploy(host, bundle_arg)
     b = bundle_mod.load(bundle_arg, insecure_images=host.insecure_images)
     with _About(host, b.name, b.version):
         if b.images:
@@ -101,6 +106,23 @@ def deploy(host, bundle_arg, lock_timeout):
             sv = _deploy().Stager(host, b, plan).run()
             _deploy().transact(host, plan, sv, current)
         return _result(plan)
+
+
+def _hint_redeploy(host, arg):
+    """`deploy NAME:VERSION` where no such path exists but that pod (or
+    version) is stored: say that `redeploy` is the command."""
+    from ops.errors import BundleError, Refused
+    try:
+        name, version = store.parse_ref(arg)
+    except Refused:
+        return
+    if version is not None and store.get(host.layout, name, version) is not None:
+        raise BundleError(arg, "no such bundle; to run stored version %d of %s again: "
+                          "ops redeploy %s" % (version, name, arg))
+    if version is None and store.versions(host.layout, name):
+        raise BundleError(arg, "no such bundle; pod %s is stored: ops redeploy %s:VERSION "
+                          "(or ops redeploy %s: the last good version before the current)"
+                          % (name, name, name))
 
 
 def redeploy(host, ref, lock_timeout):
@@ -118,6 +140,10 @@ def undeploy(host, ref, remove, lock_timeout):
     from ops.plan import plan_undeploy
     name, version = store.parse_ref(ref)
     with _About(host, name, version), _Locked(host, lock_timeout, {name}):
+        if remove:
+            from ops.retention import refuse_pinned
+            refuse_pinned(host.layout, name, [v for v in store.versions(host.layout, name)
+                                              if version in (None, v.version)])
         if remove and any(v.image_ids() for v in store.versions(host.layout, name)):
             host.rkt    # refuse before changing anything when rkt is missing
         plan = plan_undeploy(host, name, version, remove)
@@ -128,8 +154,24 @@ def undeploy(host, ref, remove, lock_timeout):
         return _result(plan)
 
 
+def pin(host, ref, on, lock_timeout):
+    """``ops pin NAME:VERSION`` (``on``) or ``ops unpin NAME:VERSION``."""
+    from ops.errors import UsageError
+    from ops.plan import Action
+    from ops.retention import set_pin
+    name, version = store.parse_ref(ref)
+    verb = "pin" if on else "unpin"
+    if version is None:
+        raise UsageError(ref, "%s takes NAME:VERSION (see `ops list %s`)" % (verb, name))
+    with _About(host, name, version), _Locked(host, lock_timeout, {name}):
+        changed = set_pin(host, name, version, on)
+        return Result(verb, name, version, changed=changed,
+                      actions=[Action(verb, "%s %d" % (name, version))] if changed else [])
+
+
 def cleanup(host, names, keep, lock_timeout):
     from ops.plan import plan_removal
+    from ops.retention import cleanup_choice
     for n in names:
         if store.parse_ref(n)[1] is not None:
             from ops.errors import UsageError
@@ -140,9 +182,8 @@ def cleanup(host, names, keep, lock_timeout):
         result = Result("cleanup", names[0] if len(names) == 1 else None, None)
         doomed = {}
         for name in pods:
-            current = store.current_version(host.layout, name)
-            others = [v for v in store.versions(host.layout, name) if v != current]
-            doomed[name] = others[:max(0, len(others) - keep)]
+            doomed[name], kept = cleanup_choice(host.layout, name, keep)
+            result.kept[name] = [{"version": v, "why": why} for v, why in kept]
         every = {(n, v.version) for n, vs in doomed.items() for v in vs}
         scheduled, stored_images = set(), {}
         plans = [(name, [v.version for v in vs],
@@ -158,8 +199,10 @@ def cleanup(host, names, keep, lock_timeout):
                 result.changed = True
                 if not host.dry_run:
                     _deploy().run_removals(host, acts)
-            result.lines.append("cleanup %s: %s" % (
-                name, "%s %s" % (verb, " ".join(map(str, versions))) if versions else "unchanged"))
+            result.lines.append("cleanup %s: %s%s" % (
+                name, "%s %s" % (verb, " ".join(map(str, versions))) if versions else "unchanged",
+                "; kept " + ", ".join("%(version)d (%(why)s)" % k for k in result.kept[name])
+                if result.kept[name] else ""))
         return result
 
 
@@ -172,8 +215,8 @@ def list_versions(layout, name=None):
     rows = []
     for pod in ([name] if name else store.pods(layout)):
         cur = store.current_number(layout, pod)
-        for version, outcome, deployed_at in index.read(layout.pod_dir(pod)):
+        for version, outcome, deployed_at, pinned in index.read(layout.pod_dir(pod)):
             rows.append({"name": pod, "version": version, "current": cur == version,
                          "outcome": outcome, "deployed_at": deployed_at,
-                         "interrupted": pod in interrupted})
+                         "interrupted": pod in interrupted, "pinned": pinned})
     return rows

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 
-from ops import atomic, journal, log, store
+from ops import atomic, index, journal, log, store
 from ops.errors import Failed, OpsError, Refused, RollbackFailed
 from ops.host import template_file
 from ops.plan import all_units, start_units
@@ -233,6 +233,11 @@ class Switcher:
             raise self._unit_failure(down[0], "%s after start (settle time %g s)"
                                      % (state, self.ctx.settle))
 
+    def do_health_check(self, a):
+        from ops import health
+        health.check(self.ctx, self.target, self.target.bundle().health,
+                     dict(pod_env(self.layout, self.target)))
+
     def _unit_failure(self, unit, what):
         why = self.sd.why(unit)
         return Failed(unit, what + (": " + why if why else ""))
@@ -249,12 +254,17 @@ def installed(layout, units):
     return [u for u in units if os.path.lexists(layout.unit_path(template_file(u)))]
 
 
+def pod_env(layout, sv):
+    """The variables a unit of ``sv`` gets (its drop-in), as (name, value)."""
+    return [("POD_NAME", sv.name), ("POD_VERSION", str(sv.version)),
+            ("POD_MANIFEST", layout.host(sv.manifest_json)),
+            ("POD_VOLUMES", layout.host(layout.volumes_dir(sv.name, sv.version)))]
+
+
 def install_unit(layout, sv, unit):
     atomic.copy_file(os.path.join(sv.units_dir, unit), layout.unit_path(unit))
     if unit.endswith(".service"):
-        env = [("POD_NAME", sv.name), ("POD_VERSION", str(sv.version)),
-               ("POD_MANIFEST", layout.host(sv.manifest_json)),
-               ("POD_VOLUMES", layout.host(layout.volumes_dir(sv.name, sv.version)))]
+        env = pod_env(layout, sv)
         text = ("# Written by ops for pod %s version %d; ops replaces it on every deploy.\n"
                 "[Service]\nEnvironment=%s\n" % (sv.name, sv.version,
                                                  " ".join('"%s=%s"' % kv for kv in env)))
@@ -375,6 +385,8 @@ def run_removals(ctx, actions):
         log.info(a.describe())
         if a.verb in ("remove-version", "remove-volumes"):
             store.remove_tree(ctx.layout.path(a.target.lstrip("/")))
+            if a.verb == "remove-version":     # a stale pin (pinned versions are refused)
+                atomic.remove_quietly(ctx.layout.path(a.target.lstrip("/")) + index.PINNED)
             parent = os.path.dirname(ctx.layout.path(a.target.lstrip("/")))
             store.remove_if_empty(parent)      # the pod's directory, once empty
         elif a.verb == "remove-images":

@@ -17,9 +17,10 @@ answer.  Only commands holding the lock write it; ``list`` only reads it.
 
 import os
 
-__all__ = ["INDEX", "is_version", "read_state", "update", "read", "changed", "remove"]
+__all__ = ["INDEX", "PINNED", "is_version", "read_state", "update", "read", "changed", "remove"]
 
 INDEX = "index"
+PINNED = ".pinned"      # NAME/VERSION.pinned beside the version: seen in the listdir `list` does
 _HEADER = "# ops: version, outcome, deployed at; state.json's inode, size, mtime, ctime; " \
           "the version directory's mtime, ctime (ns)\n"
 _FIELDS = 9
@@ -81,12 +82,12 @@ def _from_state(vdir):
                  for v in (data.get("outcome"), data.get("deployed_at")))
 
 
-def _versions(pod_dir):
+def _versions(pod_dir, names=None):
     """(version name, outcome, deployed_at, key, trusted) of each stored
     version; ``trusted``: the index line was used, so the version's directory
     has not changed since the index was written."""
     try:
-        names = os.listdir(pod_dir)
+        names = os.listdir(pod_dir) if names is None else names
     except OSError:
         return []
     lines, index_mtime = _load(pod_dir)
@@ -110,9 +111,16 @@ def _versions(pod_dir):
 
 
 def read(pod_dir):
-    """[(version, outcome, deployed_at)] of the pod's stored versions, oldest
-    first; outcome and deployed_at are None where state.json has no string."""
-    rows = [(int(name), outcome, at) for name, outcome, at, _, _ in _versions(pod_dir)]
+    """[(version, outcome, deployed_at, pinned)] of the pod's stored versions,
+    oldest first; outcome and deployed_at are None where state.json has no
+    string."""
+    try:
+        names = os.listdir(pod_dir)
+    except OSError:
+        return []
+    pins = {n[:-len(PINNED)] for n in names if n.endswith(PINNED)}
+    rows = [(int(name), outcome, at, name in pins)
+            for name, outcome, at, _, _ in _versions(pod_dir, names)]
     rows.sort()
     return rows
 

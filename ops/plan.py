@@ -78,15 +78,17 @@ def _installed_same(layout, unit, stored_path):
 def _nothing_to_do(ctx, stage, switch, units):
     """Identical and current: only enable/start/settle would remain, and
     every start unit is already up."""
-    return (not stage and all(a.verb in ("enable", "start", "settle", "set-current")
-                              for a in switch) and _is_up(ctx, units))
+    return (not stage and all(a.verb in ("enable", "start", "settle", "health-check",
+                                         "set-current") for a in switch) and _is_up(ctx, units))
 
 
-def switch_actions(layout, target_units, target_label, prev_units, converge_paths=None):
+def switch_actions(layout, target_units, target_label, prev_units, converge_paths=None,
+                   health=None):
     """The switch from the previous version's units to the target's.
 
     ``converge_paths`` (unit -> stored file) means target == previous: only
-    missing or changed files are installed, nothing is stopped."""
+    missing or changed files are installed, nothing is stopped.  ``health``:
+    the target's health check, run after the settle (not offline: nothing runs)."""
     acts = []
     new_names = {u.name for u in target_units}
     if prev_units is not None:
@@ -110,6 +112,8 @@ def switch_actions(layout, target_units, target_label, prev_units, converge_path
     if starts:
         acts.append(Action("start", units=starts))
         acts.append(Action("settle", units=starts))
+    if health is not None and not layout.offline:
+        acts.append(Action("health-check", health.describe()))
     acts.append(Action("set-current", target_label))
     return tuple(acts)
 
@@ -166,13 +170,13 @@ def plan_deploy(ctx, bundle):
     label = "%s %d" % (name, version)
     if current is not None and current.version == version:
         paths = {u.name: os.path.join(current.units_dir, u.name) for u in bundle.units}
-        switch = switch_actions(layout, bundle.units, label, None, paths)
+        switch = switch_actions(layout, bundle.units, label, None, paths, bundle.health)
         if _nothing_to_do(ctx, stage, switch, bundle.units):
             return Plan("deploy", name, version, version, notes=("unchanged",))
         notes.append("converging: some units are stopped or missing")
         return Plan("deploy", name, version, version, stage, switch, notes=tuple(notes))
     prev_units = current.bundle().units if current else None
-    switch = switch_actions(layout, bundle.units, label, prev_units)
+    switch = switch_actions(layout, bundle.units, label, prev_units, health=bundle.health)
     return Plan("deploy", name, version, current.version if current else None,
                 stage, switch, notes=tuple(notes))
 
@@ -217,12 +221,14 @@ def plan_redeploy(ctx, name, version):
     versions = store.versions(layout, name)
     current = store.current_version(layout, name)
     if version is None:
-        older = [v for v in versions if current is None or v.version < current.version]
-        if not older:
-            raise Refused(name, "no stored version older than the current one (%s) to go back to"
-                          % (current.version if current else "none") if versions
-                          else "no stored version of this pod")
-        target = older[-1]
+        from ops.retention import rollback_target
+        target = rollback_target(versions, current)
+        if target is None:
+            raise Refused(name, "no stored version older than the current one (%s) whose last "
+                          "outcome is ok, to go back to (see `ops list %s`; `ops redeploy "
+                          "%s:VERSION` takes any)" % (current.version if current else "none",
+                                                      name, name)
+                          if versions else "no stored version of this pod")
     else:
         target = store.get(layout, name, version)
         if target is None:
@@ -244,13 +250,13 @@ def plan_redeploy(ctx, name, version):
     label = "%s %d" % (name, target.version)
     if current is not None and current.version == target.version:
         paths = {u.name: os.path.join(target.units_dir, u.name) for u in tb.units}
-        switch = switch_actions(layout, tb.units, label, None, paths)
+        switch = switch_actions(layout, tb.units, label, None, paths, tb.health)
         if _nothing_to_do(ctx, (), switch, tb.units):
             return Plan("redeploy", name, target.version, target.version, notes=("unchanged",))
         return Plan("redeploy", name, target.version, target.version, (), switch)
     prev_units = current.bundle().units if current else None
     return Plan("redeploy", name, target.version, current.version if current else None,
-                (), switch_actions(layout, tb.units, label, prev_units))
+                (), switch_actions(layout, tb.units, label, prev_units, health=tb.health))
 
 
 def plan_undeploy(ctx, name, version, remove):

@@ -50,12 +50,13 @@ def test_cleanup_keeps_current_and_newest_other(container, bundles):
     assert last_line(r.stdout) == "redeploy keep 2: changed", describe(r)
 
     r = ops(c, "cleanup", "--keep", "1", "keep", check=0)
-    assert "cleanup keep: removed 1 3" in r.stdout.splitlines(), describe(r)
-    assert sorted(v for (n, v) in list_pods(c, "keep")) == [2, 4]
-    for v in (1, 3):
+    # 1 is the newest ok version older than the current (2): `redeploy keep` goes there
+    assert "cleanup keep: removed 3; kept 1 (rollback target)" in r.stdout.splitlines(), describe(r)
+    assert sorted(v for (n, v) in list_pods(c, "keep")) == [1, 2, 4]
+    for v in (3,):
         assert not exists(c, "/etc/ops/pods/keep/%d" % v)
         assert not exists(c, "/var/lib/ops/volumes/keep/%d" % v)
-    for v in (2, 4):
+    for v in (1, 2, 4):
         assert exists(c, "/etc/ops/pods/keep/%d/pod.json" % v)
         assert c.read_file("/var/lib/ops/volumes/keep/%d/data/version.txt" % v) == "%d\n" % v
     assert readlink(c, "/etc/ops/current/keep") == "../pods/keep/2"
@@ -63,18 +64,18 @@ def test_cleanup_keeps_current_and_newest_other(container, bundles):
     assert c.read_file("/run/keep.txt") == "2\n"
 
 
-def test_cleanup_keep_0_keeps_only_current(container, bundles):
+def test_cleanup_keep_0_keeps_current_and_the_rollback_target(container, bundles):
     c = container
     r = ops(c, "cleanup", "--keep", "0", check=0)
-    assert "cleanup keep: removed 4" in r.stdout.splitlines(), describe(r)
-    assert sorted(v for (n, v) in list_pods(c, "keep")) == [2]
+    assert "cleanup keep: removed 4; kept 1 (rollback target)" in r.stdout.splitlines(), describe(r)
+    assert sorted(v for (n, v) in list_pods(c, "keep")) == [1, 2]
     assert not exists(c, "/var/lib/ops/volumes/keep/4")
     assert readlink(c, "/etc/ops/current/keep") == "../pods/keep/2"
     assert is_active(c, "keep.service") == "active"
 
     r = ops(c, "cleanup", "--keep", "0", "keep", check=0)
-    assert sorted(v for (n, v) in list_pods(c, "keep")) == [2]
-    assert "removed 2" not in r.stdout, describe(r)
+    assert sorted(v for (n, v) in list_pods(c, "keep")) == [1, 2]
+    assert "removed" not in r.stdout, describe(r)
 
 
 def test_undeploy_of_a_version_that_is_not_current_does_nothing(container, bundles):
@@ -95,4 +96,6 @@ def test_undeploy_current_version_with_remove(container, bundles):
     assert not exists(c, "/etc/ops/current/keep")
     assert not exists(c, "/etc/ops/pods/keep/2")
     assert not exists(c, "/var/lib/ops/volumes/keep/2")
+    assert [k for k in list_pods(c) if k[0] == "keep"] == [("keep", 1)]
+    ops(c, "undeploy", "keep", "--remove", check=0)
     assert not [k for k in list_pods(c) if k[0] == "keep"]

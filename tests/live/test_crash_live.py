@@ -129,7 +129,7 @@ def index_problems(c):
         except (OSError, ValueError):
             st = {}
         want.append((int(e), st.get("outcome"), st.get("deployed_at")))
-    got = index.read(d)
+    got = [row[:3] for row in index.read(d)]
     return [] if got == sorted(want) else ["the index shows %r, state.json %r" % (got, want)]
 
 

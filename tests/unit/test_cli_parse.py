@@ -9,7 +9,7 @@ from ops.errors import UsageError
 TOKENS = ["--root", "--root=/r", "/r", "--dry-run", "--json", "-v", "--verbose", "-q", "--quiet",
           "--lock-timeout", "--lock-timeout=0.5", "5", "-1", "nan", "inf", "1e3", "--rkt", "/bin/rkt",
           "--settle", "--settle=0", "--timeout", "--ca-file", "ca.pem", "--insecure-images",
-          "check", "deploy", "redeploy", "undeploy", "list", "cleanup", "--remove", "--keep",
+          "check", "deploy", "redeploy", "undeploy", "list", "cleanup", "pin", "unpin", "--remove", "--keep",
           "--keep=2", "007", "hello", "hello:3", "./bundle", "--", "-", "", "-h", "--help",
           "--ro", "--json=1", "--remove=yes", "-vq", "a=b", "--root=", "--keep=-1", "x y"]
 
@@ -37,6 +37,8 @@ def test_quick_reader_agrees_with_argparse(argv):
     ["redeploy", "hello:1"], ["undeploy", "hello", "--remove"], ["undeploy", "--remove", "hello"],
     ["--dry-run", "cleanup", "--keep", "0", "a", "b"], ["cleanup"], ["-v", "--lock-timeout", "3",
                                                                      "--insecure-images", "check", "b"],
+    ["list", "--json"], ["deploy", "--json", "./b"], ["deploy", "./b", "--root", "/r", "-q"],
+    ["cleanup", "--dry-run", "--keep", "0", "a"], ["pin", "hello:3"], ["--json", "unpin", "hello:3"],
 ])
 def test_the_usual_command_lines_need_no_argparse(argv):
     quick = cli._quick_parse(argv)
@@ -47,8 +49,28 @@ def test_the_usual_command_lines_need_no_argparse(argv):
 @pytest.mark.parametrize("argv", [
     [], ["--help"], ["list", "--help"], ["-v", "-q", "list"], ["--settle", "-1", "deploy", "b"],
     ["--settle=x", "deploy", "b"], ["deploy"], ["deploy", "a", "b"], ["list", "a", "b"],
-    ["--ro", "/r", "list"], ["list", "--json"], ["cleanup", "--keep", "x"], ["--", "list"],
+    ["--ro", "/r", "list"], ["-v", "list", "-q"], ["cleanup", "--keep", "x"], ["--", "list"],
     ["nosuch"], ["deploy", ""], ["--root", "list"], ["cleanup", "a", "--keep", "2", "b"],
 ])
 def test_everything_else_is_left_to_argparse(argv):
     assert cli._quick_parse(argv) is None
+
+
+@pytest.mark.parametrize("before, after", [
+    (["--json", "list"], ["list", "--json"]),
+    (["--root", "/r", "--dry-run", "deploy", "./b"], ["deploy", "./b", "--root", "/r", "--dry-run"]),
+    (["--settle=5", "-v", "redeploy", "hello:1"], ["redeploy", "--settle=5", "hello:1", "-v"]),
+    (["--json", "cleanup", "--keep", "0"], ["cleanup", "--keep", "0", "--json"]),
+])
+def test_global_options_after_the_command_mean_the_same(before, after):
+    assert vars(cli._quick_parse(after)) == vars(cli._quick_parse(before))
+    assert argparse_view(after) == argparse_view(before) == vars(cli._quick_parse(before))
+
+
+def test_an_option_after_the_command_overrides_the_same_before_it():
+    assert argparse_view(["--root", "/a", "list", "--root", "/b"])["root"] == "/b"
+    assert cli._quick_parse(["--root", "/a", "list", "--root", "/b"]).root == "/b"
+
+
+def test_verbose_before_and_quiet_after_is_a_usage_error():
+    assert argparse_view(["-v", "list", "-q"]) == "usage error"

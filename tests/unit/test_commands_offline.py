@@ -278,9 +278,10 @@ def test_cleanup_keeps_current_and_the_newest_other(ops, root, deployed):
     assert ops("redeploy", "web:4").code == 0
     r = ops("cleanup", "--keep", "1")
     assert r.code == 0, r
-    assert r.lines == ["cleanup web: removed 1 2 3"]
-    assert stored_versions(root, "web") == [4, 5]
-    assert sorted(os.listdir(str(root / "var/lib/ops/volumes/web"))) == ["4", "5"]
+    # 3 is the newest ok version older than the current: redeploy's target
+    assert r.lines == ["cleanup web: removed 1 2; kept 3 (rollback target)"]
+    assert stored_versions(root, "web") == [3, 4, 5]
+    assert sorted(os.listdir(str(root / "var/lib/ops/volumes/web"))) == ["3", "4", "5"]
     on_version(root, 4)
 
 
@@ -297,8 +298,8 @@ def test_cleanup_keep_zero(ops, root, deployed):
     assert ops("redeploy", "web:4").code == 0
     r = ops("cleanup", "--keep", "0")
     assert r.code == 0, r
-    assert r.lines == ["cleanup web: removed 1 2 3 5"]
-    assert stored_versions(root, "web") == [4]
+    assert r.lines == ["cleanup web: removed 1 2 5; kept 3 (rollback target)"]
+    assert stored_versions(root, "web") == [3, 4]
     on_version(root, 4)
 
 
@@ -320,9 +321,10 @@ def test_cleanup_of_named_pods_only(ops, root, deployed, bundle):
         assert ops("deploy", bundle(name="cache", version=v, units=[])).code == 0
     r = ops("cleanup", "--keep", "0", "db", "cache")
     assert r.code == 0, r
-    assert sorted(r.lines) == ["cleanup cache: removed 1 2", "cleanup db: removed 1 2"]
-    assert stored_versions(root, "db") == [3]
-    assert stored_versions(root, "cache") == [3]
+    assert sorted(r.lines) == ["cleanup cache: removed 1; kept 2 (rollback target)",
+                               "cleanup db: removed 1; kept 2 (rollback target)"]
+    assert stored_versions(root, "db") == [2, 3]
+    assert stored_versions(root, "cache") == [2, 3]
     assert stored_versions(root, "web") == [1, 2, 3]
 
 
@@ -356,7 +358,9 @@ def test_cleanup_json(ops, root, deployed):
     assert doc["command"] == "cleanup"
     for key in ("pod", "previous", "rolled_back", "actions", "error"):
         assert key in doc
-    assert [a["action"] for a in doc["actions"]].count("remove-version") == 2
+    assert [a["action"] for a in doc["actions"]].count("remove-version") == 1
+    assert doc["removed"] == {"web": [1]}
+    assert doc["kept"] == {"web": [{"version": 2, "why": "rollback target"}]}
 
 
 # -- list ------------------------------------------------------------------------
@@ -494,7 +498,7 @@ def test_dry_run_of_other_commands_changes_nothing(ops, root, deployed):
         assert r.code == 0, (args, r)
         assert diff(before, snapshot(root, ignore_lock=False)) == [], args
     r = ops("--dry-run", "cleanup", "--keep", "0")
-    assert r.lines[-1] == "cleanup web: would remove 1 2"
+    assert r.lines[-1] == "cleanup web: would remove 1; kept 2 (rollback target)"
 
 
 # -- non-root -------------------------------------------------------------------

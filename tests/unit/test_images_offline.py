@@ -299,9 +299,10 @@ def test_cleanup_removes_the_images_of_removed_versions(ops, root, bundle, rkt):
     rkt.clear()
     r = ops("cleanup", "--keep", "0")
     assert r.code == 0, r
-    assert r.lines == ["cleanup web: removed 1 2"]
-    assert sorted(rkt.removals()[0]) == sorted([bs[0].image_ids[0], bs[1].image_ids[0]])
-    assert rkt.store() == [bs[2].image_ids[0][:71]]
+    # 2 is kept as the version to go back to, and so is its image
+    assert r.lines == ["cleanup web: removed 1; kept 2 (rollback target)"]
+    assert rkt.removals() == [[bs[0].image_ids[0]]]
+    assert rkt.store() == sorted(b.image_ids[0][:71] for b in bs[1:])
 
 
 def test_redeploy_of_a_version_whose_image_left_the_store_is_refused(ops, root, bundle, rkt):

@@ -103,9 +103,9 @@ def test_the_next_deploy_writes_lines_for_versions_the_index_lacks(three, ops, b
 
 
 def test_cleanup_then_deploy_drops_lines_of_removed_versions(three, ops, bundle):
-    assert ops("cleanup", "--keep", "0").code == 0
+    assert ops("cleanup", "--keep", "0").code == 0      # keeps 2: the rollback target
     deploy(ops, bundle, 4)
-    assert [l[0] for l in index_lines(three)] == ["3", "4"]
+    assert [l[0] for l in index_lines(three)] == ["2", "3", "4"]
 
 
 def test_undeploy_remove_leaves_no_pod_directory(three, ops):

@@ -1,0 +1,75 @@
+"""The pod's optional health check (``health`` in the ops annotation).
+
+It runs as a step of the switch, after the settle: a command on the host
+(``exec``: exit status 0 passes) or an HTTP GET (``http``: the answer's status
+must be ``status``; redirects are not followed, and no proxy is used, so a
+loopback URL means this host).  Each attempt is bounded by ``timeout``; a
+failed attempt is repeated up to ``retries`` more times, ``interval`` seconds
+apart.  When every attempt fails, the switch fails and the pod is rolled back
+like for a unit that did not start.  Offline (``--root``) nothing runs, so
+the plan holds no health check there.
+"""
+
+import os
+import time
+
+from ops import log
+from ops.errors import Failed, OpsError
+
+__all__ = ["check"]
+
+
+def check(ctx, sv, spec, env):
+    """Run ``spec`` (a :class:`~ops.bundle.HealthSpec`) for stored version
+    ``sv``; ``env``: the POD_* variables the units get.  Raises Failed."""
+    attempts = 1 + spec.retries
+    why = None
+    for n in range(1, attempts + 1):
+        why = _http(ctx, spec) if spec.http else _exec(spec, env)
+        if why is None:
+            log.info("health check passed (%s)" % spec.describe())
+            return
+        if n < attempts:
+            log.info("health check: %s; attempt %d of %d again in %g s"
+                     % (why, n + 1, attempts, spec.interval))
+            time.sleep(spec.interval)
+    raise Failed("health check of %s %d" % (sv.name, sv.version), "%s (%d attempt%s)"
+                 % (why, attempts, "" if attempts == 1 else "s"))
+
+
+def _exec(spec, env):
+    from ops.runner import run
+    full = dict(os.environ)
+    full.update(env)
+    try:
+        run(list(spec.exec), env=full, timeout=spec.timeout)
+    except OpsError as e:
+        return "%s: %s" % (spec.exec[0], e.what)
+    return None
+
+
+def _http(ctx, spec):
+    import http.client
+    from urllib.parse import urlsplit
+    u = urlsplit(spec.http)
+    path = (u.path or "/") + ("?" + u.query if u.query else "")
+    if u.scheme.lower() == "https":
+        from ops.fetch import _tls_context
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=spec.timeout,
+                                           context=_tls_context(ctx.ca_file))
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=spec.timeout)
+    try:
+        conn.request("GET", path, headers={"User-Agent": "ops health check"})
+        resp = conn.getresponse()
+        resp.read(1 << 16)
+    except OSError as e:
+        return "GET %s: %s" % (spec.http, getattr(e, "strerror", None) or e)
+    except http.client.HTTPException as e:
+        return "GET %s: bad answer (%s)" % (spec.http, type(e).__name__)
+    finally:
+        conn.close()
+    if resp.status != spec.status:
+        return "GET %s answered %d %s, expected %d" % (spec.http, resp.status, resp.reason,
+                                                        spec.status)
+    return None
