@@ -13,12 +13,11 @@ import filecmp
 import os
 
 from ops import index, journal, store
-from ops.deploy import dropin_text, installed
 from ops.errors import Refused
 
 __all__ = ["status", "is_up", "mark_running", "failure_reasons"]
 
-PROPS = ("ActiveState", "SubState", "MainPID", "ActiveEnterTimestamp", "Result",
+PROPS = ("ActiveState", "SubState", "MainPID", "StateChangeTimestamp", "Result",
          "UnitFileState", "Type")
 ENABLED = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
 
@@ -40,7 +39,9 @@ def status(host, name=None):
     """[pod report] for pod ``name``, or for every pod stored."""
     layout = host.layout
     if name is not None:
-        store.parse_ref(name)
+        if store.parse_ref(name)[1] is not None:
+            from ops.errors import UsageError
+            raise UsageError(name, "status takes a pod name, not NAME:VERSION")
         if not store.versions(layout, name):
             raise Refused(name, "no stored version of this pod (see `ops list`)")
     interrupted = {j["pod"] for j in journal.pending(layout)}
@@ -49,13 +50,15 @@ def status(host, name=None):
     units = {p: cur.bundle().units for p, cur in currents.items() if cur is not None}
     names = [n for us in units.values() for u in us for n in u.unit_names]
     live = host.systemd.show(names, *PROPS)
+    from ops.deploy import installed      # not at the top: `list` imports this module
     present = set(installed(layout, names))    # is-enabled stops at a missing unit
     enabled = host.systemd.states([n for n in names if n in present]) if layout.offline else {}
     reports = []
     for pod in pods:
         cur = currents[pod]
-        report = {"name": pod, "version": cur.version if cur else None,
-                  "interrupted": pod in interrupted, "units": [], "drift": []}
+        report = {"name": pod, "version": cur.version if cur else None, "outcome": None,
+                  "deployed_at": None, "interrupted": pod in interrupted, "units": [],
+                  "drift": []}
         if cur is not None:
             st = cur.state()
             report["outcome"] = st.get("outcome")
@@ -63,9 +66,8 @@ def status(host, name=None):
             for u in units[pod]:
                 _check_files(layout, cur, u, report["drift"])
                 for n in u.unit_names:
-                    report["units"].append(_unit(n, u.start and n in present, live.get(n),
-                                                 enabled.get(n), report["drift"]))
-                    report["units"][-1]["start"] = u.start
+                    report["units"].append(_unit(n, u.start, live.get(n), enabled.get(n),
+                                                 report["drift"] if n in present else None))
         if report["interrupted"]:
             report["drift"].append({"unit": None, "problem": "an interrupted run left its "
                                     "journal; the next mutating command rolls it back"})
@@ -85,6 +87,7 @@ def _check_files(layout, cur, unit, drift):
                       + layout.host(path)})
     if not unit.name.endswith(".service"):
         return
+    from ops.deploy import dropin_text
     dropin = layout.dropin_path(unit.name)
     try:
         with open(dropin, encoding="utf-8", errors="replace") as f:
@@ -100,18 +103,18 @@ def _check_files(layout, cur, unit, drift):
 
 
 def _unit(name, start, props, enabled, drift):
-    """One unit's row; a start unit (with its file in place: a missing file is
-    drift already) not enabled or not up is drift."""
+    """One unit's row; a start unit not enabled or not up is added to ``drift``
+    (None when the unit's file is missing: that is the drift already)."""
     if props is not None:
         pid = props.get("MainPID")
         row = {"unit": name, "start": start, "active": props.get("ActiveState"),
                "sub": props.get("SubState"), "main_pid": int(pid) if pid and pid.isdigit()
-               and pid != "0" else None, "since": props.get("ActiveEnterTimestamp") or None,
+               and pid != "0" else None, "since": props.get("StateChangeTimestamp") or None,
                "result": props.get("Result"), "enabled": props.get("UnitFileState") or None}
     else:
         row = {"unit": name, "start": start, "active": None, "sub": None, "main_pid": None,
                "since": None, "result": None, "enabled": enabled}
-    if start:
+    if start and drift is not None:
         if row["enabled"] not in ENABLED:
             drift.append({"unit": name, "problem": "not enabled (%s)" % (row["enabled"] or
                                                                          "unknown")})

@@ -112,6 +112,8 @@ def test_unknown_pod_is_refused_and_no_pod_is_fine(ops, deployed):
     assert r.err.startswith("ops: error: nosuch: no stored version of this pod")
     r = ops("status", "Bad_Name")
     assert r.code == 2
+    r = ops("status", "web:1")
+    assert r.code == 2 and "status takes a pod name, not NAME:VERSION" in r.err
 
 
 def test_status_on_an_empty_host(ops):
