@@ -156,7 +156,7 @@ class Stager:
             sv = store.StoredVersion(b.name, b.version, self.tmp_version)
             sv.write_state(name=b.name, version=b.version, content=b.content_digest(),
                            source=b.source(), images=ids, outcome="staged",
-                           staged_at=store.now())
+                           staged_at=store.now(), start_units=list(start_units(b.units)))
             os.rename(self.tmp_version, final)
             atomic.fsync_dir(os.path.dirname(final))
             self.tmp_version = None

@@ -156,16 +156,30 @@ def mark_running(layout, rows):
     """Set ``running`` on the current rows of `list`: False when a start unit of
     the pod's current version is not up.  One ``systemctl show`` for every pod,
     online only (offline, and on other rows, ``running`` is None)."""
-    from ops.plan import start_units
     from ops.systemd import Systemd
     units = {}
     for r in rows:
         r["running"] = None
-        sv = store.get(layout, r["name"], r["version"]) if r["current"] else None
-        if sv is not None:
-            units[r["name"]] = (r, start_units(sv.bundle().units))
+        if r["current"]:
+            names = _start_units(layout, r["name"], r["version"])
+            if names is not None:
+                units[r["name"]] = (r, names)
     live = Systemd(layout).show([n for _, ns in units.values() for n in ns],
                                 "ActiveState", "SubState", "Type", "Result")
     for r, ns in units.values():
         r["running"] = all(is_up(live.get(n, {})) for n in ns)
     return rows
+
+
+def _start_units(layout, name, version):
+    """The start units of a stored version: recorded in its state.json when it
+    was staged (parsing pod.json again would cost `list` the bundle parser),
+    else from pod.json; None when the version is not stored."""
+    sv = store.get(layout, name, version)
+    if sv is None:
+        return None
+    names = sv.state().get("start_units")
+    if isinstance(names, list) and all(isinstance(n, str) for n in names):
+        return names
+    from ops.plan import start_units
+    return start_units(sv.bundle().units)

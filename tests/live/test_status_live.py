@@ -87,9 +87,18 @@ def test_unit_stopped_by_hand(container, bundles):
     assert list_pods(c)[("watch", 1)]["running"] is False
     r = ops(c, "list", "watch", check=0)
     assert [l.split() for l in r.stdout.splitlines()][1][:5] == ["watch", "1", "*", "ok", "(down)"], describe(r)
+    # a version staged before ops recorded its start units: read from pod.json
+    path = "/etc/ops/pods/watch/1/state.json"
+    saved = c.read_file(path)
+    st = json.loads(saved)
+    del st["start_units"]
+    c.write_file(path, json.dumps(st))
+    assert list_pods(c)[("watch", 1)]["running"] is False
+    c.write_file(path, saved)
     assert systemctl(c, "start", "watch-web.service").returncode == 0
     status(c, check=0)
     assert "(down)" not in ops(c, "list", check=0).stdout
+    assert list_pods(c)[("watch", 1)]["running"] is True
 
 
 def test_unit_file_edited_by_hand(container, bundles):

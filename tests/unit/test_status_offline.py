@@ -56,6 +56,11 @@ def test_healthy_pod_is_exit_0_with_every_unit_and_instance(ops, deployed):
     assert "drift" not in text.out
 
 
+def test_state_records_the_start_units_for_list(root, deployed):
+    assert state(root, "web", 1)["start_units"] == [
+        "web-api.service", "web-worker@a.service", "web-worker@b.service", "web-clean.timer"]
+
+
 def test_edited_unit_file_is_drift_exit_5(ops, root, deployed):
     p = unit_dir(root) / "web-api.service"
     p.write_text(p.read_text() + "# edited by hand\n")
@@ -166,6 +171,19 @@ def test_failed_version_reason_shown_by_status_and_list_json(ops, root, bundle, 
     assert ops("redeploy", "web:2").code == 0
     assert state(root, "web", 2)["reason"] is None
     assert status_json(ops)[1]["pods"][0]["last_failure"] is None
+
+
+def test_interrupted_deploy_rolled_back_by_recovery_keeps_a_reason(ops, root, bundle, deployed):
+    assert ops("deploy", bundle(name="web", version=2, units=UNITS)).code == 0
+    j = root / "var/lib/ops/journal"
+    (j / "web.json").write_text(json.dumps({"pod": "web", "from": 1, "to": 2,
+                                            "command": "deploy"}))
+    assert ops("cleanup", "--keep", "5").code == 0        # any mutating command recovers
+    r, obj = status_json(ops)
+    assert r.code == 0, r
+    failure = obj["pods"][0]["last_failure"]
+    assert obj["pods"][0]["version"] == 1 and failure["version"] == 2
+    assert failure["reason"]["message"].startswith("the deploy was interrupted")
 
 
 # -- check: unit files systemd cannot parse ------------------------------------------------------
