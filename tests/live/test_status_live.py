@@ -24,7 +24,7 @@ def bundles(container, tmp_path_factory):
     base = tmp_path_factory.mktemp("status")
     copy_bundle(container, watch_bundle(str(base / "w1"), 1), "/root/bundles/watch/1")
     copy_bundle(container, watch_bundle(str(base / "w2"), 2,
-                                        web_exec="/bin/sh -c 'echo watch-web cannot find its config; exit 3'"),
+                                        web_exec="/bin/sh -c 'echo watch-web cannot find its config; sleep 1; exit 3'"),
                 "/root/bundles/watch/2")
     r = ops(container, "deploy", "/root/bundles/watch/1", check=0)
     return r
@@ -155,7 +155,9 @@ def test_failed_deploy_keeps_its_reason(container, bundles):
     reason = st["reason"]
     assert reason["unit"] == "watch-web.service"
     assert reason["result"] == "exit-code"
-    assert "watch-web cannot find its config" in reason["journal"]
+    # the unit's own output (it waits a second before it exits, so that journald has it) and systemd's words
+    assert "watch-web cannot find its config" in reason["journal"], reason
+    assert "status=3/NOTIMPLEMENTED" in reason["journal"], reason
     assert reason["message"].startswith("watch-web.service: failed after start")
     # status: version 1 runs again, healthy, and tells why 2 failed
     pod, r = status(c, check=0)
