@@ -82,7 +82,7 @@ EXCLUSIVE = ("verbose", "quiet")
 
 # name -> (help, (dest, metavar, nargs (None: one), help), options like GLOBAL_OPTIONS)
 COMMANDS = {
-    "check": ("validate a bundle; reads nothing outside it",
+    "check": ("validate a bundle and its unit files (systemd-analyze verify); changes nothing",
               ("bundle", "BUNDLE", None, "pod.json or the directory holding it"), ()),
     "deploy": ("make the bundle's version the current, running version of its pod",
                ("bundle", "BUNDLE", None, "pod.json or the directory holding it"), ()),
@@ -92,7 +92,7 @@ COMMANDS = {
                  ("ref", "NAME[:VERSION]", None, None),
                  ((("--remove",), "remove", None, False, None,
                    "also delete the stored version(s), their volumes and unused images"),)),
-    "list": ("every stored version; reads files only", ("name", "NAME", "?", None), ()),
+    "list": ("every stored version; changes nothing", ("name", "NAME", "?", None), ()),
     "status": ("each pod's units, their live state and drift; reads only (exit 5: drift)",
                ("name", "NAME", "?", None), ()),
     "cleanup": ("delete old stored versions", ("names", "NAME", "*", None),
