@@ -38,6 +38,9 @@ EXAMPLES = {
                 "\n  ops undeploy hello --remove     also delete every stored version"
                 "\n  ops undeploy hello:3 --remove   delete stored version 3 only",
     "list": "examples:\n  ops list\n  ops list --json hello",
+    "status": "examples:\n  ops status             every pod: units, live state, drift\n"
+              "  ops --json status hello\n"
+              "exit 0: all good; 5: drift, a unit down or failed, or an interrupted run",
     "cleanup": "examples:\n  ops cleanup                 keep the current and 1 newer other per pod"
                "\n  ops cleanup --keep 0 hello  keep hello's current version (and pins, and the"
                "\n                              newest ok version before it)",
@@ -88,7 +91,7 @@ EXCLUSIVE = ("verbose", "quiet")
 
 # name -> (help, (dest, metavar, nargs (None: one), help), options like GLOBAL_OPTIONS)
 COMMANDS = {
-    "check": ("validate a bundle; reads nothing outside it",
+    "check": ("validate a bundle and its unit files (systemd-analyze verify); changes nothing",
               ("bundle", "BUNDLE", None, "pod.json or the directory holding it"), ()),
     "deploy": ("make the bundle's version the current, running version of its pod",
                ("bundle", "BUNDLE", None, "pod.json or the directory holding it"), ()),
@@ -98,7 +101,9 @@ COMMANDS = {
                  ("ref", "NAME[:VERSION]", None, None),
                  ((("--remove",), "remove", None, False, None,
                    "also delete the stored version(s), their volumes and unused images"),)),
-    "list": ("every stored version; reads files only", ("name", "NAME", "?", None), ()),
+    "list": ("every stored version; changes nothing", ("name", "NAME", "?", None), ()),
+    "status": ("each pod's units, their live state and drift; reads only (exit 5: drift)",
+               ("name", "NAME", "?", None), ()),
     "cleanup": ("delete old stored versions", ("names", "NAME", "*", None),
                 ((("--keep",), "keep", _count, 1, "N",
                   "besides the current version, keep the N newest (default 1)"),)),
@@ -281,7 +286,8 @@ def _run(args):
         raise _usage(args.ca_file, "--ca-file: no such file")
     if args.command == "list":
         from ops.layout import Layout
-        return _print_list(commands.list_versions(Layout(args.root), args.name), args)
+        return _print_list(commands.list_versions(Layout(args.root), args.name, args.json),
+                           args)
     from ops.host import Host
     host = Host(root=args.root, rkt=args.rkt, settle=args.settle, timeout=args.timeout,
                 ca_file=args.ca_file, insecure_images=args.insecure_images,
@@ -292,6 +298,8 @@ def _run(args):
                      "offline)")
     if args.command == "check":
         return _print_check(commands.check(host, args.bundle), args)
+    if args.command == "status":
+        return _print_status(commands.status(host, args.name), args)
     with _TermLikeInterrupt():
         if args.command == "deploy":
             result = commands.deploy(host, args.bundle, args.lock_timeout)
@@ -416,12 +424,53 @@ def _print_list(rows, args):
     for r in rows:
         table.append((r["name"], str(r["version"]), "*" if r["current"] else "",
                       (r["outcome"] or "-") + (" (pinned)" if r["pinned"] else "")
-                      + (" (interrupted)" if r["interrupted"] else ""),
+                      + (" (interrupted)" if r["interrupted"] else "")
+                      + (" (down)" if r.get("running") is False else ""),
                       r["deployed_at"] or "-"))
     widths = [max(map(len, column)) for column in zip(*table)]
     line = "  ".join("%%-%ds" % w for w in widths)
     _out("\n".join((line % row).rstrip() for row in table))     # one write for the whole table
     return 0
+
+
+STATUS_DRIFT = 5      # `status` found drift, a unit down or failed, or an interrupted run
+
+
+def _print_status(reports, args):
+    code = 0 if all(r["healthy"] for r in reports) else STATUS_DRIFT
+    if args.json:
+        _out_json({"ok": code == 0, "command": "status", "pods": reports, "error": None,
+                   "exit_code": code})
+        return code
+    lines = []
+    for r in reports:
+        head = "%s %s" % (r["name"], r["version"] if r["version"] is not None else "-")
+        if r["version"] is None:
+            lines.append(head + ": not deployed (no current version)")
+        else:
+            lines.append("%s: %s, outcome %s, deployed %s" % (
+                head, "ok" if r["healthy"] else "DRIFT", r.get("outcome") or "-",
+                r.get("deployed_at") or "-"))
+        table = [("UNIT", "START", "STATE", "PID", "SINCE", "ENABLED")]
+        for u in r["units"]:
+            table.append((u["unit"], "yes" if u["start"] else "no",
+                          "%s (%s)" % (u["active"], u["sub"]) if u["active"] else "-",
+                          str(u["main_pid"] or "-"), u["since"] or "-", u["enabled"] or "-"))
+        if len(table) > 1:
+            widths = [max(map(len, column)) for column in zip(*table)]
+            fmt = "  " + "  ".join("%%-%ds" % w for w in widths)
+            lines.extend((fmt % row).rstrip() for row in table)
+        for d in r["drift"]:
+            lines.append("  drift: " + ("%s: %s" % (d["unit"], d["problem"]) if d["unit"]
+                                        else d["problem"]))
+        f = r["last_failure"]
+        if f:
+            why = f["reason"] or {}
+            lines.append("  last failed deploy: version %d at %s: %s" % (
+                f["version"], f["at"] or "-", _printable(why.get("message") or "no reason kept")
+                + (" (result %s)" % why["result"] if why.get("result") else "")))
+    _out("\n".join(lines) if lines else "no pod is stored")
+    return code
 
 
 def _printable(text):

@@ -6,7 +6,7 @@ import os
 from ops import journal, log, store
 from ops.errors import OpsError
 
-__all__ = ["check", "deploy", "redeploy", "undeploy", "pin", "list_versions", "cleanup"]
+__all__ = ["check", "deploy", "redeploy", "undeploy", "pin", "list_versions", "cleanup", "status"]
 
 
 # The modules a command needs are imported inside it, so that `list` (run on
@@ -19,7 +19,10 @@ def _deploy():
 
 def check(host, bundle_arg):
     from ops import bundle as bundle_mod
-    return bundle_mod.load(bundle_arg, insecure_images=host.insecure_images)
+    from ops.verify import verify_units
+    b = bundle_mod.load(bundle_arg, insecure_images=host.insecure_images)
+    verify_units(b)
+    return b
 
 
 class Result:
@@ -206,8 +209,10 @@ def cleanup(host, names, keep, lock_timeout):
         return result
 
 
-def list_versions(layout, name=None):
-    """Every stored version, from files only (through each pod's index)."""
+def list_versions(layout, name=None, reasons=False):
+    """Every stored version, from files only (through each pod's index).
+    Online, the current rows say whether the pod runs (one ``systemctl show``);
+    with ``reasons``, failed rows carry the reason kept in their state.json."""
     from ops import index
     if name is not None:
         store.parse_ref(name)
@@ -218,5 +223,17 @@ def list_versions(layout, name=None):
         for version, outcome, deployed_at, pinned in index.read(layout.pod_dir(pod)):
             rows.append({"name": pod, "version": version, "current": cur == version,
                          "outcome": outcome, "deployed_at": deployed_at,
-                         "interrupted": pod in interrupted, "pinned": pinned})
+                         "interrupted": pod in interrupted, "pinned": pinned,
+                         "running": None})
+    if not layout.offline and any(r["current"] for r in rows):
+        from ops.status import mark_running
+        mark_running(layout, rows)
+    if reasons:
+        from ops.status import failure_reasons
+        failure_reasons(layout, rows)
     return rows
+
+
+def status(host, name=None):
+    from ops.status import status as pod_status
+    return pod_status(host, name)

@@ -156,7 +156,7 @@ class Stager:
             sv = store.StoredVersion(b.name, b.version, self.tmp_version)
             sv.write_state(name=b.name, version=b.version, content=b.content_digest(),
                            source=b.source(), images=ids, outcome="staged",
-                           staged_at=store.now())
+                           staged_at=store.now(), start_units=list(start_units(b.units)))
             os.rename(self.tmp_version, final)
             atomic.fsync_dir(os.path.dirname(final))
             self.tmp_version = None
@@ -240,7 +240,11 @@ class Switcher:
 
     def _unit_failure(self, unit, what):
         why = self.sd.why(unit)
-        return Failed(unit, what + (": " + why if why else ""))
+        err = Failed(unit, what + (": " + why if why else ""))
+        # read now: the rollback resets the unit (reset-failed) and removes it
+        result = self.sd.show([unit], "Result").get(unit, {}).get("Result") or None
+        err.reason = {"unit": unit, "result": result, "journal": why or None}
+        return err
 
     def do_set_current(self, a):
         store.set_current(self.layout, self.target)
@@ -264,11 +268,15 @@ def pod_env(layout, sv):
 def install_unit(layout, sv, unit):
     atomic.copy_file(os.path.join(sv.units_dir, unit), layout.unit_path(unit))
     if unit.endswith(".service"):
-        env = pod_env(layout, sv)
-        text = ("# Written by ops for pod %s version %d; ops replaces it on every deploy.\n"
-                "[Service]\nEnvironment=%s\n" % (sv.name, sv.version,
-                                                 " ".join('"%s=%s"' % kv for kv in env)))
-        atomic.write_text(layout.dropin_path(unit), text)
+        atomic.write_text(layout.dropin_path(unit), dropin_text(layout, sv))
+
+
+def dropin_text(layout, sv):
+    """The drop-in ops installs for each service of stored version ``sv``."""
+    env = pod_env(layout, sv)
+    return ("# Written by ops for pod %s version %d; ops replaces it on every deploy.\n"
+            "[Service]\nEnvironment=%s\n" % (sv.name, sv.version,
+                                             " ".join('"%s=%s"' % kv for kv in env)))
 
 
 def remove_unit(layout, unit):
@@ -315,7 +323,7 @@ def transact(ctx, plan, target, previous):
         try:
             restore(ctx, name, previous, [target] if target and target != previous else [])
             if target is not None and target != previous:
-                target.record("failed")
+                target.record("failed", reason=_reason(cause))
         except (OpsError, OSError) as e2:
             raise RollbackFailed(name, "%s failed (%s) and rolling back to %s failed too (%s); "
                                  "the journal %s is kept: run `ops redeploy %s%s` or any "
@@ -329,6 +337,15 @@ def transact(ctx, plan, target, previous):
         err.rolled_back = True
         raise err
     jr.close()
+
+
+def _reason(cause):
+    """Why a switch failed, as state.json keeps it: the unit, its systemd
+    Result and last journal lines where a unit failed, and the message."""
+    reason = dict(getattr(cause, "reason", None) or {"unit": None, "result": None,
+                                                     "journal": None})
+    reason["message"] = str(cause)
+    return reason
 
 
 def _no_more_interrupts():

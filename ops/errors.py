@@ -5,7 +5,9 @@ and an exit status; library code raises them and never prints.
 
 Exit codes (SPEC §3):
   0 done, 1 failed and the host is as before, 2 refused before changing
-  anything, 3 lock not acquired, 4 failed and the rollback failed too.
+  anything, 3 lock not acquired, 4 failed and the rollback failed too;
+  5 only from `status`: it found drift, a unit down or failed, or an
+  interrupted run (not an error: the report is printed).
 """
 
 __all__ = [

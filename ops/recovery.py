@@ -58,7 +58,10 @@ def recover(ctx, own=()):
                                      "back (%s), nor its units removed (%s)" % (name, e, e2))
         for b in bad:
             if j.get("command") in ("deploy", "redeploy"):
-                b.record("failed")
+                b.record("failed", reason={
+                    "unit": None, "result": None, "journal": None,
+                    "message": "the %s was interrupted (ops killed or the host stopped) and "
+                    "rolled back by the next command" % j.get("command")})
         atomic.remove_quietly(j["path"])
 
 

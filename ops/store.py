@@ -72,11 +72,13 @@ class StoredVersion:
             index.update(os.path.dirname(self.dir))
         return data
 
-    def record(self, outcome):
+    def record(self, outcome, reason=None):
+        """Record an outcome; ``reason`` (why it failed) replaces the last one."""
         st = self.state()
         history = list(st.get("history", []))[-19:]
         history.append({"at": now(), "outcome": outcome})
-        return self.write_state(outcome=outcome, deployed_at=now(), history=history)
+        return self.write_state(outcome=outcome, deployed_at=now(), history=history,
+                                reason=reason)
 
     def bundle(self):
         """The stored pod.json parsed again (artifacts are not looked up)."""

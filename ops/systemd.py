@@ -105,6 +105,13 @@ class Systemd:
                 out[cur["Id"]] = cur
         return out
 
+    def show(self, units, *props):
+        """{unit: {prop: value}} of ``units``, in one ``systemctl show`` (online only)."""
+        units = list(units)
+        if self.offline or not units:
+            return {}
+        return self._show(units, *props)
+
     def _finished_oneshot(self, unit):
         if self.offline:
             return False

@@ -1,0 +1,185 @@
+"""`ops status`: what runs and what drifted, per pod.  Reads only.
+
+For the current version of each pod: every unit's live state from one
+batched ``systemctl show`` (whatever the number of units), and the drift
+from the stored version: unit files or drop-ins missing or different, start
+units not enabled or not running.  Offline (``--root``) there is no manager
+to ask: units are only checked for files and ``is-enabled``.  The reason of
+the pod's last failed deploy, kept in that version's state.json, is shown
+when it is newer than the current version's deploy.
+"""
+
+import filecmp
+import os
+
+from ops import index, journal, store
+from ops.errors import Refused
+
+__all__ = ["status", "is_up", "mark_running", "failure_reasons"]
+
+PROPS = ("ActiveState", "SubState", "MainPID", "StateChangeTimestamp", "Result",
+         "UnitFileState", "Type")
+ENABLED = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
+
+
+def is_up(props):
+    """Is a unit up, from its ``systemctl show`` properties?  As when settling:
+    active (or starting, but not waiting to restart after a crash), or a
+    oneshot that finished successfully."""
+    state = props.get("ActiveState")
+    if state in ("active", "reloading"):
+        return True
+    if state == "activating":
+        return props.get("SubState") != "auto-restart"
+    return (props.get("Type") == "oneshot" and props.get("Result") == "success"
+            and state == "inactive")
+
+
+def status(host, name=None):
+    """[pod report] for pod ``name``, or for every pod stored."""
+    layout = host.layout
+    if name is not None:
+        if store.parse_ref(name)[1] is not None:
+            from ops.errors import UsageError
+            raise UsageError(name, "status takes a pod name, not NAME:VERSION")
+        if not store.versions(layout, name):
+            raise Refused(name, "no stored version of this pod (see `ops list`)")
+    interrupted = {j["pod"] for j in journal.pending(layout)}
+    pods = [name] if name else store.pods(layout)
+    currents = {p: store.current_version(layout, p) for p in pods}
+    units = {p: cur.bundle().units for p, cur in currents.items() if cur is not None}
+    names = [n for us in units.values() for u in us for n in u.unit_names]
+    live = host.systemd.show(names, *PROPS)
+    from ops.deploy import installed      # not at the top: `list` imports this module
+    present = set(installed(layout, names))    # is-enabled stops at a missing unit
+    enabled = host.systemd.states([n for n in names if n in present]) if layout.offline else {}
+    reports = []
+    for pod in pods:
+        cur = currents[pod]
+        report = {"name": pod, "version": cur.version if cur else None, "outcome": None,
+                  "deployed_at": None, "interrupted": pod in interrupted, "units": [],
+                  "drift": []}
+        if cur is not None:
+            st = cur.state()
+            report["outcome"] = st.get("outcome")
+            report["deployed_at"] = st.get("deployed_at")
+            for u in units[pod]:
+                _check_files(layout, cur, u, report["drift"])
+                for n in u.unit_names:
+                    report["units"].append(_unit(n, u.start, live.get(n), enabled.get(n),
+                                                 report["drift"] if n in present else None))
+        if report["interrupted"]:
+            report["drift"].append({"unit": None, "problem": "an interrupted run left its "
+                                    "journal; the next mutating command rolls it back"})
+        report["last_failure"] = _last_failure(layout, pod, cur)
+        report["healthy"] = not report["drift"]
+        reports.append(report)
+    return reports
+
+
+def _check_files(layout, cur, unit, drift):
+    stored = os.path.join(cur.units_dir, unit.name)
+    path = layout.unit_path(unit.name)
+    if not os.path.lexists(path):
+        drift.append({"unit": unit.name, "problem": "unit file missing: " + layout.host(path)})
+    elif not (os.path.isfile(path) and filecmp.cmp(stored, path, shallow=False)):
+        drift.append({"unit": unit.name, "problem": "unit file differs from the stored version: "
+                      + layout.host(path)})
+    if not unit.name.endswith(".service"):
+        return
+    from ops.deploy import dropin_text
+    dropin = layout.dropin_path(unit.name)
+    try:
+        with open(dropin, encoding="utf-8", errors="replace") as f:
+            same = f.read() == dropin_text(layout, cur)
+    except FileNotFoundError:
+        drift.append({"unit": unit.name, "problem": "drop-in missing: " + layout.host(dropin)})
+        return
+    except OSError:
+        same = False
+    if not same:
+        drift.append({"unit": unit.name, "problem": "drop-in differs from what ops writes: "
+                      + layout.host(dropin)})
+
+
+def _unit(name, start, props, enabled, drift):
+    """One unit's row; a start unit not enabled or not up is added to ``drift``
+    (None when the unit's file is missing: that is the drift already)."""
+    if props is not None:
+        pid = props.get("MainPID")
+        row = {"unit": name, "start": start, "active": props.get("ActiveState"),
+               "sub": props.get("SubState"), "main_pid": int(pid) if pid and pid.isdigit()
+               and pid != "0" else None, "since": props.get("StateChangeTimestamp") or None,
+               "result": props.get("Result"), "enabled": props.get("UnitFileState") or None}
+    else:
+        row = {"unit": name, "start": start, "active": None, "sub": None, "main_pid": None,
+               "since": None, "result": None, "enabled": enabled}
+    if start and drift is not None:
+        if row["enabled"] not in ENABLED:
+            drift.append({"unit": name, "problem": "not enabled (%s)" % (row["enabled"] or
+                                                                         "unknown")})
+        if props is not None and not is_up(props):
+            drift.append({"unit": name, "problem": "not running (%s/%s, result %s)"
+                          % (row["active"], row["sub"], row["result"])})
+    return row
+
+
+def _last_failure(layout, pod, cur):
+    """The newest failed version's reason, when it failed after the current
+    version was deployed (an older failure is history, not news)."""
+    rows = index.read(layout.pod_dir(pod))
+    cur_at = next((at for v, _, at in rows if cur and v == cur.version), None) or ""
+    failed = [(at or "", v) for v, outcome, at in rows if outcome == "failed"
+              and (at or "") >= cur_at]
+    if not failed:
+        return None
+    at, version = max(failed)
+    st = index.read_state(os.path.join(layout.version_dir(pod, version), "state.json"))
+    return {"version": version, "at": at or None, "reason": _reason(st)}
+
+
+def _reason(state):
+    r = state.get("reason")
+    return r if isinstance(r, dict) else None
+
+
+def failure_reasons(layout, rows):
+    """Add ``reason`` to each failed row of `list --json` (reads only their state.json)."""
+    for r in rows:
+        r["reason"] = _reason(index.read_state(os.path.join(
+            layout.version_dir(r["name"], r["version"]), "state.json"))) \
+            if r["outcome"] == "failed" else None
+    return rows
+
+
+def mark_running(layout, rows):
+    """Set ``running`` on the current rows of `list`: False when a start unit of
+    the pod's current version is not up.  One ``systemctl show`` for every pod,
+    online only (offline, and on other rows, ``running`` is None)."""
+    from ops.systemd import Systemd
+    units = {}
+    for r in rows:
+        r["running"] = None
+        if r["current"]:
+            names = _start_units(layout, r["name"], r["version"])
+            if names is not None:
+                units[r["name"]] = (r, names)
+    live = Systemd(layout).show([n for _, ns in units.values() for n in ns],
+                                "ActiveState", "SubState", "Type", "Result")
+    for r, ns in units.values():
+        r["running"] = all(is_up(live.get(n, {})) for n in ns)
+    return rows
+
+
+def _start_units(layout, name, version):
+    """The start units of a stored version: recorded in its state.json when it
+    was staged (parsing pod.json again would cost `list` the bundle parser),
+    else from pod.json; None when the version is not stored."""
+    sv = store.get(layout, name, version)
+    if sv is None:
+        return None
+    names = sv.state().get("start_units")
+    if isinstance(names, list) and all(isinstance(n, str) for n in names):
+        return names
+    from ops.plan import start_units
+    return start_units(sv.bundle().units)
