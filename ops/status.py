@@ -128,8 +128,8 @@ def _last_failure(layout, pod, cur):
     """The newest failed version's reason, when it failed after the current
     version was deployed (an older failure is history, not news)."""
     rows = index.read(layout.pod_dir(pod))
-    cur_at = next((at for v, _, at in rows if cur and v == cur.version), None) or ""
-    failed = [(at or "", v) for v, outcome, at in rows if outcome == "failed"
+    cur_at = next((at for v, _, at, _ in rows if cur and v == cur.version), None) or ""
+    failed = [(at or "", v) for v, outcome, at, _ in rows if outcome == "failed"
               and (at or "") >= cur_at]
     if not failed:
         return None
