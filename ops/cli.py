@@ -40,14 +40,25 @@ EXAMPLES = {
 MUTATING = ("deploy", "redeploy", "undeploy", "cleanup")
 
 
-def _seconds(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise ValueError("%r is not a number" % text)
-    if not v >= 0 or v == float("inf"):
-        raise ValueError("%r must be a number of seconds >= 0" % text)
+# Limits of the option values: a value outside them is a typo or an attack,
+# and past them Python itself fails (a socket timeout of 1e300 overflows).
+MAX_SECONDS = 7 * 24 * 3600
+
+
+def _seconds(text, least=0.0, what="a number of seconds >= 0"):
+    # plain decimal only: float() would also take '1_0', ' 5', '١', 'nan', '1e300'
+    whole, _, fraction = text.partition(".")
+    if not ((whole or fraction) and len(whole) <= 9 and len(fraction) <= 9
+            and all(c in "0123456789" for c in whole + fraction)):
+        raise ValueError("%r is not %s (digits and an optional '.')" % (text, what))
+    v = float(text)
+    if v < least or v > MAX_SECONDS:
+        raise ValueError("%r: must be %s and at most %d (a week)" % (text, what, MAX_SECONDS))
     return v
+
+
+def _timeout(text):
+    return _seconds(text, 0.001, "a number of seconds > 0")
 
 
 def _count(text):
@@ -56,22 +67,60 @@ def _count(text):
     return int(text)
 
 
+def _root(text):
+    """The real path of an existing directory: any spelling of / (//, /., a
+    symbolic link to /) is the live host, never offline mode."""
+    if not text:
+        raise ValueError("empty; give a directory (--root / is this host)")
+    real = os.path.realpath(text)
+    if not os.path.isdir(real):
+        raise ValueError("%r: %s" % (text, "not a directory" if os.path.exists(real)
+                                     else "no such directory"))
+    return real
+
+
+def _executable(text):
+    if not os.path.isfile(text) or not os.access(text, os.X_OK):
+        raise ValueError("%r: %s" % (text, "a directory, not a program" if os.path.isdir(text)
+                                     else "not an executable file" if os.path.exists(text)
+                                     else "no such file"))
+    return text
+
+
+def _ca_file(text):
+    """A readable file of PEM CA certificates, as ssl loads it for downloads."""
+    try:
+        with open(text, "rb") as f:
+            data = f.read(1 << 24)
+    except OSError as e:
+        raise ValueError("%r: cannot read: %s" % (text, e.strerror or e))
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise ValueError("%r: not a PEM file of CA certificates" % text)
+    import ssl
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=text)
+    except (OSError, ssl.SSLError, ValueError) as e:
+        raise ValueError("%r: cannot load the CA certificates: %s"
+                         % (text, getattr(e, "reason", None) or e))
+    return text
+
+
 # The command line as data: build_parser() makes the argparse parser from it,
 # and _quick_parse() reads the common command lines with it directly.
 # (flags, dest, convert or None for a flag, default, metavar, help)
 GLOBAL_OPTIONS = (
-    (("--root",), "root", str, "/", "DIR", "act on the tree at DIR (offline: enable/disable only)"),
+    (("--root",), "root", _root, "/", "DIR", "act on the tree at DIR (offline: enable/disable only)"),
     (("--dry-run",), "dry_run", None, False, None, "print the plan, change nothing"),
     (("--json",), "json", None, False, None, "print one JSON object on stdout"),
     (("-v", "--verbose"), "verbose", None, False, None, "show every external command"),
     (("-q", "--quiet"), "quiet", None, False, None, "no progress lines"),
     (("--lock-timeout",), "lock_timeout", _seconds, 120.0, "S",
      "seconds to wait for the lock (default 120)"),
-    (("--rkt",), "rkt", str, None, "PATH", "the rkt binary (default $OPS_RKT, then PATH)"),
+    (("--rkt",), "rkt", _executable, None, "PATH", "the rkt binary (default $OPS_RKT, then PATH)"),
     (("--settle",), "settle", _seconds, 2.0, "S",
      "seconds started units must stay active (default 2)"),
-    (("--timeout",), "timeout", _seconds, 30.0, "S", "download connect/read timeout (default 30)"),
-    (("--ca-file",), "ca_file", str, None, "F", "extra CA certificates for https downloads"),
+    (("--timeout",), "timeout", _timeout, 30.0, "S", "download connect/read timeout (default 30)"),
+    (("--ca-file",), "ca_file", _ca_file, None, "F", "extra CA certificates for https downloads"),
     (("--insecure-images",), "insecure_images", None, False, None,
      "accept images with neither id nor signature"),
 )
@@ -252,11 +301,14 @@ def _failed(where, what):
 
 def _run(args):
     from ops import commands
-    if args.ca_file and not os.path.isfile(args.ca_file):
-        raise _usage(args.ca_file, "--ca-file: no such file")
+    from ops.layout import Layout
+    layout = Layout(args.root)
+    escape = layout.escape()
+    if escape and args.command != "check":
+        raise _usage(escape[0], "leads outside --root %s (to %s); ops does not write outside "
+                     "the tree" % (layout.root, escape[1]))
     if args.command == "list":
-        from ops.layout import Layout
-        return _print_list(commands.list_versions(Layout(args.root), args.name), args)
+        return _print_list(commands.list_versions(layout, args.name), args)
     from ops.host import Host
     host = Host(root=args.root, rkt=args.rkt, settle=args.settle, timeout=args.timeout,
                 ca_file=args.ca_file, insecure_images=args.insecure_images,
