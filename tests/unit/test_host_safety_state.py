@@ -1,0 +1,156 @@
+"""What ops finds on the host must not lead it to destroy what it cannot
+vouch for: a cache (the per-pod index) never decides a deletion, and a
+journal that cannot be trusted never leads to a rollback."""
+
+import json
+import os
+
+import pytest
+
+from conftest import current_link, diff, snapshot, state, stored_versions, unit_dir
+
+
+def journal_path(root, name):
+    return root / "var/lib/ops/journal" / ("%s.json" % name)
+
+
+def deploy_all(ops, bundle, *refs):
+    out = {}
+    for name, version in refs:
+        b = bundle(name=name, version=version)
+        r = ops("deploy", b)
+        assert r.code == 0, r
+        out[(name, version)] = b
+    return out
+
+
+# -- the index is a cache -----------------------------------------------------
+
+def test_an_index_line_saying_staged_does_not_delete_a_version_that_ran(ops, bundle, root):
+    deploy_all(ops, bundle, ("web", 1), ("web", 2))
+    index = root / "etc/ops/pods/web/index"
+    lines = index.read_text().splitlines(True)
+    forged = [l.replace("\tok\t", "\tstaged\t") if l.startswith("1\t") else l for l in lines]
+    assert forged != lines
+    index.write_text("".join(forged))     # newer than state.json: the line is trusted
+    r = ops("deploy", bundle(name="db", version=1))       # recovery runs first
+    assert r.code == 0, r
+    assert stored_versions(root, "web") == [1, 2]
+    assert state(root, "web", 1)["outcome"] == "ok"
+    r = ops("redeploy", "web:1")
+    assert r.code == 0, r
+
+
+def test_a_version_really_staged_and_never_run_is_still_removed(ops, bundle, root):
+    deploy_all(ops, bundle, ("web", 1), ("web", 2))
+    assert ops("redeploy", "web:1").code == 0
+    st = root / "etc/ops/pods/web/2/state.json"
+    data = json.loads(st.read_text())
+    data["outcome"] = "staged"
+    st.write_text(json.dumps(data))
+    r = ops("deploy", bundle(name="db", version=1))
+    assert r.code == 0, r
+    assert stored_versions(root, "web") == [1]
+
+
+def test_volumes_of_a_version_whose_pod_json_is_lost_are_kept(ops, bundle, root):
+    b = bundle(name="web", version=1, volumes={"data": {"a.txt": "a"}})
+    assert ops("deploy", b).code == 0
+    os.unlink(str(root / "etc/ops/pods/web/1/pod.json"))
+    r = ops("deploy", bundle(name="db", version=1))
+    assert r.code == 0, r
+    assert (root / "var/lib/ops/volumes/web/1/data/a.txt").read_text() == "a"
+
+
+# -- journals that cannot be trusted ------------------------------------------
+
+UNTRUSTED = {
+    "empty": ("", "not a JSON object"),
+    "truncated": ('{"pod": "web", "from": 1', "not a JSON object"),
+    "a list": ("[]", "not a JSON object"),
+    "another pod": ('{"pod": "db", "from": null, "to": 1, "command": "deploy"}',
+                    "it names pod 'db', not 'web'"),
+    "from not stored": ('{"pod": "web", "from": 7, "to": 2, "command": "deploy"}',
+                        "version 7, which it names to roll back to, is not stored"),
+    "from a string": ('{"pod": "web", "from": "1", "to": 2, "command": "deploy"}',
+                      "'from' is not a version number"),
+    "unknown command": ('{"pod": "web", "from": 1, "to": 2, "command": "rm -rf"}',
+                        '"command" is not one of'),
+    "not UTF-8": ("\udcff", "not a JSON object"),
+}
+
+
+def write_journal(root, name, text):
+    p = journal_path(root, name)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(text.encode("utf-8", "surrogateescape"))
+    return p
+
+
+@pytest.mark.parametrize("case", sorted(UNTRUSTED))
+def test_an_untrusted_journal_of_one_pod_does_not_roll_it_back(case, ops, bundle, root):
+    """A deploy of another pod leaves the pod alone, warning with the file."""
+    deploy_all(ops, bundle, ("web", 1), ("db", 1))
+    text, why = UNTRUSTED[case]
+    j = write_journal(root, "web", text)
+    web_before = {k: v for k, v in snapshot(root).items()
+                  if "web" in k and not k.startswith("var/lib/ops/journal")}
+    r = ops("deploy", bundle(name="db", version=2))
+    assert r.code == 0, r
+    assert current_link(root, "web") == "../pods/web/1"
+    assert (unit_dir(root) / "web-main.service").exists()
+    assert diff(web_before, {k: v for k, v in snapshot(root).items()
+                             if "web" in k and not k.startswith("var/lib/ops/journal")}) == []
+    assert j.exists()
+    assert "%s: cannot be trusted (%s" % (j, why) in r.err, r
+    assert "web is left alone" in r.err
+
+
+@pytest.mark.parametrize("case", sorted(UNTRUSTED))
+def test_a_command_about_that_pod_is_refused_naming_the_journal(case, ops, bundle, root):
+    deploy_all(ops, bundle, ("web", 1))
+    j = write_journal(root, "web", UNTRUSTED[case][0])
+    before = snapshot(root)
+    for args in (("deploy", bundle(name="web", version=2)), ("undeploy", "web", "--remove"),
+                 ("redeploy", "web:1")):
+        r = ops(*args)
+        assert r.code == 2, r
+        assert r.error_lines == [
+            "ops: error: %s: cannot be trusted (%s" % (j, UNTRUSTED[case][1])
+            + r.error_lines[0].split(UNTRUSTED[case][1], 1)[1]], r
+        assert "nothing was changed" in r.err and "then delete this file" in r.err
+        assert diff(before, snapshot(root)) == []
+    r = ops("--json", "undeploy", "web")
+    assert r.code == 2 and r.json()["exit_code"] == 2 and str(j) in r.json()["error"]
+    os.unlink(str(j))                       # the operator settles it
+    assert ops("deploy", bundle(name="web", version=2)).code == 0
+
+
+def test_cleanup_leaves_a_pod_with_an_untrusted_journal_alone(ops, bundle, root):
+    deploy_all(ops, bundle, ("web", 1), ("web", 2), ("web", 3), ("db", 1), ("db", 2))
+    write_journal(root, "web", "")
+    r = ops("cleanup", "--keep", "0")
+    assert r.code == 0, r
+    assert stored_versions(root, "web") == [1, 2, 3]
+    assert stored_versions(root, "db") == [2]
+    assert "cleanup web: unchanged" in r.lines
+
+
+def test_dry_run_says_an_untrusted_journal_cannot_be_trusted(ops, bundle, root):
+    deploy_all(ops, bundle, ("web", 1))
+    j = write_journal(root, "web", "{")
+    r = ops("--dry-run", "deploy", bundle(name="db", version=1))
+    assert r.code == 0, r
+    assert "%s is left by an interrupted run and cannot be trusted" % j in r.err
+
+
+def test_a_trusted_journal_is_still_rolled_back(ops, bundle, root):
+    """The journal ops itself writes (an interrupted switch from 1 to 2)."""
+    deploy_all(ops, bundle, ("web", 1), ("web", 2))
+    write_journal(root, "web", json.dumps({"pod": "web", "from": 1, "to": 2,
+                                           "command": "deploy", "pid": 1}))
+    r = ops("deploy", bundle(name="db", version=1))
+    assert r.code == 0, r
+    assert current_link(root, "web") == "../pods/web/1"
+    assert not journal_path(root, "web").exists()
+    assert state(root, "web", 2)["outcome"] == "failed"
