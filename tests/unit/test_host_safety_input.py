@@ -170,3 +170,88 @@ def test_a_good_ca_file_is_accepted(ops, bundle, tmp_path):
                    stderr=subprocess.DEVNULL)
     r = ops("--ca-file", ca, "check", bundle(name="web", version=1))
     assert r.code == 0, r
+
+
+# -- bundle strings -------------------------------------------------------------
+
+def write_pod_json(directory, text):
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "pod.json").write_text(text)
+    return directory
+
+
+OPS_VALUE = '{\\"name\\": \\"web\\", \\"version\\": 1%s}'
+DUPLICATES = {
+    "top level": ('{"acKind": "PodManifest", "acVersion": "0.8.11", "acVersion": "0.8.12", '
+                  '"annotations": [{"name": "ops", "value": "%s"}]}' % (OPS_VALUE % ""),
+                  ": duplicate key \"acVersion\""),
+    "in apps": ('{"acKind": "PodManifest", "acVersion": "0.8.11", "apps": [{"name": "a", '
+                '"name": "b"}], "annotations": [{"name": "ops", "value": "%s"}]}'
+                % (OPS_VALUE % ""), ": duplicate key \"name\""),
+    "in an annotation": ('{"acKind": "PodManifest", "acVersion": "0.8.11", "annotations": '
+                         '[{"name": "ops", "value": "%s", "value": "{}"}]}' % (OPS_VALUE % ""),
+                         ": duplicate key \"value\""),
+    "in the ops object": ('{"acKind": "PodManifest", "acVersion": "0.8.11", "annotations": '
+                          '[{"name": "ops", "value": "%s"}]}' % (OPS_VALUE % ', \\"name\\": \\"db\\"'),
+                          ": ops: duplicate key \"name\""),
+    "in a unit entry": ('{"acKind": "PodManifest", "acVersion": "0.8.11", "annotations": '
+                        '[{"name": "ops", "value": "%s"}]}' % (OPS_VALUE % (
+                            ', \\"systemd-units\\": [{\\"unit-file\\": \\"a.service\\", '
+                            '\\"start\\": true, \\"start\\": false}]')),
+                        ": ops: duplicate key \"start\""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DUPLICATES))
+def test_duplicate_json_keys_are_refused(case, ops, tmp_path, root):
+    text, what = DUPLICATES[case]
+    json.loads(text)                  # valid JSON, which Python (and rkt) read quietly
+    b = write_pod_json(tmp_path / "b", text)
+    (b / "a.service").write_text("[Service]\nExecStart=/bin/true\n")
+    refused(ops("check", b), str(b / "pod.json") + what, "in one object")
+    refused(ops("deploy", b), str(b / "pod.json") + what, "in one object")
+    assert os.listdir(str(root)) == []
+
+
+@pytest.mark.parametrize("uri", ["--insecure-options=all", "-x", "-", "--dir=/"])
+def test_an_image_uri_that_looks_like_an_option_is_refused(uri, ops, bundle, rkt, root):
+    b = bundle(name="web", version=1, images=[{"uri": uri, "id": "sha512-" + "0" * 64}])
+    refused(ops("check", b), "ops.images[0].uri", "rkt would read it as an option")
+    refused(ops("deploy", b), "ops.images[0].uri", "rkt would read it as an option")
+    assert rkt.calls() == []
+    assert os.listdir(str(root)) == []
+
+
+def test_rkt_is_never_given_an_image_or_id_that_reads_as_an_option(root, rkt):
+    from ops import rkt as rkt_mod
+    from ops.errors import Refused
+    from ops.layout import Layout
+    r = rkt_mod.Rkt(Layout(str(root)), str(rkt_mod.find_rkt()))
+    with pytest.raises(Refused):
+        r.fetch("--insecure-options=all")
+    with pytest.raises(Refused):
+        r.remove(["sha512-" + "a" * 64, "--all"])
+    assert rkt.calls() == []
+
+
+def test_a_tampered_image_id_in_state_json_never_reaches_rkt(ops, bundle, rkt, root):
+    """undeploy --remove reads the IDs to remove from state.json."""
+    from tests.support import aci
+    b = bundle(name="web", version=1)
+    (b.dir / "app.aci").write_bytes(b"")
+    image_id = aci.build_aci(b.dir / "app.aci", name="example.com/app")
+    doc = dict(b.ops_doc, images=[{"path": "app.aci", "id": image_id}])
+    manifest = json.loads(b.pod_json.read_text())
+    manifest["annotations"][-1]["value"] = json.dumps(doc)
+    b.pod_json.write_text(json.dumps(manifest))
+    assert ops("deploy", b).code == 0
+    st = root / "etc/ops/pods/web/1/state.json"
+    data = json.loads(st.read_text())
+    data["images"] = ["--all"]
+    st.write_text(json.dumps(data))
+    rkt.clear()
+    r = ops("undeploy", "web", "--remove")
+    assert r.code == 0, r
+    assert "'--all' is not an image ID" in r.err
+    assert not any("--all" in a for call in rkt.calls() for a in call), rkt.calls()
+    assert rkt.store() == [image_id[:71]]
