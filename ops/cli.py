@@ -260,31 +260,43 @@ def _quick_parse(argv):
 
 
 def main(argv=None):
-    if argv is None:
-        argv = sys.argv[1:]
+    """Run ops; return its exit status.  ``argv`` None: the program's own
+    arguments, and the signal handlers stay in place until the process exits
+    (a signal after the output is written cannot turn into a second one)."""
+    signals = _Signals(restore=argv is not None)
+    with signals:
+        if argv is None:
+            argv = sys.argv[1:]
+        return _main(argv)
+
+
+def _main(argv):
     for stream in (sys.stdout, sys.stderr):
         try:       # a non-UTF-8 locale must not turn a message into a traceback
             stream.reconfigure(errors="backslashreplace")
         except (AttributeError, ValueError):
             pass
-    if argv == ["--version"]:
-        _out("ops " + __version__)
-        return 0
     json_mode = "--json" in argv
     try:
+        if argv == ["--version"]:
+            _out("ops " + __version__)
+            return 0
         args = _quick_parse(argv) or build_parser().parse_args(argv)
     except SystemExit as e:            # --help and --version
         return e.code or 0
+    except KeyboardInterrupt as e:
+        command = next((a for a in argv if a in COMMANDS), "usage")
+        return _fail(_failed(command, _interruption(e)), json_mode, command, None)
     except Exception as e:             # UsageError from _Parser.error
         return _fail(e, json_mode, "usage", None)
-    log.set_verbosity(0 if args.quiet else 2 if args.verbose else 1)
-    if not args.command:
-        return _fail(_usage("ops", "a COMMAND is required (see ops --help)"), json_mode,
-                     "usage", None)
     try:
+        log.set_verbosity(0 if args.quiet else 2 if args.verbose else 1)
+        if not args.command:
+            return _fail(_usage("ops", "a COMMAND is required (see ops --help)"), json_mode,
+                         "usage", None)
         return _run(args)
-    except KeyboardInterrupt:
-        return _fail(_failed(args.command, "interrupted"), args.json, args.command, args)
+    except KeyboardInterrupt as e:
+        return _fail(_failed(args.command, _interruption(e)), args.json, args.command, args)
     except Exception as e:
         return _fail(e, args.json, args.command, args)
 
@@ -319,47 +331,80 @@ def _run(args):
                      "offline)")
     if args.command == "check":
         return _print_check(commands.check(host, args.bundle), args)
-    with _TermLikeInterrupt():
-        if args.command == "deploy":
-            result = commands.deploy(host, args.bundle, args.lock_timeout)
-        elif args.command == "redeploy":
-            result = commands.redeploy(host, args.ref, args.lock_timeout)
-        elif args.command == "undeploy":
-            result = commands.undeploy(host, args.ref, args.remove, args.lock_timeout)
-        else:
-            result = commands.cleanup(host, args.names, args.keep, args.lock_timeout)
+    if args.command == "deploy":
+        result = commands.deploy(host, args.bundle, args.lock_timeout)
+    elif args.command == "redeploy":
+        result = commands.redeploy(host, args.ref, args.lock_timeout)
+    elif args.command == "undeploy":
+        result = commands.undeploy(host, args.ref, args.remove, args.lock_timeout)
+    else:
+        result = commands.cleanup(host, args.names, args.keep, args.lock_timeout)
     return _print_result(result, args)
 
 
-class _TermLikeInterrupt:
-    """While a mutating command runs, SIGTERM (a timeout in the caller, a
-    shutdown) is handled like Ctrl-C: staging is undone, a switch is rolled
-    back, then ops exits 1.  The previous handlers come back afterwards (ops
-    may run in-process, as the tests run it)."""
+class _Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP arrived (``signum``)."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_SIGNALS = ((2, "SIGINT"), (15, "SIGTERM"), (1, "SIGHUP"))
+
+
+def _interruption(e):
+    return "interrupted by %s" % dict(_SIGNALS).get(getattr(e, "signum", 2), "a signal")
+
+
+class _Signals:
+    """From the start of a run to its end, SIGINT, SIGTERM and SIGHUP (Ctrl-C,
+    a shutdown or a caller's timeout, a closed terminal) are failures like any
+    other: staging is undone, a switch is rolled back, and ops exits 1 with
+    one error line (and, with --json, the one JSON object).  A signal the
+    caller set to be ignored (nohup) stays ignored.  Once the result is being
+    written they are held off, so the output is never cut in two.  The
+    previous handlers come back afterwards when ``restore`` (ops run
+    in-process, as the tests run it)."""
+
+    finishing = False
+
+    def __init__(self, restore=True):
+        self.restore = restore
+        self.saved = {}
 
     def __enter__(self):
-        import signal
-        self.saved = {}
+        import _signal        # `signal` itself imports enum: a cost on every `ops list`
+        _Signals.finishing = False
         try:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self.saved[signum] = signal.getsignal(signum)
-            signal.signal(signal.SIGTERM, _raise_interrupt)
-        except ValueError:       # not the main thread
-            self.saved = {}
+            for signum, _ in _SIGNALS:
+                old = _signal.getsignal(signum)
+                if old != _signal.SIG_IGN:
+                    _signal.signal(signum, _on_signal)
+                    self.saved[signum] = old
+        except ValueError:       # not the main thread: signals are the caller's
+            self.saved.clear()
         return self
 
     def __exit__(self, *exc):
-        import signal
-        for signum, handler in self.saved.items():
-            signal.signal(signum, handler)
+        _Signals.finishing = True
+        if self.restore:
+            import _signal
+            for signum, handler in self.saved.items():
+                try:
+                    _signal.signal(signum, handler)
+                except (ValueError, TypeError):
+                    pass
         return False
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+def _on_signal(signum, frame):
+    if not _Signals.finishing:
+        raise _Interrupted(signum)
 
 
 def _out(text):
+    _Signals.finishing = True       # the result is written whole, or not at all
     try:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
@@ -451,6 +496,7 @@ def _printable(text):
 
 
 def _fail(err, json_mode, command, args):
+    _Signals.finishing = True
     from ops.errors import OpsError
     if isinstance(err, OpsError):
         code, message = err.exit_code, str(err)

@@ -168,3 +168,161 @@ def test_a_volume_with_an_out_of_range_owner_fails_the_deploy_cleanly(ops, bundl
     assert stored_versions(root, "web") == []
     assert not (root / "var/lib/ops/volumes/web").exists()
     assert [k for k in snapshot(root) if k not in before and "web" in k] == []
+
+
+# -- signals ------------------------------------------------------------------------
+
+import signal                      # noqa: E402
+import subprocess                  # noqa: E402
+import sys                         # noqa: E402
+import time                        # noqa: E402
+
+from conftest import REPO, run_inprocess   # noqa: E402
+
+
+def one_json_failure(r, command, signame):
+    """Exit 1, stdout exactly one JSON object saying the run was interrupted."""
+    assert r.code == 1, r
+    obj = json.loads(r.out)          # one object: anything more would not parse
+    assert obj["ok"] is False and obj["exit_code"] == 1 and obj["command"] == command, obj
+    assert obj["error"] == "%s: interrupted by %s" % (command, signame), obj
+    assert r.error_lines == ["ops: error: %s: interrupted by %s" % (command, signame)], r
+
+
+def kill_self_then(func, signum=signal.SIGTERM):
+    def wrapper(*a, **kw):
+        os.kill(os.getpid(), signum)
+        return func(*a, **kw)
+    return wrapper
+
+
+@pytest.mark.parametrize("signum,signame", [(signal.SIGTERM, "SIGTERM"),
+                                            (signal.SIGHUP, "SIGHUP"),
+                                            (signal.SIGINT, "SIGINT")])
+def test_a_signal_while_parsing_gives_one_json_object(signum, signame, root, bundle,
+                                                       monkeypatch):
+    from ops import cli
+    monkeypatch.setattr(cli, "_quick_parse", kill_self_then(cli._quick_parse, signum))
+    before = signal.getsignal(signum)
+    r = run_inprocess(["--json", "--root", root, "deploy", bundle(name="web", version=1)])
+    one_json_failure(r, "deploy", signame)
+    assert os.listdir(str(root)) == []
+    assert signal.getsignal(signum) == before          # handlers given back
+
+
+@pytest.mark.parametrize("phase", ["ops.bundle.parse", "ops.recovery.recover",
+                                   "ops.plan.plan_deploy"])
+def test_a_sigterm_while_validating_recovering_or_planning_changes_nothing(
+        phase, ops, root, bundle, monkeypatch):
+    assert ops("deploy", bundle(name="web", version=1)).code == 0
+    module, name = phase.rsplit(".", 1)
+    mod = __import__(module, fromlist=[name])
+    monkeypatch.setattr(mod, name, kill_self_then(getattr(mod, name)))
+    before = snapshot(root)
+    r = ops("--json", "deploy", bundle(name="web", version=2))
+    one_json_failure(r, "deploy", "SIGTERM")
+    assert snapshot(root) == before
+
+
+def test_a_signal_while_the_result_is_written_does_not_cut_it(ops, root, bundle, monkeypatch):
+    """From the first byte of output on, the run finishes what it prints."""
+    import io
+    from ops import cli
+
+    class Killing(io.StringIO):
+        def write(self, text):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return super().write(text)
+    out = Killing()
+    monkeypatch.setattr(sys, "stdout", out)
+    code = cli.main(["--json", "--root", str(root), "deploy", str(bundle(name="web", version=1))])
+    assert code == 0
+    obj = json.loads(out.getvalue())
+    assert obj["ok"] is True and obj["changed"] is True
+
+
+def ops_process(args, **kw):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen([sys.executable, "-m", "ops"] + [str(a) for a in args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, env=env, **kw)
+
+
+class Finished:
+    def __init__(self, proc):
+        self.out, self.err = proc.communicate(timeout=60)
+        self.code = proc.returncode
+
+    @property
+    def error_lines(self):
+        return [l for l in self.err.splitlines() if l.startswith("ops: error:")]
+
+    def __repr__(self):
+        return "Finished(code=%r, out=%r, err=%r)" % (self.code, self.out, self.err)
+
+
+def hold_lock(root):
+    lock = root / "var/lib/ops/lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(["flock", str(lock), "sleep", "30"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if subprocess.run(["flock", "-n", str(lock), "true"]).returncode != 0:
+            return holder
+        time.sleep(0.02)
+    raise AssertionError("flock did not take the lock")
+
+
+@pytest.mark.parametrize("signum,signame", [(signal.SIGTERM, "SIGTERM"),
+                                            (signal.SIGHUP, "SIGHUP"),
+                                            (signal.SIGINT, "SIGINT")])
+def test_a_signal_while_waiting_for_the_lock_gives_one_json_object(signum, signame, root,
+                                                                   bundle):
+    holder = hold_lock(root)
+    try:
+        proc = ops_process(["--json", "--root", root, "deploy", bundle(name="web", version=1)])
+        time.sleep(1.0)                 # started, validated, now waiting for the lock
+        proc.send_signal(signum)
+        r = Finished(proc)
+    finally:
+        holder.kill()
+        holder.wait()
+    one_json_failure(r, "deploy", signame)
+    assert sorted(os.listdir(str(root))) == ["var"]
+    assert stored_versions(root, "web") == []
+
+
+def test_sighup_ignored_by_the_caller_stays_ignored(root, bundle):
+    """Under nohup, a closed terminal does not stop the deploy."""
+    holder = hold_lock(root)
+    try:
+        proc = ops_process(["--json", "--root", root, "deploy", bundle(name="web", version=1)],
+                           preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.2)
+    finally:
+        holder.kill()
+        holder.wait()
+    r = Finished(proc)
+    assert r.code == 0, r
+    assert json.loads(r.out)["changed"] is True
+    assert stored_versions(root, "web") == [1]
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_closed_output_pipe_does_not_change_the_outcome(stream, root, bundle):
+    """SIGPIPE: Python ignores it, and a write to a closed pipe fails with
+    EPIPE; ops finishes its work and exits as it would have."""
+    r_fd, w_fd = os.pipe()
+    os.close(r_fd)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    other = subprocess.PIPE
+    proc = subprocess.run([sys.executable, "-m", "ops", "--json", "--root", str(root),
+                           "deploy", str(bundle(name="web", version=1))], env=env,
+                          stdout=w_fd if stream == "stdout" else other,
+                          stderr=w_fd if stream == "stderr" else other, timeout=60)
+    os.close(w_fd)
+    assert proc.returncode == 0, proc
+    assert stored_versions(root, "web") == [1]
+    assert b"Traceback" not in (proc.stderr or b"") + (proc.stdout or b"")
