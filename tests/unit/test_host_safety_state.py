@@ -154,3 +154,32 @@ def test_a_trusted_journal_is_still_rolled_back(ops, bundle, root):
     assert current_link(root, "web") == "../pods/web/1"
     assert not journal_path(root, "web").exists()
     assert state(root, "web", 2)["outcome"] == "failed"
+
+
+# -- state.json that cannot be read ----------------------------------------------
+
+def with_image(bundle, name, version, image_file):
+    from tests.support import aci
+    b = bundle(name=name, version=version, units=[{"file": "%s.service" % name, "start": True}])
+    (b.dir / "app.aci").write_bytes(image_file.read_bytes())
+    doc = dict(b.ops_doc, images=[{"path": "app.aci", "id": aci.image_id_of_file(
+        str(b.dir / "app.aci"))}])
+    manifest = json.loads(b.pod_json.read_text())
+    manifest["annotations"][-1]["value"] = json.dumps(doc)
+    b.pod_json.write_text(json.dumps(manifest))
+    return b
+
+
+def test_an_image_is_not_removed_while_a_version_that_may_use_it_is_unreadable(
+        ops, bundle, rkt, root, tmp_path):
+    from tests.support import aci
+    image = tmp_path / "shared.aci"
+    image_id = aci.build_aci(image, name="example.com/shared")
+    assert ops("deploy", with_image(bundle, "web", 1, image)).code == 0
+    assert ops("deploy", with_image(bundle, "db", 1, image)).code == 0
+    (root / "etc/ops/pods/db/1/state.json").write_text("{")    # db's record of its image is lost
+    r = ops("undeploy", "web", "--remove")
+    assert r.code == 0, r
+    assert "db:1's state.json cannot be read: no image is removed" in r.err
+    assert rkt.removals() == []
+    assert rkt.store() == [image_id[:71]]
