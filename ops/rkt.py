@@ -19,9 +19,13 @@ __all__ = ["Rkt", "find_rkt", "ids_match", "image_sha512"]
 
 def find_rkt(option=None):
     """--rkt PATH, else $OPS_RKT, else rkt on PATH; None when there is none."""
-    cand = option or os.environ.get("OPS_RKT") or shutil.which("rkt")
+    env = os.environ.get("OPS_RKT")
+    cand = option or env or shutil.which("rkt")
     if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
         return cand
+    if option or env:       # named, so never silently another rkt or none
+        raise UsageError("rkt", "%s names %r, which is not an executable file"
+                         % ("--rkt" if option else "$OPS_RKT", cand))
     return None
 
 

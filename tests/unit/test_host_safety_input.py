@@ -255,3 +255,22 @@ def test_a_tampered_image_id_in_state_json_never_reaches_rkt(ops, bundle, rkt, r
     assert "'--all' is not an image ID" in r.err
     assert not any("--all" in a for call in rkt.calls() for a in call), rkt.calls()
     assert rkt.store() == [image_id[:71]]
+
+
+@pytest.mark.parametrize("kind", ["dir", "plain", "missing"])
+def test_ops_rkt_must_name_an_executable_file(kind, ops, bundle, tmp_path, root, monkeypatch):
+    from tests.support import aci
+    rkt = tmp_path / "rkt"
+    if kind == "dir":
+        rkt.mkdir()
+    elif kind == "plain":
+        rkt.write_text("#!/bin/sh\nexit 0\n")
+    monkeypatch.setenv("OPS_RKT", str(rkt))
+    b = bundle(name="web", version=1)
+    image_id = aci.build_aci(b.dir / "app.aci", name="example.com/app")
+    doc = dict(b.ops_doc, images=[{"path": "app.aci", "id": image_id}])
+    manifest = json.loads(b.pod_json.read_text())
+    manifest["annotations"][-1]["value"] = json.dumps(doc)
+    b.pod_json.write_text(json.dumps(manifest))
+    refused(ops("deploy", b), "rkt: $OPS_RKT names %r" % str(rkt), "not an executable file")
+    assert os.listdir(str(root)) == []
