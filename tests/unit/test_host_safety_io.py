@@ -142,6 +142,7 @@ def test_an_out_of_range_owner_of_a_directory_or_link_is_refused(kind, tmp_path)
     {"mtime": "1e300"}, {"mtime": "-1e300"}, {"mtime": "nan"}, {"mtime": "inf"},
     {"mtime": "99999999999999999999999"}, {"size": "abc"}, {"uid": "x"},
     {"path": "a\x00b"}, {"linkpath": "\x00"}, {"mtime": ""}, {"atime": "-"},
+    {"size": "-5"}, {"size": str(2 ** 70)}, {"uid": "-1"}, {"mtime": "-1"}, {"uname": "\udcff"},
 ])
 def test_odd_pax_values_never_give_an_unexpected_error(pax, tmp_path):
     """Either unpacked (a value the filesystem cannot hold is left as it is)
@@ -326,3 +327,31 @@ def test_a_closed_output_pipe_does_not_change_the_outcome(stream, root, bundle):
     assert proc.returncode == 0, proc
     assert stored_versions(root, "web") == [1]
     assert b"Traceback" not in (proc.stderr or b"") + (proc.stdout or b"")
+
+
+def gnu_header(name, size_field=None, uid_field=None):
+    """A tar header with raw fields (GNU base-256 numbers can be negative)."""
+    ti = tarfile.TarInfo(name)
+    ti.mode = 0o644
+    buf = bytearray(ti.tobuf(format=tarfile.GNU_FORMAT))
+    if size_field is not None:
+        buf[124:136] = size_field
+    if uid_field is not None:
+        buf[108:116] = uid_field
+    buf[148:156] = b" " * 8
+    buf[148:156] = b"%06o\0 " % sum(buf[:512])
+    return bytes(buf)
+
+
+@pytest.mark.parametrize("fields", [
+    {"size_field": b"\xff" * 11 + b"\xf0"},            # size -16
+    {"uid_field": b"\xff" * 8},                         # uid -1
+    {"uid_field": b"\x80" + b"\x00" * 2 + b"\x01" + b"\x00" * 4},   # uid 2**32
+])
+def test_base256_header_tricks_are_a_volume_error(fields, tmp_path):
+    from ops.errors import VolumeError
+    archive = tmp_path / "v.tar"
+    archive.write_bytes(gnu_header("a.txt", **fields) + b"x" * 512 + b"\0" * 1024)
+    with pytest.raises(VolumeError):
+        unpack_as_root(archive, tmp_path / "out")
+    assert sorted(os.listdir(str(tmp_path))) == ["v.tar"]
