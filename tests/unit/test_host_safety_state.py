@@ -183,3 +183,33 @@ def test_an_image_is_not_removed_while_a_version_that_may_use_it_is_unreadable(
     assert "db:1's state.json cannot be read: no image is removed" in r.err
     assert rkt.removals() == []
     assert rkt.store() == [image_id[:71]]
+
+
+def test_a_failed_staging_does_not_remove_an_image_someone_else_fetched_meanwhile(
+        ops, bundle, rkt, root, tmp_path, monkeypatch):
+    """The image list read when planning is a cache: between it and the fetch
+    the administrator fetched the same image; the failed deploy keeps it."""
+    from ops import deploy
+    from tests.support import aci
+    image = tmp_path / "app.aci"
+    image_id = aci.build_aci(image, name="example.com/app")
+    b = with_image(bundle, "web", 1, image)
+    (b.dir / "volumes").mkdir()
+    (b.dir / "volumes/data.tar").write_bytes(b"not a tar archive" * 100)
+    doc = json.loads(json.loads(b.pod_json.read_text())["annotations"][-1]["value"])
+    doc["volumes"] = [{"volume": "data", "data": "volumes/data.tar"}]
+    manifest = json.loads(b.pod_json.read_text())
+    manifest["annotations"][-1]["value"] = json.dumps(doc)
+    b.pod_json.write_text(json.dumps(manifest))
+    original = deploy.Stager.do_fetch_image
+
+    def admin_fetches_first(self, a):
+        p = rkt.run("--insecure-options=image", "fetch", str(image))
+        assert p.returncode == 0, p.stderr
+        return original(self, a)
+    monkeypatch.setattr(deploy.Stager, "do_fetch_image", admin_fetches_first)
+    r = ops("deploy", b)
+    assert r.code == 1, r
+    assert "not a tar archive" in r.err
+    assert rkt.store() == [image_id[:71]]
+    assert rkt.removals() == []
