@@ -3,23 +3,12 @@ files: each is refused with one line (exit 2) and nothing is changed."""
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
-from conftest import run_inprocess, run_process, snapshot
+from conftest import NOBODY, run_inprocess, run_process, snapshot
 
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
-
-@pytest.fixture
-def public_dir():
-    d = tempfile.mkdtemp(prefix="ops-test-")
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def refused(r, where, what):
