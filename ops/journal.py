@@ -68,8 +68,9 @@ def pending(layout):
         p = os.path.join(layout.journal_dir, n)
         try:
             with open(p, "rb") as f:
-                data = json.loads(f.read(1 << 20).decode("utf-8"))
-            why = _problem(data, n[:-5])
+                raw = f.read(1 << 20)
+            data = json.loads(raw.decode("utf-8")) if raw.strip() else None
+            why = _problem(data, n[:-5]) if raw.strip() else "the file is empty"
         except (OSError, ValueError) as e:
             data, why = {}, "not a JSON object (%s)" % (getattr(e, "strerror", None)
                                                        or str(e) or "empty")

@@ -65,7 +65,7 @@ def test_volumes_of_a_version_whose_pod_json_is_lost_are_kept(ops, bundle, root)
 # -- journals that cannot be trusted ------------------------------------------
 
 UNTRUSTED = {
-    "empty": ("", "not a JSON object"),
+    "empty": ("", "the file is empty"),
     "truncated": ('{"pod": "web", "from": 1', "not a JSON object"),
     "a list": ("[]", "not a JSON object"),
     "another pod": ('{"pod": "db", "from": null, "to": 1, "command": "deploy"}',
