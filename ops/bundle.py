@@ -275,8 +275,21 @@ class _Validator:
             if len(token) > MAX_INT_DIGITS:
                 raise _BadToken(token, "a number with %d digits is too large" % len(token))
             return int(token)
+        def unique_keys(pairs):
+            obj = dict(pairs)
+            if len(obj) != len(pairs):      # rkt (Go) would silently take the last one
+                seen = set()
+                for k, _ in pairs:
+                    if k in seen:
+                        raise _Duplicate(k)
+                    seen.add(k)
+            return obj
         try:
-            return json.loads(text, parse_constant=no_constant, parse_int=bounded_int)
+            return json.loads(text, parse_constant=no_constant, parse_int=bounded_int,
+                              object_pairs_hook=unique_keys)
+        except _Duplicate as e:
+            self.fail(where, "duplicate key %s in one object (each key may appear once)"
+                      % json.dumps(e.args[0]))
         except json.JSONDecodeError as e:
             raise BundleError("%s: %sline %d column %d" % (self.label, prefix, e.lineno, e.colno),
                               e.msg)
@@ -419,6 +432,8 @@ class _Validator:
                 self.expect(isinstance(value, str) and value.strip() == value and value
                             and not any(c.isspace() or ord(c) < 32 for c in value),
                             where + ".uri", "must be a URI or an image name, without spaces")
+                self.expect(not value.startswith("-"), where + ".uri",
+                            "%r starts with '-': rkt would read it as an option" % value)
                 source = (Artifact(value, uri=value) if not is_remote(value)
                           else self.artifact(value, where + ".uri"))
             sig = None
@@ -519,6 +534,10 @@ class _Validator:
         self.expect(os.path.exists(real), where, "%r does not exist in the bundle" % value)
         self.expect(os.path.isfile(real), where, "%r is not a regular file" % value)
         return Artifact(value, path=real)
+
+
+class _Duplicate(Exception):
+    """A JSON object holds the same key twice (args[0])."""
 
 
 class _BadToken(ValueError):

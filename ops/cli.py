@@ -52,14 +52,25 @@ EXAMPLES = {
 MUTATING = ("deploy", "redeploy", "undeploy", "cleanup", "pin", "unpin")
 
 
-def _seconds(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise ValueError("%r is not a number" % text)
-    if not v >= 0 or v == float("inf"):
-        raise ValueError("%r must be a number of seconds >= 0" % text)
+# Limits of the option values: a value outside them is a typo or an attack,
+# and past them Python itself fails (a socket timeout of 1e300 overflows).
+MAX_SECONDS = 7 * 24 * 3600
+
+
+def _seconds(text, least=0.0, what="a number of seconds >= 0"):
+    # plain decimal only: float() would also take '1_0', ' 5', '١', 'nan', '1e300'
+    whole, _, fraction = text.partition(".")
+    if not ((whole or fraction) and len(whole) <= 9 and len(fraction) <= 9
+            and all(c in "0123456789" for c in whole + fraction)):
+        raise ValueError("%r is not %s (digits and an optional '.')" % (text, what))
+    v = float(text)
+    if v < least or v > MAX_SECONDS:
+        raise ValueError("%r: must be %s and at most %d (a week)" % (text, what, MAX_SECONDS))
     return v
+
+
+def _timeout(text):
+    return _seconds(text, 0.001, "a number of seconds > 0")
 
 
 def _count(text):
@@ -68,22 +79,60 @@ def _count(text):
     return int(text)
 
 
+def _root(text):
+    """The real path of an existing directory: any spelling of / (//, /., a
+    symbolic link to /) is the live host, never offline mode."""
+    if not text:
+        raise ValueError("empty; give a directory (--root / is this host)")
+    real = os.path.realpath(text)
+    if not os.path.isdir(real):
+        raise ValueError("%r: %s" % (text, "not a directory" if os.path.exists(real)
+                                     else "no such directory"))
+    return real
+
+
+def _executable(text):
+    if not os.path.isfile(text) or not os.access(text, os.X_OK):
+        raise ValueError("%r: %s" % (text, "a directory, not a program" if os.path.isdir(text)
+                                     else "not an executable file" if os.path.exists(text)
+                                     else "no such file"))
+    return text
+
+
+def _ca_file(text):
+    """A readable file of PEM CA certificates, as ssl loads it for downloads."""
+    try:
+        with open(text, "rb") as f:
+            data = f.read(1 << 24)
+    except OSError as e:
+        raise ValueError("%r: cannot read: %s" % (text, e.strerror or e))
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise ValueError("%r: not a PEM file of CA certificates" % text)
+    import ssl
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=text)
+    except (OSError, ssl.SSLError, ValueError) as e:
+        raise ValueError("%r: cannot load the CA certificates: %s"
+                         % (text, getattr(e, "reason", None) or e))
+    return text
+
+
 # The command line as data: build_parser() makes the argparse parser from it,
 # and _quick_parse() reads the common command lines with it directly.
 # (flags, dest, convert or None for a flag, default, metavar, help)
 GLOBAL_OPTIONS = (
-    (("--root",), "root", str, "/", "DIR", "act on the tree at DIR (offline: enable/disable only)"),
+    (("--root",), "root", _root, "/", "DIR", "act on the tree at DIR (offline: enable/disable only)"),
     (("--dry-run",), "dry_run", None, False, None, "print the plan, change nothing"),
     (("--json",), "json", None, False, None, "print one JSON object on stdout"),
     (("-v", "--verbose"), "verbose", None, False, None, "show every external command"),
     (("-q", "--quiet"), "quiet", None, False, None, "no progress lines"),
     (("--lock-timeout",), "lock_timeout", _seconds, 120.0, "S",
      "seconds to wait for the lock (default 120)"),
-    (("--rkt",), "rkt", str, None, "PATH", "the rkt binary (default $OPS_RKT, then PATH)"),
+    (("--rkt",), "rkt", _executable, None, "PATH", "the rkt binary (default $OPS_RKT, then PATH)"),
     (("--settle",), "settle", _seconds, 2.0, "S",
      "seconds started units must stay active (default 2)"),
-    (("--timeout",), "timeout", _seconds, 30.0, "S", "download connect/read timeout (default 30)"),
-    (("--ca-file",), "ca_file", str, None, "F", "extra CA certificates for https downloads"),
+    (("--timeout",), "timeout", _timeout, 30.0, "S", "download connect/read timeout (default 30)"),
+    (("--ca-file",), "ca_file", _ca_file, None, "F", "extra CA certificates for https downloads"),
     (("--insecure-images",), "insecure_images", None, False, None,
      "accept images with neither id nor signature"),
 )
@@ -241,31 +290,43 @@ def _quick_parse(argv):
 
 
 def main(argv=None):
-    if argv is None:
-        argv = sys.argv[1:]
+    """Run ops; return its exit status.  ``argv`` None: the program's own
+    arguments, and the signal handlers stay in place until the process exits
+    (a signal after the output is written cannot turn into a second one)."""
+    signals = _Signals(restore=argv is not None)
+    with signals:
+        if argv is None:
+            argv = sys.argv[1:]
+        return _main(argv)
+
+
+def _main(argv):
     for stream in (sys.stdout, sys.stderr):
         try:       # a non-UTF-8 locale must not turn a message into a traceback
             stream.reconfigure(errors="backslashreplace")
         except (AttributeError, ValueError):
             pass
-    if argv == ["--version"]:
-        _out("ops " + __version__)
-        return 0
     json_mode = "--json" in argv
     try:
+        if argv == ["--version"]:
+            _out("ops " + __version__)
+            return 0
         args = _quick_parse(argv) or build_parser().parse_args(argv)
     except SystemExit as e:            # --help and --version
         return e.code or 0
+    except KeyboardInterrupt as e:
+        command = next((a for a in argv if a in COMMANDS), "usage")
+        return _fail(_failed(command, _interruption(e)), json_mode, command, None)
     except Exception as e:             # UsageError from _Parser.error
         return _fail(e, json_mode, "usage", None)
-    log.set_verbosity(0 if args.quiet else 2 if args.verbose else 1)
-    if not args.command:
-        return _fail(_usage("ops", "a COMMAND is required (see ops --help)"), json_mode,
-                     "usage", None)
     try:
+        log.set_verbosity(0 if args.quiet else 2 if args.verbose else 1)
+        if not args.command:
+            return _fail(_usage("ops", "a COMMAND is required (see ops --help)"), json_mode,
+                         "usage", None)
         return _run(args)
-    except KeyboardInterrupt:
-        return _fail(_failed(args.command, "interrupted"), args.json, args.command, args)
+    except KeyboardInterrupt as e:
+        return _fail(_failed(args.command, _interruption(e)), args.json, args.command, args)
     except Exception as e:
         return _fail(e, args.json, args.command, args)
 
@@ -282,12 +343,14 @@ def _failed(where, what):
 
 def _run(args):
     from ops import commands
-    if args.ca_file and not os.path.isfile(args.ca_file):
-        raise _usage(args.ca_file, "--ca-file: no such file")
+    from ops.layout import Layout
+    layout = Layout(args.root)
+    escape = layout.escape()
+    if escape and args.command != "check":
+        raise _usage(escape[0], "leads outside --root %s (to %s); ops does not write outside "
+                     "the tree" % (layout.root, escape[1]))
     if args.command == "list":
-        from ops.layout import Layout
-        return _print_list(commands.list_versions(Layout(args.root), args.name, args.json),
-                           args)
+        return _print_list(commands.list_versions(layout, args.name, args.json), args)
     from ops.host import Host
     host = Host(root=args.root, rkt=args.rkt, settle=args.settle, timeout=args.timeout,
                 ca_file=args.ca_file, insecure_images=args.insecure_images,
@@ -300,49 +363,82 @@ def _run(args):
         return _print_check(commands.check(host, args.bundle), args)
     if args.command == "status":
         return _print_status(commands.status(host, args.name), args)
-    with _TermLikeInterrupt():
-        if args.command == "deploy":
-            result = commands.deploy(host, args.bundle, args.lock_timeout)
-        elif args.command == "redeploy":
-            result = commands.redeploy(host, args.ref, args.lock_timeout)
-        elif args.command == "undeploy":
-            result = commands.undeploy(host, args.ref, args.remove, args.lock_timeout)
-        elif args.command in ("pin", "unpin"):
-            result = commands.pin(host, args.ref, args.command == "pin", args.lock_timeout)
-        else:
-            result = commands.cleanup(host, args.names, args.keep, args.lock_timeout)
+    if args.command == "deploy":
+        result = commands.deploy(host, args.bundle, args.lock_timeout)
+    elif args.command == "redeploy":
+        result = commands.redeploy(host, args.ref, args.lock_timeout)
+    elif args.command == "undeploy":
+        result = commands.undeploy(host, args.ref, args.remove, args.lock_timeout)
+    elif args.command in ("pin", "unpin"):
+        result = commands.pin(host, args.ref, args.command == "pin", args.lock_timeout)
+    else:
+        result = commands.cleanup(host, args.names, args.keep, args.lock_timeout)
     return _print_result(result, args)
 
 
-class _TermLikeInterrupt:
-    """While a mutating command runs, SIGTERM (a timeout in the caller, a
-    shutdown) is handled like Ctrl-C: staging is undone, a switch is rolled
-    back, then ops exits 1.  The previous handlers come back afterwards (ops
-    may run in-process, as the tests run it)."""
+class _Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP arrived (``signum``)."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_SIGNALS = ((2, "SIGINT"), (15, "SIGTERM"), (1, "SIGHUP"))
+
+
+def _interruption(e):
+    return "interrupted by %s" % dict(_SIGNALS).get(getattr(e, "signum", 2), "a signal")
+
+
+class _Signals:
+    """From the start of a run to its end, SIGINT, SIGTERM and SIGHUP (Ctrl-C,
+    a shutdown or a caller's timeout, a closed terminal) are failures like any
+    other: staging is undone, a switch is rolled back, and ops exits 1 with
+    one error line (and, with --json, the one JSON object).  A signal the
+    caller set to be ignored (nohup) stays ignored.  Once the result is being
+    written they are held off, so the output is never cut in two.  The
+    previous handlers come back afterwards when ``restore`` (ops run
+    in-process, as the tests run it)."""
+
+    finishing = False
+
+    def __init__(self, restore=True):
+        self.restore = restore
+        self.saved = {}
 
     def __enter__(self):
-        import signal
-        self.saved = {}
+        import _signal        # `signal` itself imports enum: a cost on every `ops list`
+        _Signals.finishing = False
         try:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self.saved[signum] = signal.getsignal(signum)
-            signal.signal(signal.SIGTERM, _raise_interrupt)
-        except ValueError:       # not the main thread
-            self.saved = {}
+            for signum, _ in _SIGNALS:
+                old = _signal.getsignal(signum)
+                if old != _signal.SIG_IGN:
+                    _signal.signal(signum, _on_signal)
+                    self.saved[signum] = old
+        except ValueError:       # not the main thread: signals are the caller's
+            self.saved.clear()
         return self
 
     def __exit__(self, *exc):
-        import signal
-        for signum, handler in self.saved.items():
-            signal.signal(signum, handler)
+        _Signals.finishing = True
+        if self.restore:
+            import _signal
+            for signum, handler in self.saved.items():
+                try:
+                    _signal.signal(signum, handler)
+                except (ValueError, TypeError):
+                    pass
         return False
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+def _on_signal(signum, frame):
+    if not _Signals.finishing:
+        raise _Interrupted(signum)
 
 
 def _out(text):
+    _Signals.finishing = True       # the result is written whole, or not at all
     try:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
@@ -480,6 +576,7 @@ def _printable(text):
 
 
 def _fail(err, json_mode, command, args):
+    _Signals.finishing = True
     from ops.errors import OpsError
     if isinstance(err, OpsError):
         code, message = err.exit_code, str(err)

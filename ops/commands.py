@@ -50,8 +50,13 @@ class _Locked:
         self.lock = None if host.dry_run else Lock(host.layout.lock_path, timeout)
 
     def __enter__(self):
+        self.left = set()       # pods whose interrupted runs are still not settled
         if self.lock is None:
             for j in journal.pending(self.host.layout):
+                if j.get("unreadable"):
+                    log.info("note: %s is left by an interrupted run and cannot be trusted (%s)"
+                             % (j["path"], j["unreadable"]))
+                    continue
                 log.info("note: %s is left by an interrupted run; the next mutating command "
                          "rolls %s back to %s (dry run: nothing recovered)"
                          % (j["path"], j["pod"], j.get("from")))
@@ -59,7 +64,7 @@ class _Locked:
         self.lock.acquire()
         try:
             from ops.recovery import recover
-            recover(self.host, self.own)
+            self.left = recover(self.host, self.own)
         except BaseException:
             self.lock.release()
             raise
@@ -180,11 +185,16 @@ def cleanup(host, names, keep, lock_timeout):
             from ops.errors import UsageError
             raise UsageError(n, "cleanup takes pod names, not NAME:VERSION (to delete one "
                              "version: ops undeploy NAME:VERSION --remove)")
-    with _Locked(host, lock_timeout):
+    with _Locked(host, lock_timeout) as locked:
         pods = names or store.pods(host.layout)
         result = Result("cleanup", names[0] if len(names) == 1 else None, None)
         doomed = {}
         for name in pods:
+            if name in locked.left:
+                # its journal is pending: the version to put back must stay
+                log.warn("%s is left alone: an interrupted run of it is not settled" % name)
+                doomed[name] = []
+                continue
             doomed[name], kept = cleanup_choice(host.layout, name, keep)
             result.kept[name] = [{"version": v, "why": why} for v, why in kept]
         every = {(n, v.version) for n, vs in doomed.items() for v in vs}

@@ -113,6 +113,9 @@ class Stager:
                 os.symlink(src, arg)
                 self.temporary.append(arg)
         sig = self._local(img.signature) if img.signature else None
+        # the store as it is now, not as planned: only an image this run
+        # added may be removed again when staging fails
+        self.ctx.forget_image_ids()
         before = self.ctx.image_ids()
         printed = self.ctx.rkt.fetch(arg, signature=sig, insecure=sig is None)
         self.ctx.forget_image_ids()

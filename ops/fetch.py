@@ -64,14 +64,39 @@ class _Attempt(Exception):
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
-    """urllib's redirect handling (at most 10), plus 308 on Pythons before 3.11."""
+    """urllib's redirect handling (at most 10, loops cut short), plus 308 on
+    Pythons before 3.11.  Only http:// and https:// targets are followed
+    (urllib would follow ftp://), and never from https:// down to http://:
+    the bundle named TLS, and a redirect must not drop it."""
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        location = headers.get("location") or headers.get("uri")
+        if location:
+            new = urllib.parse.urljoin(req.full_url, location.strip())
+            scheme = urllib.parse.urlsplit(new).scheme.lower()
+            why = None
+            if scheme not in ("http", "https"):
+                why = "only http:// and https:// are followed"
+            elif scheme == "http" and req.full_url.lower().startswith("https:"):
+                why = "a redirect from https:// to plain http:// is not followed (give the " \
+                      "http:// URI in the bundle if it is meant)"
+            if why:
+                fp.close()
+                raise _Attempt("%d redirect to %s refused: %s" % (code, _shown(new), why), False)
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if code == 308:
             code = 307  # same semantics for GET; 3.8-3.10 do not know 308
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
-    http_error_308 = urllib.request.HTTPRedirectHandler.http_error_302
+
+def _shown(uri):
+    """A URI from a server as it may appear in a message: printable, bounded."""
+    text = "".join(c if c.isprintable() else "?" for c in uri)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _tls_context(ca_file):

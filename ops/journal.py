@@ -46,8 +46,16 @@ class Journal:
         atomic.fsync_dir(os.path.dirname(self.path))
 
 
+COMMANDS = ("deploy", "redeploy", "undeploy")
+
+
 def pending(layout):
-    """Journals left by interrupted runs: a list of their dicts (sorted by pod)."""
+    """Journals left by interrupted runs: a list of their dicts (sorted by pod).
+
+    ``pod`` is always the file's name; a journal that cannot be read, or that
+    does not say plainly which pod it is about and where it goes, has
+    ``unreadable`` set to why: recovery must not guess what to roll back
+    (see :func:`ops.recovery.recover`)."""
     out = []
     try:
         names = sorted(os.listdir(layout.journal_dir))
@@ -59,13 +67,35 @@ def pending(layout):
     for n in names:
         p = os.path.join(layout.journal_dir, n)
         try:
-            with open(p, encoding="utf-8") as f:
-                data = json.load(f)
-            if not isinstance(data, dict) or "pod" not in data:
-                raise ValueError
-        except (OSError, ValueError):
+            with open(p, "rb") as f:
+                raw = f.read(1 << 20)
+            data = json.loads(raw.decode("utf-8")) if raw.strip() else None
+            why = _problem(data, n[:-5]) if raw.strip() else "the file is empty"
+        except (OSError, ValueError) as e:
+            data, why = {}, "not a JSON object (%s)" % (getattr(e, "strerror", None)
+                                                       or str(e) or "empty")
+        if why:
             data = {"pod": n[:-5], "from": None, "to": None, "command": "?",
-                    "corrupt": True}
+                    "unreadable": why}
         data["path"] = p
         out.append(data)
     return out
+
+
+def _problem(data, stem):
+    """Why the journal ``data`` of file ``stem``.json cannot be trusted, or None."""
+    from ops.bundle import NAME_RE
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if not NAME_RE.fullmatch(stem) or len(stem) > 128:
+        return "its file name is not a pod name"
+    if data.get("pod") != stem:
+        return "it names pod %r, not %r as its file name does" % (data.get("pod"), stem)
+    for key in ("from", "to"):
+        v = data.get(key, "missing")
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool)
+                              or not 0 <= v < 2 ** 63):
+            return "%r is not a version number or null" % key
+    if data.get("command") not in COMMANDS:
+        return "\"command\" is not one of %s" % ", ".join(COMMANDS)
+    return None

@@ -12,8 +12,23 @@ __all__ = ["Layout"]
 
 class Layout:
     def __init__(self, root="/"):
-        self.root = os.path.abspath(root or "/")
+        # the real path: any spelling of / (//, /., a symbolic link to /) is
+        # the live host, never offline mode
+        self.root = os.path.realpath(root or "/")
         self.offline = self.root != "/"
+
+    def escape(self):
+        """(path, real path) of the first directory ops writes under ROOT that
+        leads outside ROOT (a tree whose ``etc`` is a symbolic link to
+        ``/etc``), or None."""
+        if not self.offline:
+            return None
+        for d in (self.pods_dir, self.current_dir, self.unit_dir, self.state_dir,
+                  self.rkt_dir, self.rkt_config):
+            real = os.path.realpath(d)
+            if not real.startswith(self.root + "/"):
+                return d, real
+        return None
 
     def path(self, *parts):
         return os.path.join(self.root, *parts)

@@ -29,18 +29,22 @@ class Lock:
             raise UsageError(self.path, "cannot open the lock file: %s" % e.strerror)
         deadline = time.monotonic() + self.timeout
         delay = 0.02
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() >= deadline:
-                    holder = _read_pid(fd)
-                    os.close(fd)
-                    raise LockTimeout(self.path, "held by PID %s; gave up after %g s "
-                                      "(--lock-timeout)" % (holder or "unknown", self.timeout))
-                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-                delay = min(delay * 2, 0.25)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError:
+                    if time.monotonic() >= deadline:
+                        holder = _read_pid(fd)
+                        raise LockTimeout(self.path, "held by PID %s; gave up after %g s "
+                                          "(--lock-timeout)" % (holder or "unknown",
+                                                                self.timeout))
+                    time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                    delay = min(delay * 2, 0.25)
+        except BaseException:        # given up, or interrupted while waiting
+            os.close(fd)
+            raise
         # one write of a fixed width, never an empty file: a run that gives up
         # at this moment reads this PID or the previous holder's, not nothing
         record = b"%20d\n" % os.getpid()

@@ -304,11 +304,17 @@ def plan_removal(ctx, name, doomed, doomed_elsewhere=(), scheduled=None, stored_
     if stored_images is None:
         stored_images = {}
     if not stored_images:
-        stored_images.update(((pod, v.version), v.image_ids())
+        # None: state.json cannot be read, so which images it uses is unknown
+        stored_images.update(((pod, v.version), v.image_ids() if v.state() else None)
                              for pod in store.pods(layout) for v in store.versions(layout, pod))
     keep = set()
     for key, image_ids in stored_images.items():
         if key not in doomed_keys:
+            if image_ids is None:
+                from ops import log
+                log.warn("%s:%d's state.json cannot be read: no image is removed from rkt's "
+                         "store (`rkt image gc` reclaims unused ones)" % key)
+                return tuple(acts)
             keep.update(image_ids)
     scheduled = set() if scheduled is None else scheduled
     ids = []

@@ -10,7 +10,7 @@ only reads directories, so it stays cheap for the run that follows.
 import os
 
 from ops import atomic, index, journal, log, store
-from ops.errors import OpsError, RollbackFailed
+from ops.errors import OpsError, Refused, RollbackFailed
 
 __all__ = ["recover", "remove_leftovers"]
 
@@ -22,10 +22,32 @@ def recover(ctx, own=()):
     about to deploy, redeploy or undeploy), the pod is taken down to nothing
     instead: the command's own switch supersedes it, so one broken version
     cannot block every later command.  A failing rollback of another pod is
-    reported and its journal kept; it does not stop this command."""
+    reported and its journal kept; it does not stop this command.
+
+    A journal that cannot be trusted (unreadable, naming another pod, or a
+    ``from`` version that is not stored) never leads to a rollback: ops
+    cannot know what to put back, and rolling back to nothing would destroy
+    the pod.  That pod is left alone, and a command about it is refused.
+    Returns the pods whose journals are still pending."""
     layout = ctx.layout
     pending = journal.pending(layout)
-    remove_leftovers(layout, pending)
+    for j in pending:
+        if not j.get("unreadable") and isinstance(j["from"], int) \
+                and store.get(layout, j["pod"], j["from"]) is None:
+            j["unreadable"] = "version %d, which it names to roll back to, is not stored" \
+                % j["from"]
+    left = {j["pod"] for j in pending if j.get("unreadable")}
+    for j in pending:
+        if j.get("unreadable"):
+            what = "cannot be trusted (%s), so ops does not know which version of %s to put " \
+                "back" % (j["unreadable"], j["pod"])
+            if j["pod"] in own:
+                raise Refused(j["path"], "%s; nothing was changed: check %s's units and `ops "
+                              "list %s`, set them right, then delete this file"
+                              % (what, j["pod"], j["pod"]))
+            log.warn("%s: %s; %s is left alone" % (j["path"], what, j["pod"]))
+    pending = [j for j in pending if not j.get("unreadable")]
+    remove_leftovers(layout, pending, left)
     if pending:
         from ops.deploy import restore
     for j in pending:
@@ -47,6 +69,7 @@ def recover(ctx, own=()):
                 log.warn("the interrupted run of %s could not be rolled back (%s); its journal "
                          "%s is kept: deploy, redeploy or undeploy %s to settle it"
                          % (name, e, j["path"], name))
+                left.add(name)
                 continue
             log.warn("rolling %s back to %s failed (%s); taking %s down to nothing before "
                      "this command" % (name, "version %d" % good.version if good else "nothing",
@@ -63,12 +86,15 @@ def recover(ctx, own=()):
                     "message": "the %s was interrupted (ops killed or the host stopped) and "
                     "rolled back by the next command" % j.get("command")})
         atomic.remove_quietly(j["path"])
+    return left
 
 
-def remove_leftovers(layout, pending):
+def remove_leftovers(layout, pending, left=()):
     """Remove what a killed run staged before it wrote a journal (``pending``:
-    the journals left, whose versions are kept): temporary
-    files and directories, downloads, volume directories of no stored version."""
+    the journals left, whose versions are kept; ``left``: pods not to touch at
+    all): temporary files and directories, downloads, volume directories of
+    no version directory.  The index only narrows the search; a version is
+    deleted only when its own state.json says it was staged and never ran."""
     if os.path.isdir(layout.tmp_dir):
         for n in os.listdir(layout.tmp_dir):
             p = os.path.join(layout.tmp_dir, n)
@@ -78,8 +104,10 @@ def remove_leftovers(layout, pending):
                 atomic.remove_quietly(p)
     dirs = [layout.state_dir, layout.journal_dir, layout.current_dir, layout.unit_dir,
             layout.pods_dir, layout.path("var/lib/ops/volumes")]
-    journaled = {(j["pod"], j.get("to")) for j in pending}
+    journaled = {(j["pod"], j.get(k)) for j in pending for k in ("from", "to")}
     for pod in store.pods(layout):
+        if pod in left:
+            continue
         dirs.append(layout.pod_dir(pod))
         cur = store.current_version(layout, pod)
         # a version's files are written before its directory is renamed into
@@ -88,8 +116,10 @@ def remove_leftovers(layout, pending):
         outcomes, changed = index.changed(layout.pod_dir(pod))
         for v in store.versions(layout, pod):
             if (outcomes.get(v.version) == "staged" and v != cur
-                    and (pod, v.version) not in journaled):
+                    and (pod, v.version) not in journaled
+                    and v.state().get("outcome") == "staged"):
                 # staged, then killed before its switch began: never ran
+                # (the index is a cache: state.json decides)
                 store.remove_tree(v.dir)
                 continue
             if v.version in changed:
@@ -98,11 +128,16 @@ def remove_leftovers(layout, pending):
              if n.endswith(".d")]
     vol_root = layout.path("var/lib/ops/volumes")
     for pod in _listdir(vol_root):
+        if pod in left:
+            continue
         pdir = os.path.join(vol_root, pod)
         dirs.append(pdir)
         for ver in _listdir(pdir):
             vdir = os.path.join(pdir, ver)
-            if store.is_version(ver) and store.get(layout, pod, int(ver)) is None:
+            # only volumes with no version directory at all (a run killed
+            # while staging): a version whose pod.json is lost keeps its data
+            if store.is_version(ver) and not os.path.lexists(layout.version_dir(pod, ver)) \
+                    and store.current_number(layout, pod) != int(ver):
                 _rmtree(vdir)
             else:
                 dirs.append(vdir)

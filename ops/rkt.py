@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 
-from ops.errors import Failed, UsageError
+from ops.errors import Failed, Refused, UsageError
 from ops.runner import run
 
 __all__ = ["Rkt", "find_rkt", "ids_match", "image_sha512"]
@@ -19,9 +19,13 @@ __all__ = ["Rkt", "find_rkt", "ids_match", "image_sha512"]
 
 def find_rkt(option=None):
     """--rkt PATH, else $OPS_RKT, else rkt on PATH; None when there is none."""
-    cand = option or os.environ.get("OPS_RKT") or shutil.which("rkt")
+    env = os.environ.get("OPS_RKT")
+    cand = option or env or shutil.which("rkt")
     if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
         return cand
+    if option or env:       # named, so never silently another rkt or none
+        raise UsageError("rkt", "%s names %r, which is not an executable file"
+                         % ("--rkt" if option else "$OPS_RKT", cand))
     return None
 
 
@@ -84,6 +88,8 @@ class Rkt:
     def fetch(self, image, signature=None, insecure=False):
         """Import ``image`` (a path ending in .aci, or a name/URI rkt fetches);
         return the ID rkt printed."""
+        if image.startswith("-"):      # validation refuses it; never an option to rkt
+            raise Refused("rkt fetch", "%r would be read as an option" % image)
         args = ["--insecure-options=image"] if insecure else []
         args += ["fetch", image]
         if signature:
@@ -96,8 +102,12 @@ class Rkt:
 
     def remove(self, ids):
         ids = list(ids)
+        for i in ids:                 # read from state.json: only IDs reach rkt's argv
+            if not (isinstance(i, str) and i.startswith("sha512-") and len(i) > 7
+                    and all(c in "0123456789abcdef" for c in i[7:])):
+                raise Refused("rkt image rm", "%r is not an image ID" % (i,))
         if ids:
-                run(self._argv("image", "rm", *ids))
+            run(self._argv("image", "rm", *ids))
 
 
 def require(path, why):

@@ -67,6 +67,7 @@ __all__ = ["MAX_UNPACKED_BYTES", "MAX_MEMBERS", "MAX_HEADER_BYTES",
 MAX_UNPACKED_BYTES = 8 << 30
 MAX_MEMBERS = 1000000
 MAX_HEADER_BYTES = 8 << 20
+MAX_ID = 2 ** 32 - 2          # the largest uid or gid; (uid_t) -1 means "no change"
 
 BYTES_ENV = "OPS_MAX_VOLUME_BYTES"
 MEMBERS_ENV = "OPS_MAX_VOLUME_MEMBERS"
@@ -438,6 +439,10 @@ class _Unpacker(object):
                 raise _Bad("unsupported member type %r" % _show(ti.type))
             if not parts and not ti.isdir():
                 raise _Bad("names the volume directory itself")
+            if not all(isinstance(i, int) and 0 <= i <= MAX_ID for i in (ti.uid, ti.gid)):
+                # refused whoever runs: the same archive must not be valid for
+                # one user and not for another (4294967295 is chown's "keep")
+                raise _Bad("owner %s:%s is out of range (0 to %d)" % (ti.uid, ti.gid, MAX_ID))
             self.make_parents(parts)
             if ti.isdir():
                 self.make_dir(rel, ti)
@@ -451,6 +456,9 @@ class _Unpacker(object):
             raise VolumeError(where, str(e))
         except _Broken as e:
             raise VolumeError(self.label, str(e))
+        except (OverflowError, ValueError, TypeError) as e:
+            # a header value no system call takes: the archive is corrupt
+            raise VolumeError(where, "invalid header value: %s" % (e or type(e).__name__))
         except OSError as e:
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise VolumeError(where, "disk full while unpacking (%d bytes needed so far)"

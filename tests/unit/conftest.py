@@ -289,6 +289,18 @@ def rkt(root, tmp_path, monkeypatch):
 
 
 
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+@pytest.fixture
+def public_dir():
+    """A temporary directory that an unprivileged user (``NOBODY``) can enter."""
+    d = tempfile.mkdtemp(prefix="ops-test-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture
 def no_proxy(monkeypatch):
     """A proxy from the environment must not stand between ops and 127.0.0.1."""

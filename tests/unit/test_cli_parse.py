@@ -6,12 +6,13 @@ from hypothesis import given, settings, strategies as st
 from ops import cli
 from ops.errors import UsageError
 
-TOKENS = ["--root", "--root=/r", "/r", "--dry-run", "--json", "-v", "--verbose", "-q", "--quiet",
+TOKENS = ["--root", "--root=/tmp", "/tmp", "--dry-run", "--json", "-v", "--verbose", "-q", "--quiet",
           "--lock-timeout", "--lock-timeout=0.5", "5", "-1", "nan", "inf", "1e3", "--rkt", "/bin/rkt",
           "--settle", "--settle=0", "--timeout", "--ca-file", "ca.pem", "--insecure-images",
           "check", "deploy", "redeploy", "undeploy", "list", "cleanup", "pin", "unpin", "--remove", "--keep",
           "--keep=2", "007", "hello", "hello:3", "./bundle", "--", "-", "", "-h", "--help",
-          "--ro", "--json=1", "--remove=yes", "-vq", "a=b", "--root=", "--keep=-1", "x y"]
+          "--ro", "--json=1", "--remove=yes", "-vq", "a=b", "--root=", "--keep=-1", "x y",
+          "//", "0", "1e300", "1_0", "/bin/sh", "--timeout=0", "--rkt=/tmp"]
 
 
 def argparse_view(argv):
@@ -32,8 +33,8 @@ def test_quick_reader_agrees_with_argparse(argv):
 
 
 @pytest.mark.parametrize("argv", [
-    ["list"], ["--json", "list"], ["--root", "/r", "list", "hello"], ["--json", "deploy", "./b"],
-    ["--root=/r", "--settle", "0", "-q", "deploy", "b/pod.json"], ["check", "b"],
+    ["list"], ["--json", "list"], ["--root", "/tmp", "list", "hello"], ["--json", "deploy", "./b"],
+    ["--root=/tmp", "--settle", "0", "-q", "deploy", "b/pod.json"], ["check", "b"],
     ["redeploy", "hello:1"], ["undeploy", "hello", "--remove"], ["undeploy", "--remove", "hello"],
     ["--dry-run", "cleanup", "--keep", "0", "a", "b"], ["cleanup"], ["-v", "--lock-timeout", "3",
                                                                      "--insecure-images", "check", "b"],
@@ -49,7 +50,7 @@ def test_the_usual_command_lines_need_no_argparse(argv):
 @pytest.mark.parametrize("argv", [
     [], ["--help"], ["list", "--help"], ["-v", "-q", "list"], ["--settle", "-1", "deploy", "b"],
     ["--settle=x", "deploy", "b"], ["deploy"], ["deploy", "a", "b"], ["list", "a", "b"],
-    ["--ro", "/r", "list"], ["-v", "list", "-q"], ["cleanup", "--keep", "x"], ["--", "list"],
+    ["--ro", "/tmp", "list"], ["-v", "list", "-q"], ["cleanup", "--keep", "x"], ["--", "list"],
     ["nosuch"], ["deploy", ""], ["--root", "list"], ["cleanup", "a", "--keep", "2", "b"],
 ])
 def test_everything_else_is_left_to_argparse(argv):

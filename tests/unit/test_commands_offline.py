@@ -5,11 +5,10 @@ import json
 import os
 import re
 import shutil
-import tempfile
 
 import pytest
 
-from conftest import (current_link, diff, dropin_env, run_process, snapshot, state,
+from conftest import (NOBODY, current_link, diff, dropin_env, run_process, snapshot, state,
                       stored_versions, unit_dir, unit_text, wants)
 
 
@@ -502,17 +501,6 @@ def test_dry_run_of_other_commands_changes_nothing(ops, root, deployed):
 
 
 # -- non-root -------------------------------------------------------------------
-
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
-
-@pytest.fixture
-def public_dir():
-    d = tempfile.mkdtemp(prefix="ops-test-")
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
 @pytest.mark.parametrize("args", [("deploy", "{B}"), ("redeploy", "opsnonroottest:1"),
