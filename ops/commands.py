@@ -193,7 +193,7 @@ def cleanup(host, names, keep, lock_timeout):
             if name in locked.left:
                 # its journal is pending: the version to put back must stay
                 log.warn("%s is left alone: an interrupted run of it is not settled" % name)
-                doomed[name] = []
+                doomed[name], result.kept[name] = [], []
                 continue
             doomed[name], kept = cleanup_choice(host.layout, name, keep)
             result.kept[name] = [{"version": v, "why": why} for v, why in kept]

@@ -38,7 +38,7 @@ def test_quick_reader_agrees_with_argparse(argv):
     ["redeploy", "hello:1"], ["undeploy", "hello", "--remove"], ["undeploy", "--remove", "hello"],
     ["--dry-run", "cleanup", "--keep", "0", "a", "b"], ["cleanup"], ["-v", "--lock-timeout", "3",
                                                                      "--insecure-images", "check", "b"],
-    ["list", "--json"], ["deploy", "--json", "./b"], ["deploy", "./b", "--root", "/r", "-q"],
+    ["list", "--json"], ["deploy", "--json", "./b"], ["deploy", "./b", "--root", "/tmp", "-q"],
     ["cleanup", "--dry-run", "--keep", "0", "a"], ["pin", "hello:3"], ["--json", "unpin", "hello:3"],
 ])
 def test_the_usual_command_lines_need_no_argparse(argv):
@@ -59,7 +59,7 @@ def test_everything_else_is_left_to_argparse(argv):
 
 @pytest.mark.parametrize("before, after", [
     (["--json", "list"], ["list", "--json"]),
-    (["--root", "/r", "--dry-run", "deploy", "./b"], ["deploy", "./b", "--root", "/r", "--dry-run"]),
+    (["--root", "/tmp", "--dry-run", "deploy", "./b"], ["deploy", "./b", "--root", "/tmp", "--dry-run"]),
     (["--settle=5", "-v", "redeploy", "hello:1"], ["redeploy", "--settle=5", "hello:1", "-v"]),
     (["--json", "cleanup", "--keep", "0"], ["cleanup", "--keep", "0", "--json"]),
 ])
@@ -69,8 +69,8 @@ def test_global_options_after_the_command_mean_the_same(before, after):
 
 
 def test_an_option_after_the_command_overrides_the_same_before_it():
-    assert argparse_view(["--root", "/a", "list", "--root", "/b"])["root"] == "/b"
-    assert cli._quick_parse(["--root", "/a", "list", "--root", "/b"]).root == "/b"
+    assert argparse_view(["--root", "/tmp", "list", "--root", "/var"])["root"] == "/var"
+    assert cli._quick_parse(["--root", "/tmp", "list", "--root", "/var"]).root == "/var"
 
 
 def test_verbose_before_and_quiet_after_is_a_usage_error():
