@@ -17,8 +17,9 @@ import shutil
 from ops import atomic, journal, log, store
 from ops.errors import Failed, OpsError, Refused, RollbackFailed
 from ops.host import template_file
-from ops.plan import all_units, start_units
+from ops.plan import all_units, check_install_section, start_units
 from ops.rkt import ids_match, image_sha512
+from ops.units import Owner, dropin_text
 
 __all__ = ["Stager", "transact", "restore", "run_removals"]
 
@@ -80,6 +81,10 @@ class Stager:
         for u in b.units:
             atomic.copy_file(self._local(u.source),
                              os.path.join(self.tmp_version, "units", u.name), sync_dir=False)
+        for u in b.units:
+            if u.source.uri:      # a downloaded unit: its [Install] is known only now
+                with open(os.path.join(self.tmp_version, "units", u.name), "rb") as f:
+                    check_install_section(layout, b.name, b.units, u, f.read())
         manifest = dict(b.manifest)
         vols = [v for v in manifest.get("volumes", []) or []
                 if not (isinstance(v, dict) and v.get("name") in {x.name for x in b.volumes})]
@@ -251,13 +256,8 @@ def installed(layout, units):
 
 def install_unit(layout, sv, unit):
     atomic.copy_file(os.path.join(sv.units_dir, unit), layout.unit_path(unit))
-    if unit.endswith(".service"):
-        env = [("POD_NAME", sv.name), ("POD_VERSION", str(sv.version)),
-               ("POD_MANIFEST", layout.host(sv.manifest_json)),
-               ("POD_VOLUMES", layout.host(layout.volumes_dir(sv.name, sv.version)))]
-        text = ("# Written by ops for pod %s version %d; ops replaces it on every deploy.\n"
-                "[Service]\nEnvironment=%s\n" % (sv.name, sv.version,
-                                                 " ".join('"%s=%s"' % kv for kv in env)))
+    text = dropin_text(layout, sv.name, sv.version, unit)
+    if text is not None:
         atomic.write_text(layout.dropin_path(unit), text)
 
 
@@ -349,10 +349,20 @@ def restore(ctx, name, good, bad):
     bad_units = [u for b in bad if b is not None for u in b.bundle().units]
     sd.stop_and_disable_quietly(installed(layout, all_units(bad_units)))
     keep = {u.name for u in good_units}
+    owner = Owner(layout, name)
     for u in bad_units:
-        if u.name not in keep:
+        if u.name in keep:
+            continue
+        foreign = owner.foreign(u.name)
+        if foreign is None:
             remove_unit(layout, u.name)
+        else:
+            log.warn("%s is not what ops installed for %s: left in place" % (foreign, name))
     for u in good_units:
+        foreign = owner.foreign(u.name)
+        if foreign is not None:
+            raise Failed(foreign, "is not what ops installed for %s, and ops does not overwrite "
+                         "it; move it away" % name)
         install_unit(layout, good, u.name)
     starts = start_units(good_units)
     sd.enable(starts)

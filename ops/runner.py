@@ -25,6 +25,8 @@ def run(argv, *, check=True, input=None, env=None):
         raise UsageError(argv[0], "command not found (install it or put it on PATH)")
     except PermissionError:
         raise UsageError(argv[0], "cannot execute (permission denied)")
+    except OSError as e:          # E2BIG and the like: the command did not run
+        raise CommandError(_name(argv), "cannot run: %s" % (e.strerror or e))
     if check and proc.returncode != 0:
         lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
         detail = " / ".join(lines[-3:]) if lines else "no error output"
