@@ -347,17 +347,19 @@ def restore(ctx, name, good, bad):
     layout, sd = ctx.layout, ctx.systemd
     good_units = good.bundle().units if good else ()
     bad_units = [u for b in bad if b is not None for u in b.bundle().units]
-    sd.stop_and_disable_quietly(installed(layout, all_units(bad_units)))
-    keep = {u.name for u in good_units}
     owner = Owner(layout, name)
+    foreign = {u.name: owner.foreign(u.name) for u in bad_units}
+    # a unit whose file is not the pod's (an administrator's, put there since) is left alone
+    sd.stop_and_disable_quietly(installed(layout, all_units(
+        [u for u in bad_units if foreign[u.name] is None])))
+    keep = {u.name for u in good_units}
     for u in bad_units:
         if u.name in keep:
             continue
-        foreign = owner.foreign(u.name)
-        if foreign is None:
+        if foreign[u.name] is None:
             remove_unit(layout, u.name)
         else:
-            log.warn("%s is not what ops installed for %s: left in place" % (foreign, name))
+            log.warn("%s is not what ops installed for %s: left in place" % (foreign[u.name], name))
     for u in good_units:
         foreign = owner.foreign(u.name)
         if foreign is not None:

@@ -154,6 +154,13 @@ def _check_removal(layout, name, removed, owner=None):
         _refuse_foreign(owner, unit, "remove")
 
 
+def _installs(switch, units):
+    """The units a converging switch installs again: only those are checked
+    (an unchanged, identical file is the pod's own)."""
+    names = {a.target for a in switch if a.verb == "install-unit"}
+    return [u for u in units if u.name in names]
+
+
 def _removed(prev_units, new_units):
     keep = {u.name for u in new_units}
     return [u.name for u in prev_units or () if u.name not in keep]
@@ -302,8 +309,6 @@ def plan_deploy(ctx, bundle):
                           "this version is already stored with different content: bump the "
                           "version, or run `ops undeploy %s:%d --remove` first" % (name, version, ))
     prev_units = _current_units(layout, name, current)
-    _check_conflicts(layout, name, bundle.units, _bundle_text,
-                     _removed(prev_units, bundle.units))
     stage = _stage_actions(ctx, bundle, stored)
     label = "%s %d" % (name, version)
     if current is not None and current.version == version:
@@ -311,8 +316,11 @@ def plan_deploy(ctx, bundle):
         switch = switch_actions(layout, bundle.units, label, None, paths)
         if _nothing_to_do(ctx, stage, switch, bundle.units):
             return Plan("deploy", name, version, version, notes=("unchanged",))
+        _check_conflicts(layout, name, _installs(switch, bundle.units), _bundle_text)
         notes.append("converging: some units are stopped or missing")
         return Plan("deploy", name, version, version, stage, switch, notes=tuple(notes))
+    _check_conflicts(layout, name, bundle.units, _bundle_text,
+                     _removed(prev_units, bundle.units))
     switch = switch_actions(layout, bundle.units, label, prev_units)
     return Plan("deploy", name, version, current.version if current else None,
                 stage, switch, notes=tuple(notes))
@@ -382,14 +390,15 @@ def plan_redeploy(ctx, name, version):
                 raise Refused(i, "image of %s:%d is no longer in rkt's store; deploy the bundle "
                               "again" % (name, target.version))
     prev_units = _current_units(layout, name, current)
-    _check_conflicts(layout, name, tb.units, _stored_text(target), _removed(prev_units, tb.units))
     label = "%s %d" % (name, target.version)
     if current is not None and current.version == target.version:
         paths = {u.name: os.path.join(target.units_dir, u.name) for u in tb.units}
         switch = switch_actions(layout, tb.units, label, None, paths)
         if _nothing_to_do(ctx, (), switch, tb.units):
             return Plan("redeploy", name, target.version, target.version, notes=("unchanged",))
+        _check_conflicts(layout, name, _installs(switch, tb.units), _stored_text(target))
         return Plan("redeploy", name, target.version, target.version, (), switch)
+    _check_conflicts(layout, name, tb.units, _stored_text(target), _removed(prev_units, tb.units))
     return Plan("redeploy", name, target.version, current.version if current else None,
                 (), switch_actions(layout, tb.units, label, prev_units))
 

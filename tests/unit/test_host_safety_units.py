@@ -300,18 +300,22 @@ def test_a_file_of_an_older_version_is_the_pods_own(ops, root, bundle):
 def test_recovery_leaves_an_administrators_file_in_place(ops, root, bundle):
     # an interrupted first deploy of v1, then the administrator put their own file there
     assert ops("deploy", web(bundle)).code == 0
-    (unit_dir(root) / "web-tool.service").write_text(ADMIN)
+    admins = ADMIN + "\n[Install]\nWantedBy=multi-user.target\n"
+    (unit_dir(root) / "web-tool.service").write_text(admins)
+    os.symlink("/etc/systemd/system/web-tool.service",
+               str(unit_dir(root) / "multi-user.target.wants/web-tool.service"))
     jdir = root / "var/lib/ops/journal"
     jdir.mkdir(parents=True, exist_ok=True)
     (jdir / "web.json").write_text(json.dumps({"pod": "web", "from": None, "to": 1,
                                                "command": "deploy"}))
-    r = ops("list")
     r = ops("undeploy", "other")          # any mutating command recovers
     assert r.code == 0, r
     assert "web-tool.service is not what ops installed" in r.err
-    assert (unit_dir(root) / "web-tool.service").read_text() == ADMIN
+    assert (unit_dir(root) / "web-tool.service").read_text() == admins
     assert not (unit_dir(root) / "web-api.service").exists()
     assert current_link(root, "web") is None
+    # the pod's unit is disabled, the administrator's stays enabled
+    assert wants(root) == ["web-tool.service"]
 
 
 # -- 3. batching systemctl calls ------------------------------------------------------------
@@ -518,3 +522,35 @@ def test_a_list_of_the_most_instances_is_checked_quickly(tmp_path):
     assert time.monotonic() - started < 30      # was quadratic: a quarter of an hour
     refused(check_units(tmp_path, "web-w@.service", {"instances": names + ["one-more"]}),
             "pod.json: ops.systemd-units[0].instances", "more than 100000")
+
+
+def test_a_unit_file_changed_by_hand_is_not_converged_over(ops, root, bundle):
+    b = web(bundle)
+    assert ops("deploy", b).code == 0
+    (unit_dir(root) / "web-api.service").write_text(ADMIN)
+    before = snapshot(root)
+    refused(ops("deploy", b), str(unit_dir(root) / "web-api.service"), "does not overwrite")
+    refused(ops("redeploy", "web:1"), "web-api.service")
+    assert diff(before, snapshot(root)) == []
+
+
+def test_a_downloaded_unit_with_an_alias_of_a_system_unit_is_refused(ops, root, tmp_path,
+                                                                       no_proxy):
+    # its [Install] is known only once downloaded: refused while staging, what was staged removed
+    from tests.support.servers import body, serve
+    system_unit(root, "lib/systemd/system", "systemd-logind.service")
+    text = unit_text("web-api.service") + "Alias=systemd-logind.service\n"
+    before = snapshot(root)
+    with serve({"/web-api.service": body(text.encode())}, tls=None) as srv:
+        d = tmp_path / "remote"
+        d.mkdir()
+        ops_doc = {"name": "web", "version": 1, "systemd-units": [
+            {"unit-file": srv.url("/web-api.service"), "start": True}]}
+        (d / "pod.json").write_text(json.dumps({
+            "acKind": "PodManifest", "acVersion": "0.8.11",
+            "annotations": [{"name": "ops", "value": json.dumps(ops_doc)}]}))
+        r = ops("deploy", d)
+    refused(r, "systemd-logind.service", "Alias=systemd-logind.service", "shadow")
+    # only ops's (empty) download directory is left
+    assert diff(before, snapshot(root)) in ([], ["added var/lib/ops/tmp"])
+    assert os.listdir(str(root / "var/lib/ops/tmp")) == []
