@@ -260,6 +260,10 @@ def check_install_section(layout, name, units, u, text, owner=None, system=None)
             raise ConflictError(u.name, "[Install] Also=%s: systemctl enable and disable would "
                                 "act on %s too, which is not a unit of pod %s; nothing was "
                                 "changed" % (a, a, name))
+        if a.endswith("@" + a[a.rfind("."):]):
+            raise ConflictError(u.name, "[Install] Also=%s: enabling a template enables its "
+                                "DefaultInstance=, which is not among the pod's instances; name "
+                                "the instances; nothing was changed" % a)
     for a in sorted(aliases):
         names = [a]
         if u.instances is not None and "@." in a:

@@ -173,6 +173,16 @@ def test_also_may_name_only_the_pods_units(ops, root, bundle):
     assert ops("deploy", ok).code == 0
 
 
+def test_also_may_not_name_a_bare_template(ops, root, bundle):
+    text = unit_text("web-api.service") + "Also=web-w@.service\n"
+    before = snapshot(root)
+    b = web(bundle, units=[{"file": "web-api.service", "start": True, "text": text},
+                           {"file": "web-w@.service", "instances": [1],
+                            "text": unit_text("web-w@.service") + "DefaultInstance=other\n"}])
+    refused(ops("deploy", b), "Also=web-w@.service", "DefaultInstance")
+    assert diff(before, snapshot(root)) == []
+
+
 def test_a_specifier_in_alias_is_refused(ops, root, bundle):
     text = unit_text("web-api.service") + "Alias=%p-other.service\n"
     before = snapshot(root)
