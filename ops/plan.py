@@ -14,6 +14,7 @@ from collections import namedtuple
 from ops import store
 from ops.bundle import is_remote
 from ops.errors import ConflictError, Refused
+from ops.units import Owner, SystemNames, install_names, read_bytes
 
 __all__ = ["Action", "Plan", "plan_deploy", "plan_redeploy", "plan_undeploy",
            "plan_removal", "start_units", "all_units", "switch_actions"]
@@ -122,7 +123,6 @@ def _check_conflicts(layout, name, units, text_of, removed=()):
     (SPEC §2), or a name (unit, instance, ``Alias=``) systemd already has
     elsewhere in its search path.  ``text_of(unit)`` gives a unit file's
     bytes, or None when it is not at hand yet (a download)."""
-    from ops.units import Owner, SystemNames
     owner = Owner(layout, name)
     others = {}
     for pod in store.pods(layout):
@@ -148,7 +148,6 @@ def _check_conflicts(layout, name, units, text_of, removed=()):
 
 def _check_removal(layout, name, removed, owner=None):
     """Refuse when a unit file or drop-in ops would delete is not its own."""
-    from ops.units import Owner
     owner = owner or Owner(layout, name)
     for unit in removed:
         _refuse_foreign(owner, unit, "remove")
@@ -191,7 +190,7 @@ def lost_units(layout, name, number):
     vdir = layout.version_dir(name, number)
     where = os.path.join(vdir, "pod.json")
     manifest = os.path.join(vdir, "manifest.json")
-    raw = _read_file(manifest)
+    raw = read_bytes(manifest)
     if raw is not None:
         try:
             return bundle.parse(raw, manifest, None, insecure_images=True).units
@@ -246,7 +245,6 @@ def check_install_section(layout, name, units, u, text, owner=None, system=None)
     of the pod itself (``systemctl enable`` and ``disable`` act on them)."""
     if text is None:
         return
-    from ops.units import Owner, SystemNames, install_names
     owner = owner or Owner(layout, name)
     system = system or SystemNames(layout)
     try:
@@ -278,20 +276,12 @@ def check_install_section(layout, name, units, u, text, owner=None, system=None)
                                     "%s would replace it; nothing was changed" % (a, u.name))
 
 
-def _read_file(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def _stored_text(sv):
-    return lambda u: _read_file(os.path.join(sv.units_dir, u.name))
+    return lambda u: read_bytes(os.path.join(sv.units_dir, u.name))
 
 
 def _bundle_text(u):
-    return _read_file(u.source.path) if u.source.path else None
+    return read_bytes(u.source.path) if u.source.path else None
 
 
 def _is_up(ctx, units):

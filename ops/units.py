@@ -18,7 +18,7 @@ import os
 
 from ops import store
 
-__all__ = ["SEARCH_PATHS", "dropin_text", "Owner", "SystemNames", "install_names"]
+__all__ = ["SEARCH_PATHS", "dropin_text", "read_bytes", "Owner", "SystemNames", "install_names"]
 
 # systemd's unit search path for the system manager (systemd-analyze
 # unit-paths; lookup_paths_init in src/shared/path-lookup.c), under ROOT.
@@ -48,10 +48,11 @@ def dropin_text(layout, name, version, unit):
                                              " ".join('"%s=%s"' % kv for kv in env)))
 
 
-def _read(path, limit=1 << 20):
+def read_bytes(path):
+    """A file's bytes, or None when it cannot be read."""
     try:
         with open(path, "rb") as f:
-            return f.read(limit + 1)
+            return f.read()
     except OSError:
         return None
 
@@ -80,8 +81,8 @@ class Owner:
             return None
         if os.path.islink(path) or not os.path.isfile(path):
             return self._own_alias(path)
-        data = _read(path)
-        return any(_read(p) == data for _, p in self._copies(unit))
+        data = read_bytes(path)
+        return any(read_bytes(p) == data for _, p in self._copies(unit))
 
     def _own_alias(self, path):
         """A symlink ``systemctl enable`` made for an Alias= of this pod's unit."""
@@ -100,7 +101,7 @@ class Owner:
             return None
         if os.path.islink(path) or not os.path.isfile(path):
             return False
-        data = _read(path)
+        data = read_bytes(path)
         return any(data == dropin_text(self.layout, self.name, n, unit).encode()
                    for n, _ in self._copies(unit))
 
@@ -149,11 +150,11 @@ class SystemNames:
     def _mount_points(self):
         """Online: what is mounted; offline: what ROOT's fstab mounts."""
         if self.layout.offline:
-            text = _read(self.layout.path("etc/fstab")) or b""
+            text = read_bytes(self.layout.path("etc/fstab")) or b""
             fields = [l.split() for l in text.decode("utf-8", "replace").splitlines()
                       if l.strip() and not l.lstrip().startswith("#")]
             return [f[1] for f in fields if len(f) > 1 and f[1].startswith("/")]
-        text = _read("/proc/self/mountinfo", 16 << 20) or b""
+        text = read_bytes("/proc/self/mountinfo") or b""
         points = []
         for line in text.decode("utf-8", "replace").splitlines():
             f = line.split()
