@@ -19,7 +19,7 @@ from ops.errors import Failed, OpsError, Refused, RollbackFailed
 from ops.host import template_file
 from ops.plan import all_units, check_install_section, start_units
 from ops.rkt import ids_match, image_sha512
-from ops.units import Owner, dropin_text
+from ops.units import Owner, dropin_text, unit_digests
 
 __all__ = ["Stager", "transact", "restore", "run_removals"]
 
@@ -161,7 +161,7 @@ class Stager:
             sv = store.StoredVersion(b.name, b.version, self.tmp_version)
             sv.write_state(name=b.name, version=b.version, content=b.content_digest(),
                            source=b.source(), images=ids, outcome="staged",
-                           staged_at=store.now())
+                           staged_at=store.now(), units=unit_digests(sv.units_dir))
             os.rename(self.tmp_version, final)
             atomic.fsync_dir(os.path.dirname(final))
             self.tmp_version = None

@@ -1,10 +1,10 @@
 """What on the host is ops's own, and which unit names systemd already has.
 
 Ownership comes from content, never from a name: a unit file under
-/etc/systemd/system is ops's for a pod only when it is byte-identical to the
-copy of that unit in one of the pod's stored version directories (what ops
-installed from), and a drop-in ``UNIT.d/50-ops.conf`` only when it is the text
-ops writes for one of them.  Anything else there is the administrator's (or
+/etc/systemd/system is ops's for a pod only when its digest is the one a
+stored version of the pod recorded for that unit when it was staged (what ops
+installs from it), or when it is byte-identical to a stored copy; a drop-in
+``UNIT.d/50-ops.conf`` only when it is the text ops writes for one of them.  Anything else there is the administrator's (or
 another pod's), and ops neither overwrites nor deletes it.
 
 A pod's unit must not shadow one systemd already has: its name, each of its
@@ -18,7 +18,8 @@ import os
 
 from ops import store
 
-__all__ = ["SEARCH_PATHS", "dropin_text", "read_bytes", "Owner", "SystemNames", "install_names"]
+__all__ = ["SEARCH_PATHS", "dropin_text", "read_bytes", "unit_digests", "Owner", "SystemNames",
+           "install_names"]
 
 # systemd's unit search path for the system manager (systemd-analyze
 # unit-paths; lookup_paths_init in src/shared/path-lookup.c), under ROOT.
@@ -57,15 +58,42 @@ def read_bytes(path):
         return None
 
 
+def _digest(data):
+    import hashlib
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def unit_digests(units_dir):
+    """{unit: digest} of the unit files a version stores (recorded in its
+    state.json when it is staged: what ops installs from it)."""
+    out = {}
+    for n in sorted(os.listdir(units_dir)):
+        data = read_bytes(os.path.join(units_dir, n))
+        if data is not None:
+            out[n] = _digest(data)
+    return out
+
+
 class Owner:
     """What under /etc/systemd/system is pod ``name``'s, judged by content
     against every version directory of the pod (a version whose pod.json was
-    lost included: its units/ are still what ops installed)."""
+    lost included: its units/ are still what ops installed): the digests its
+    state.json recorded when it was staged, or its stored copies."""
 
     def __init__(self, layout, name):
         self.layout = layout
         self.name = name
         self.versions = store.version_dirs(layout, name)
+        self._recorded = None
+
+    def _digests(self, unit):
+        if self._recorded is None:
+            from ops.index import read_state
+            self._recorded = []
+            for _, vdir in self.versions:
+                units = read_state(os.path.join(vdir, "state.json")).get("units")
+                self._recorded.append(units if isinstance(units, dict) else {})
+        return {r.get(unit) for r in self._recorded} - {None}
 
     def _copies(self, unit):
         for number, vdir in self.versions:
@@ -82,7 +110,11 @@ class Owner:
         if os.path.islink(path) or not os.path.isfile(path):
             return self._own_alias(path)
         data = read_bytes(path)
-        return any(read_bytes(p) == data for _, p in self._copies(unit))
+        if data is None:
+            return False
+        recorded = self._digests(unit)
+        return ((bool(recorded) and _digest(data) in recorded)
+                or any(read_bytes(p) == data for _, p in self._copies(unit)))
 
     def _own_alias(self, path):
         """A symlink ``systemctl enable`` made for an Alias= of this pod's unit."""

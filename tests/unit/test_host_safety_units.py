@@ -307,6 +307,20 @@ def test_a_file_of_an_older_version_is_the_pods_own(ops, root, bundle):
         (v2.dir / "units/web-api.service").read_bytes()
 
 
+def test_what_ops_installed_stays_its_own_when_the_stored_copy_changes(ops, root, bundle):
+    # state.json recorded the digest of what was staged (and so installed)
+    assert ops("deploy", web(bundle)).code == 0
+    digests = json.loads((root / "etc/ops/pods/web/1/state.json").read_text())["units"]
+    import hashlib
+    installed = (unit_dir(root) / "web-api.service").read_bytes()
+    assert digests["web-api.service"] == "sha256:" + hashlib.sha256(installed).hexdigest()
+    (root / "etc/ops/pods/web/1/units/web-api.service").write_text(ADMIN)
+    r = ops("undeploy", "web")
+    assert r.code == 0, r
+    assert not os.path.lexists(str(unit_dir(root) / "web-api.service"))
+    assert wants(root) == []
+
+
 def test_recovery_leaves_an_administrators_file_in_place(ops, root, bundle):
     # an interrupted first deploy of v1, then the administrator put their own file there
     assert ops("deploy", web(bundle)).code == 0
