@@ -227,8 +227,10 @@ def _refuse_foreign(owner, unit, verb):
     else:
         what = ("is not the drop-in ops wrote for pod %s (another pod's or the "
                 "administrator's, or changed since)" % owner.name)
-    raise ConflictError(path, "%s: ops does not %s it; nothing was changed (move it away "
-                        "first if the pod should have it)" % (what, verb))
+    hint = ("move it away first if the pod should have it" if verb == "overwrite" else
+            "move it away, or put back what ops installed, and run the command again")
+    raise ConflictError(path, "%s: ops does not %s it; nothing was changed (%s)"
+                        % (what, verb, hint))
 
 
 def _refuse_shadowing(system, unit, name, how):
