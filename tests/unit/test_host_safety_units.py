@@ -191,22 +191,16 @@ def test_a_specifier_in_alias_is_refused(ops, root, bundle):
     assert diff(before, snapshot(root)) == []
 
 
-def test_a_template_the_system_has_is_refused(ops, root, bundle):
-    system_unit(root, "lib/systemd/system", "getty@.service")
+@pytest.mark.parametrize("system, template, instances", [
+    ("getty@.service", "getty@.service", ["tty9"]),              # the system's template
+    ("web-w@special.service", "web-w@.service", ["a", "special"]),  # a file for one instance
+])
+def test_a_template_or_instance_the_system_has_is_refused(ops, root, bundle, system, template,
+                                                          instances):
+    system_unit(root, "usr/lib/systemd/system", system)
     before = snapshot(root)
-    b = bundle(name="web", units=[{"file": "getty@.service", "start": True,
-                                   "instances": ["tty9"]}])
-    refused(ops("deploy", b), "getty@.service", "shadow")
-    assert diff(before, snapshot(root)) == []
-
-
-def test_an_instance_the_system_has_is_refused(ops, root, bundle):
-    # a unit file for one instance overrides the template for it
-    system_unit(root, "usr/lib/systemd/system", "web-w@special.service")
-    before = snapshot(root)
-    b = bundle(name="web", units=[{"file": "web-w@.service", "start": True,
-                                   "instances": ["a", "special"]}])
-    refused(ops("deploy", b), "web-w@special.service", "shadow")
+    b = bundle(name="web", units=[{"file": template, "start": True, "instances": instances}])
+    refused(ops("deploy", b), system, "shadow")
     assert diff(before, snapshot(root)) == []
 
 
