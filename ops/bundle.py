@@ -32,6 +32,9 @@ IMAGE_ID_RE = re.compile(r"sha512-[0-9a-f]{32,128}")
 URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 SAFE_KEY_RE = re.compile(r"[A-Za-z0-9_.@:\-]{1,64}")
 MAX_INT_DIGITS = 4000
+UNIT_NAME_MAX = 255              # systemd: a unit name is shorter than UNIT_NAME_MAX (256)
+# systemd refuses templates (and so instances) of these unit types
+NO_TEMPLATE_SUFFIXES = ("mount", "automount", "slice")
 MAX_INSTANCES = 100000
 OPS_KEYS = ("name", "version", "systemd-units", "images", "volumes", "health")
 UNIT_KEYS = ("unit-file", "start", "instances")
@@ -363,12 +366,14 @@ class _Validator:
             art = self.artifact(u["unit-file"], where + ".unit-file")
             base = _basename(art.location)
             m = UNIT_RE.fullmatch(base)
-            self.expect(m is not None and len(base) <= 255, where + ".unit-file",
+            self.expect(m is not None and len(base) <= UNIT_NAME_MAX, where + ".unit-file",
                         "%r is not a valid unit name (letters, digits, ':_.-', an optional "
                         "'@' for a template, ending in .%s)" % (base, ", .".join(UNIT_SUFFIXES)))
             self.expect("@" not in m.group(1), where + ".unit-file",
                         "%r: a unit file is a plain unit or a template (name@.service), "
                         "not an instance" % base)
+            problem = unit_name_problem(base)
+            self.expect(problem is None, where + ".unit-file", problem)
             start = u.get("start", False)
             self.expect(isinstance(start, bool), where + ".start", "must be true or false")
             template = m.group(2) == "@"
@@ -377,6 +382,11 @@ class _Validator:
                 self.expect("instances" in u, where + ".instances",
                             "missing: %s is a template and needs instances" % base)
                 instances = self.instances(u["instances"], where + ".instances")
+                longest = max(instances, key=len)
+                self.expect(len(base) + len(longest) <= UNIT_NAME_MAX, where + ".instances",
+                            "instance %r makes the unit name %s longer than systemd's %d "
+                            "characters" % (longest, base.replace("@.", "@%s." % longest, 1),
+                                            UNIT_NAME_MAX))
             else:
                 self.expect("instances" not in u, where + ".instances",
                             "only a template unit (name@.service) takes instances")
@@ -395,7 +405,9 @@ class _Validator:
         self.expect(isinstance(value, list), where,
                     "must be a list of instance names or a count, not %s" % _json_type(value))
         self.expect(len(value) > 0, where, "must not be empty")
-        out = []
+        self.expect(len(value) <= MAX_INSTANCES, where,
+                    "more than %d instances" % MAX_INSTANCES)
+        out, seen = [], set()
         for i, inst in enumerate(value):
             w = "%s[%d]" % (where, i)
             self.expect(isinstance(inst, (str, int)) and not isinstance(inst, bool), w,
@@ -403,7 +415,8 @@ class _Validator:
             s = str(inst)
             self.expect(INSTANCE_RE.fullmatch(s) is not None and len(s) <= 200, w,
                         "%r is not a valid instance name (letters, digits, ':_.-')" % s)
-            self.expect(s not in out, w, "duplicate instance %r" % s)
+            self.expect(s not in seen, w, "duplicate instance %r" % s)
+            seen.add(s)
             out.append(s)
         return tuple(out)
 
@@ -569,6 +582,34 @@ def _key(k):
     """A key from the bundle as it may appear in a message: plain when it is
     a plain word, else JSON-quoted (no control characters reach a terminal)."""
     return k if SAFE_KEY_RE.fullmatch(k) else json.dumps(k)
+
+
+def unit_name_problem(name):
+    """What systemd (or ops) would refuse in the unit name ``name``, which
+    already matches UNIT_RE (characters, one optional '@' before the suffix),
+    or None.  systemd's rules (src/basic/unit-name.c, mount and slice units):
+    no template of a mount, automount or slice unit; a mount or automount
+    unit is named after its path, escaped ('-' for '/'), so the path must be
+    normalized; a slice's name is its place in the tree ('a-b.slice' under
+    'a.slice').  A name starting with '.' is a hidden file, which systemd
+    skips when it lists units (and ops's own temporary files start so)."""
+    stem, _, suffix = name.rpartition(".")
+    if name.startswith("."):
+        return ("%r starts with '.': a hidden file is not listed by systemd" % name)
+    if stem.startswith("@"):
+        return "%r: a template needs a name before its '@'" % name
+    if stem.endswith("@"):
+        if suffix in NO_TEMPLATE_SUFFIXES:
+            return "%r: systemd has no templates of .%s units" % (name, suffix)
+        return None
+    if suffix in ("mount", "automount", "slice") and stem != "-":
+        parts = stem.split("-")
+        if "" in parts:
+            return ("%r: '-' stands for '/' in a .%s unit's name; it cannot start or end the "
+                    "name or come twice in a row" % (name, suffix))
+        if suffix != "slice" and any(p in (".", "..") for p in parts):
+            return "%r: the path of a .%s unit cannot hold '.' or '..'" % (name, suffix)
+    return None
 
 
 def _basename(location):

@@ -17,8 +17,9 @@ import shutil
 from ops import atomic, index, journal, log, store
 from ops.errors import Failed, OpsError, Refused, RollbackFailed
 from ops.host import template_file
-from ops.plan import all_units, start_units
+from ops.plan import all_units, check_install_section, start_units
 from ops.rkt import ids_match, image_sha512
+from ops.units import Owner, dropin_text, pod_env, unit_digests
 
 __all__ = ["Stager", "transact", "restore", "run_removals"]
 
@@ -80,6 +81,10 @@ class Stager:
         for u in b.units:
             atomic.copy_file(self._local(u.source),
                              os.path.join(self.tmp_version, "units", u.name), sync_dir=False)
+        for u in b.units:
+            if u.source.uri:      # a downloaded unit: its [Install] is known only now
+                with open(os.path.join(self.tmp_version, "units", u.name), "rb") as f:
+                    check_install_section(layout, b.name, b.units, u, f.read())
         manifest = dict(b.manifest)
         vols = [v for v in manifest.get("volumes", []) or []
                 if not (isinstance(v, dict) and v.get("name") in {x.name for x in b.volumes})]
@@ -159,7 +164,8 @@ class Stager:
             sv = store.StoredVersion(b.name, b.version, self.tmp_version)
             sv.write_state(name=b.name, version=b.version, content=b.content_digest(),
                            source=b.source(), images=ids, outcome="staged",
-                           staged_at=store.now(), start_units=list(start_units(b.units)))
+                           staged_at=store.now(), start_units=list(start_units(b.units)),
+                           units=unit_digests(sv.units_dir))
             os.rename(self.tmp_version, final)
             atomic.fsync_dir(os.path.dirname(final))
             self.tmp_version = None
@@ -239,7 +245,7 @@ class Switcher:
     def do_health_check(self, a):
         from ops import health
         health.check(self.ctx, self.target, self.target.bundle().health,
-                     dict(pod_env(self.layout, self.target)))
+                     dict(pod_env(self.layout, self.target.name, self.target.version)))
 
     def _unit_failure(self, unit, what):
         why = self.sd.why(unit)
@@ -261,25 +267,11 @@ def installed(layout, units):
     return [u for u in units if os.path.lexists(layout.unit_path(template_file(u)))]
 
 
-def pod_env(layout, sv):
-    """The variables a unit of ``sv`` gets (its drop-in), as (name, value)."""
-    return [("POD_NAME", sv.name), ("POD_VERSION", str(sv.version)),
-            ("POD_MANIFEST", layout.host(sv.manifest_json)),
-            ("POD_VOLUMES", layout.host(layout.volumes_dir(sv.name, sv.version)))]
-
-
 def install_unit(layout, sv, unit):
     atomic.copy_file(os.path.join(sv.units_dir, unit), layout.unit_path(unit))
-    if unit.endswith(".service"):
-        atomic.write_text(layout.dropin_path(unit), dropin_text(layout, sv))
-
-
-def dropin_text(layout, sv):
-    """The drop-in ops installs for each service of stored version ``sv``."""
-    env = pod_env(layout, sv)
-    return ("# Written by ops for pod %s version %d; ops replaces it on every deploy.\n"
-            "[Service]\nEnvironment=%s\n" % (sv.name, sv.version,
-                                             " ".join('"%s=%s"' % kv for kv in env)))
+    text = dropin_text(layout, sv.name, sv.version, unit)
+    if text is not None:
+        atomic.write_text(layout.dropin_path(unit), text)
 
 
 def remove_unit(layout, unit):
@@ -377,12 +369,24 @@ def restore(ctx, name, good, bad):
     layout, sd = ctx.layout, ctx.systemd
     good_units = good.bundle().units if good else ()
     bad_units = [u for b in bad if b is not None for u in b.bundle().units]
-    sd.stop_and_disable_quietly(installed(layout, all_units(bad_units)))
+    owner = Owner(layout, name)
+    foreign = {u.name: owner.foreign(u.name) for u in bad_units}
+    # a unit whose file is not the pod's (an administrator's, put there since) is left alone
+    sd.stop_and_disable_quietly(installed(layout, all_units(
+        [u for u in bad_units if foreign[u.name] is None])))
     keep = {u.name for u in good_units}
     for u in bad_units:
-        if u.name not in keep:
+        if u.name in keep:
+            continue
+        if foreign[u.name] is None:
             remove_unit(layout, u.name)
+        else:
+            log.warn("%s is not what ops installed for %s: left in place" % (foreign[u.name], name))
     for u in good_units:
+        foreign = owner.foreign(u.name)
+        if foreign is not None:
+            raise Failed(foreign, "is not what ops installed for %s, and ops does not overwrite "
+                         "it; move it away" % name)
         install_unit(layout, good, u.name)
     starts = start_units(good_units)
     sd.enable(starts)

@@ -14,6 +14,7 @@ from collections import namedtuple
 from ops import store
 from ops.bundle import is_remote
 from ops.errors import ConflictError, Refused
+from ops.units import Owner, SystemNames, install_names, read_bytes
 
 __all__ = ["Action", "Plan", "plan_deploy", "plan_redeploy", "plan_undeploy",
            "plan_removal", "start_units", "all_units", "switch_actions"]
@@ -118,15 +119,15 @@ def switch_actions(layout, target_units, target_label, prev_units, converge_path
     return tuple(acts)
 
 
-def _check_conflicts(layout, name, units):
-    """A unit file that exists and belongs to no version of this pod, or that
-    another pod's current version runs, is a conflict (SPEC §2)."""
-    owned = set()
-    for sv in store.versions(layout, name):
-        try:
-            owned.update(sv.unit_names())
-        except Refused:
-            continue
+def _check_conflicts(layout, name, units, text_of, removed=()):
+    """Refuse (exit 2) before anything changes when installing ``units`` or
+    removing the units named in ``removed`` would touch what is not pod
+    ``name``'s own (see :mod:`ops.units`): a unit file or drop-in that is not
+    what ops installed for the pod, a unit another pod's current version runs
+    (SPEC §2), or a name (unit, instance, ``Alias=``) systemd already has
+    elsewhere in its search path.  ``text_of(unit)`` gives a unit file's
+    bytes, or None when it is not at hand yet (a download)."""
+    owner = Owner(layout, name)
     others = {}
     for pod in store.pods(layout):
         cur = store.current_version(layout, pod) if pod != name else None
@@ -135,16 +136,158 @@ def _check_conflicts(layout, name, units):
                 others.update((u, cur) for u in cur.unit_names())
             except Refused:
                 continue
+    _check_removal(layout, name, removed, owner)
+    system = SystemNames(layout)
     for u in units:
         p = layout.unit_path(u.name)
         if u.name in others:
             cur = others[u.name]
             raise ConflictError(p, "belongs to pod %s (its current version %d runs it); "
                                 "nothing was changed" % (cur.name, cur.version))
-        if os.path.lexists(p) and u.name not in owned:
-            raise ConflictError(p, "already exists and belongs to no version of pod %s "
-                                "(another pod's or the administrator's unit); nothing was changed"
-                                % name)
+        _refuse_foreign(owner, u.name, "overwrite")
+        check_install_section(layout, name, units, u, text_of(u), owner, system)
+        for n in (u.name,) + u.unit_names:
+            _refuse_shadowing(system, u.name, n, "")
+
+
+def _check_removal(layout, name, removed, owner=None):
+    """Refuse when a unit file or drop-in ops would delete is not its own."""
+    owner = owner or Owner(layout, name)
+    for unit in removed:
+        _refuse_foreign(owner, unit, "remove")
+
+
+def _installs(switch, units):
+    """The units a converging switch installs again: only those are checked
+    (an unchanged, identical file is the pod's own)."""
+    names = {a.target for a in switch if a.verb == "install-unit"}
+    return [u for u in units if u.name in names]
+
+
+def _removed(prev_units, new_units):
+    keep = {u.name for u in new_units}
+    return [u.name for u in prev_units or () if u.name not in keep]
+
+
+def _current_units(layout, name, current):
+    """The units of the current version, for a deploy or redeploy to replace;
+    refused when the current version lost its pod.json (its units would be
+    left running, unknown): `ops undeploy` takes such a version down."""
+    if current is not None:
+        return current.bundle().units
+    number = store.current_number(layout, name)
+    if number is None:
+        return None
+    raise Refused(os.path.join(layout.version_dir(name, number), "pod.json"),
+                  "missing: the current version %d of pod %s lost its stored pod.json; run "
+                  "`ops undeploy %s` first (it stops and removes the units ops installed)"
+                  % (number, name, name))
+
+
+def lost_units(layout, name, number):
+    """The units of stored version ``number`` whose pod.json is gone: from
+    its manifest.json (which keeps the ops annotation), else from the names
+    in its units/ directory (plain units only: a template's instances are
+    known only from the manifest)."""
+    from ops import bundle
+    from ops.errors import BundleError
+    vdir = layout.version_dir(name, number)
+    where = os.path.join(vdir, "pod.json")
+    manifest = os.path.join(vdir, "manifest.json")
+    raw = read_bytes(manifest)
+    if raw is not None:
+        try:
+            return bundle.parse(raw, manifest, None, insecure_images=True).units
+        except BundleError:
+            pass
+    try:
+        names = sorted(n for n in os.listdir(os.path.join(vdir, "units"))
+                       if not n.startswith("."))
+    except OSError:
+        raise Refused(where, "missing, and so is the version's units/ directory: ops cannot tell "
+                      "which units version %d of pod %s installed; stop and remove them by "
+                      "hand, then remove %s" % (number, name, layout.current_link(name)))
+    templates = [n for n in names if "@" in n]
+    if templates:
+        raise Refused(where, "missing, and so is manifest.json: the instances of %s are "
+                      "unknown; put pod.json back from the bundle and run the undeploy again"
+                      % templates[0])
+    return tuple(bundle.UnitSpec(n, bundle.Artifact(n), False, None) for n in names)
+
+
+def _lost_versions(layout, name):
+    """Version directories of the pod that lost their pod.json."""
+    return [store.StoredVersion(name, n, d) for n, d in store.version_dirs(layout, name)
+            if not os.path.isfile(os.path.join(d, "pod.json"))]
+
+
+def _refuse_foreign(owner, unit, verb):
+    path = owner.foreign(unit)
+    if path is None:
+        return
+    if path == owner.layout.unit_path(unit):
+        what = ("already exists and belongs to no version of pod %s (another pod's or the "
+                "administrator's unit, or changed since ops installed it)" % owner.name)
+    else:
+        what = ("is not the drop-in ops wrote for pod %s (another pod's or the "
+                "administrator's, or changed since)" % owner.name)
+    hint = ("move it away first if the pod should have it" if verb == "overwrite" else
+            "move it away, or put back what ops installed, and run the command again")
+    raise ConflictError(path, "%s: ops does not %s it; nothing was changed (%s)"
+                        % (what, verb, hint))
+
+
+def _refuse_shadowing(system, unit, name, how):
+    where = system.where(name)
+    if where is not None:
+        raise ConflictError(where, "systemd already has a unit %s; the pod's %s%s would shadow "
+                            "it: give the pod's unit another name; nothing was changed"
+                            % (name, unit, how))
+
+
+def check_install_section(layout, name, units, u, text, owner=None, system=None):
+    """The [Install] section of unit ``u``: each ``Alias=`` (each instance's,
+    for a template) must be a name no one else has, and each ``Also=`` a unit
+    of the pod itself (``systemctl enable`` and ``disable`` act on them)."""
+    if text is None:
+        return
+    owner = owner or Owner(layout, name)
+    system = system or SystemNames(layout)
+    try:
+        aliases, also = install_names(text.decode("utf-8", "replace"))
+    except ValueError as e:
+        raise ConflictError(u.name, "[Install] %s: ops does not expand specifiers in Alias= "
+                            "or Also=; write the names out; nothing was changed" % e)
+    ours = {n for x in units for n in (x.name,) + x.unit_names}
+    for a in sorted(also):
+        if a not in ours:
+            raise ConflictError(u.name, "[Install] Also=%s: systemctl enable and disable would "
+                                "act on %s too, which is not a unit of pod %s; nothing was "
+                                "changed" % (a, a, name))
+        if a.endswith("@" + a[a.rfind("."):]):
+            raise ConflictError(u.name, "[Install] Also=%s: enabling a template enables its "
+                                "DefaultInstance=, which is not among the pod's instances; name "
+                                "the instances; nothing was changed" % a)
+    for a in sorted(aliases):
+        names = [a]
+        if u.instances is not None and "@." in a:
+            stem, suffix = a.split("@", 1)
+            names += ["%s@%s%s" % (stem, i, suffix) for i in u.instances]
+        for n in names:
+            if n in ours:
+                continue
+            _refuse_shadowing(system, u.name, n, " (its Alias=%s)" % a)
+            if owner.unit_file(n) is False:
+                raise ConflictError(layout.unit_path(n), "already exists; Alias=%s of the pod's "
+                                    "%s would replace it; nothing was changed" % (a, u.name))
+
+
+def _stored_text(sv):
+    return lambda u: read_bytes(os.path.join(sv.units_dir, u.name))
+
+
+def _bundle_text(u):
+    return read_bytes(u.source.path) if u.source.path else None
 
 
 def _is_up(ctx, units):
@@ -165,7 +308,7 @@ def plan_deploy(ctx, bundle):
             raise Refused("%s:%d" % (name, version),
                           "this version is already stored with different content: bump the "
                           "version, or run `ops undeploy %s:%d --remove` first" % (name, version, ))
-    _check_conflicts(layout, name, bundle.units)
+    prev_units = _current_units(layout, name, current)
     stage = _stage_actions(ctx, bundle, stored)
     label = "%s %d" % (name, version)
     if current is not None and current.version == version:
@@ -173,9 +316,11 @@ def plan_deploy(ctx, bundle):
         switch = switch_actions(layout, bundle.units, label, None, paths, bundle.health)
         if _nothing_to_do(ctx, stage, switch, bundle.units):
             return Plan("deploy", name, version, version, notes=("unchanged",))
+        _check_conflicts(layout, name, _installs(switch, bundle.units), _bundle_text)
         notes.append("converging: some units are stopped or missing")
         return Plan("deploy", name, version, version, stage, switch, notes=tuple(notes))
-    prev_units = current.bundle().units if current else None
+    _check_conflicts(layout, name, bundle.units, _bundle_text,
+                     _removed(prev_units, bundle.units))
     switch = switch_actions(layout, bundle.units, label, prev_units, health=bundle.health)
     return Plan("deploy", name, version, current.version if current else None,
                 stage, switch, notes=tuple(notes))
@@ -246,15 +391,16 @@ def plan_redeploy(ctx, name, version):
             if not any(_match(i, h) for h in have):
                 raise Refused(i, "image of %s:%d is no longer in rkt's store; deploy the bundle "
                               "again" % (name, target.version))
-    _check_conflicts(layout, name, tb.units)
+    prev_units = _current_units(layout, name, current)
     label = "%s %d" % (name, target.version)
     if current is not None and current.version == target.version:
         paths = {u.name: os.path.join(target.units_dir, u.name) for u in tb.units}
         switch = switch_actions(layout, tb.units, label, None, paths, tb.health)
         if _nothing_to_do(ctx, (), switch, tb.units):
             return Plan("redeploy", name, target.version, target.version, notes=("unchanged",))
+        _check_conflicts(layout, name, _installs(switch, tb.units), _stored_text(target))
         return Plan("redeploy", name, target.version, target.version, (), switch)
-    prev_units = current.bundle().units if current else None
+    _check_conflicts(layout, name, tb.units, _stored_text(target), _removed(prev_units, tb.units))
     return Plan("redeploy", name, target.version, current.version if current else None,
                 (), switch_actions(layout, tb.units, label, prev_units, health=tb.health))
 
@@ -262,10 +408,13 @@ def plan_redeploy(ctx, name, version):
 def plan_undeploy(ctx, name, version, remove):
     layout = ctx.layout
     current = store.current_version(layout, name)
+    # the version `current` names, even when its pod.json was lost
+    number = current.version if current else store.current_number(layout, name)
     versions = store.versions(layout, name)
     switch = ()
-    if current is not None and (version is None or version == current.version):
-        units = current.bundle().units
+    if number is not None and (version is None or version == number):
+        units = current.bundle().units if current else lost_units(layout, name, number)
+        _check_removal(layout, name, [u.name for u in units])
         acts = [Action("stop", units=all_units(units)), Action("disable", units=all_units(units))]
         acts = [a for a in acts if a.units]
         acts += [Action("remove-unit", u.name) for u in units]
@@ -275,11 +424,11 @@ def plan_undeploy(ctx, name, version, remove):
         switch = tuple(acts)
     removals = ()
     if remove:
-        doomed = [v for v in versions if version is None or v.version == version]
-        removals = plan_removal(ctx, name, doomed)
-    shown = version if version is not None else (current.version if current else None)
-    return Plan("undeploy", name, shown, current.version if current else None,
-                (), switch, removals)
+        doomed = [v for v in versions + _lost_versions(layout, name)
+                  if version is None or v.version == version]
+        removals = plan_removal(ctx, name, sorted(doomed, key=lambda v: v.version))
+    shown = version if version is not None else number
+    return Plan("undeploy", name, shown, number, (), switch, removals)
 
 
 def plan_removal(ctx, name, doomed, doomed_elsewhere=(), scheduled=None, stored_images=None):

@@ -30,6 +30,8 @@ def run(argv, *, check=True, input=None, env=None, timeout=None):
         raise UsageError(argv[0], "command not found (install it or put it on PATH)")
     except PermissionError:
         raise UsageError(argv[0], "cannot execute (permission denied)")
+    except OSError as e:          # E2BIG and the like: the command did not run
+        raise CommandError(_name(argv), "cannot run: %s" % (e.strerror or e))
     if check and proc.returncode != 0:
         # a bounded command (a health check) may say why on stdout
         text = proc.stderr + (proc.stdout if timeout is not None else "")

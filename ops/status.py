@@ -87,11 +87,11 @@ def _check_files(layout, cur, unit, drift):
                       + layout.host(path)})
     if not unit.name.endswith(".service"):
         return
-    from ops.deploy import dropin_text
+    from ops.units import dropin_text
     dropin = layout.dropin_path(unit.name)
     try:
         with open(dropin, encoding="utf-8", errors="replace") as f:
-            same = f.read() == dropin_text(layout, cur)
+            same = f.read() == dropin_text(layout, cur.name, cur.version, unit.name)
     except FileNotFoundError:
         drift.append({"unit": unit.name, "problem": "drop-in missing: " + layout.host(dropin)})
         return

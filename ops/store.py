@@ -15,7 +15,7 @@ from ops import atomic, index
 from ops.errors import Failed
 from ops.index import is_version    # there, so that `list` imports nothing more
 
-__all__ = ["is_version", "StoredVersion", "versions", "pods", "get", "current_version",
+__all__ = ["is_version", "StoredVersion", "versions", "version_dirs", "pods", "get", "current_version",
            "set_current", "clear_current", "now", "remove_tree", "remove_if_empty"]
 
 
@@ -113,6 +113,18 @@ def versions(layout, name):
             out.append(StoredVersion(name, int(e), os.path.join(d, e)))
     out.sort(key=lambda v: v.version)
     return out
+
+
+def version_dirs(layout, name):
+    """[(version, directory)] of every version directory of pod ``name``,
+    oldest first, whether or not its pod.json is still there."""
+    d = layout.pod_dir(name)
+    try:
+        entries = os.listdir(d)
+    except OSError:
+        return []
+    return sorted((int(e), os.path.join(d, e)) for e in entries
+                  if is_version(e) and os.path.isdir(os.path.join(d, e)))
 
 
 def pods(layout):

@@ -5,12 +5,51 @@ Offline mode (``--root`` other than /) only enables and disables with
 "active" reads as "enabled".  Unit names are arguments, never shell text.
 """
 
+import os
 import time
 
 from ops.errors import OpsError
 from ops.runner import run
 
-__all__ = ["Systemd"]
+__all__ = ["Systemd", "arg_max", "batches"]
+
+# Room left in the argument space for what is not ours: the environment's
+# pointers and alignment, the program's own name, the kernel's slack.
+_SLACK = 4096
+
+
+def arg_max():
+    """Bytes one command line (arguments and environment) may take:
+    ``OPS_ARG_MAX`` when set (to test batching), else what the OS allows."""
+    value = os.environ.get("OPS_ARG_MAX", "")
+    if value.isdigit() and value.isascii():
+        return int(value)
+    try:
+        limit = os.sysconf("SC_ARG_MAX")
+    except (ValueError, OSError):
+        limit = -1
+    return limit if limit > 0 else 131072
+
+
+def batches(fixed, units, limit=None):
+    """Split ``units`` so that ``fixed + batch`` fits in one command line
+    (each argument costs its bytes, a NUL and a pointer; the environment
+    counts too).  A small list is one batch: the number of calls does not
+    grow with a pod until its names fill the OS's argument space."""
+    limit = arg_max() if limit is None else limit
+    env = sum(len(k) + len(v) + 2 + 8 for k, v in os.environb.items())
+    room = limit - env - _SLACK - sum(len(os.fsencode(a)) + 1 + 8 for a in fixed)
+    out, cur, size = [], [], 0
+    for u in units:
+        cost = len(os.fsencode(u)) + 1 + 8
+        if cur and size + cost > room:
+            out.append(cur)
+            cur, size = [], 0
+        cur.append(u)
+        size += cost
+    if cur:
+        out.append(cur)
+    return out
 
 
 class Systemd:
@@ -18,18 +57,27 @@ class Systemd:
         self.layout = layout
         self.offline = layout.offline
 
-    def _ctl(self, *args, check=True):
+    def _argv(self, args):
         argv = ["systemctl"]
         if self.offline:
             argv.append("--root=" + self.layout.root)
         argv.extend(args)
-        return run(argv, check=check)
+        return argv
+
+    def _ctl(self, *args, check=True):
+        return run(self._argv(args), check=check)
+
+    def _each(self, args, units, check=True):
+        """``systemctl ARGS -- UNITS`` in as few calls as the argument space
+        allows; the CompletedProcess of each."""
+        fixed = self._argv(list(args) + ["--"])
+        return [run(fixed + batch, check=check) for batch in batches(fixed, units)]
 
     def _mutate(self, verb, units, *flags):
         units = list(units)
         if not units:
             return
-        self._ctl(verb, *flags, "--", *units)
+        self._each((verb,) + flags, units)
 
     def daemon_reload(self):
         if not self.offline:
@@ -55,10 +103,10 @@ class Systemd:
         if not units:
             return
         if not self.offline:
-            self._ctl("stop", "--", *units, check=False)
-        self._ctl("disable", "--no-reload", "--", *units, check=False)
+            self._each(("stop",), units, check=False)
+        self._each(("disable", "--no-reload"), units, check=False)
         if not self.offline:
-            self._ctl("reset-failed", "--", *units, check=False)
+            self._each(("reset-failed",), units, check=False)
 
     def states(self, units):
         """{unit: state}: ``is-active`` online, ``is-enabled`` offline."""
@@ -66,8 +114,8 @@ class Systemd:
         if not units:
             return {}
         verb = "is-enabled" if self.offline else "is-active"
-        proc = self._ctl(verb, "--", *units, check=False)
-        lines = proc.stdout.splitlines()
+        lines = [l for p in self._each((verb,), units, check=False)
+                 for l in p.stdout.splitlines()]
         states = {}
         for i, u in enumerate(units):
             states[u] = lines[i].strip() if i < len(lines) else "unknown"
@@ -90,34 +138,38 @@ class Systemd:
         if starting and not self.offline:
             subs = self._show(starting, "SubState")
             bad += [u for u in starting if subs.get(u, {}).get("SubState") == "auto-restart"]
-        return [u for u in bad if not self._finished_oneshot(u)]
+        done = self._finished_oneshots(bad)
+        return [u for u in bad if u not in done]
 
     def _show(self, units, *props):
         """{unit: {prop: value}} from one batched ``systemctl show``."""
         args = ["show"]
         for p in ("Id",) + props:
             args += ["-p", p]
-        proc = self._ctl(*args, "--", *units, check=False)
         out, cur = {}, {}
-        for block in proc.stdout.split("\n\n"):
-            cur = dict(l.split("=", 1) for l in block.splitlines() if "=" in l)
-            if cur.get("Id"):
-                out[cur["Id"]] = cur
+        for proc in self._each(args, units, check=False):
+            for block in proc.stdout.split("\n\n"):
+                cur = dict(l.split("=", 1) for l in block.splitlines() if "=" in l)
+                if cur.get("Id"):
+                    out[cur["Id"]] = cur
         return out
 
     def show(self, units, *props):
-        """{unit: {prop: value}} of ``units``, in one ``systemctl show`` (online only)."""
+        """{unit: {prop: value}} of ``units``, in batched ``systemctl show`` (online only)."""
         units = list(units)
         if self.offline or not units:
             return {}
         return self._show(units, *props)
 
-    def _finished_oneshot(self, unit):
-        if self.offline:
-            return False
-        props = self._show([unit], "Type", "Result", "ActiveState").get(unit, {})
-        return (props.get("Type") == "oneshot" and props.get("Result") == "success"
-                and props.get("ActiveState") == "inactive")
+    def _finished_oneshots(self, units):
+        """Those of ``units`` that are oneshot services that ran and succeeded
+        (one batched ``show``, however many there are)."""
+        if self.offline or not units:
+            return set()
+        shown = self._show(units, "Type", "Result", "ActiveState")
+        return {u for u in units if shown.get(u, {}).get("Type") == "oneshot"
+                and shown[u].get("Result") == "success"
+                and shown[u].get("ActiveState") == "inactive"}
 
     def settle(self, units, seconds):
         """Poll for ``seconds``; return the first units found down, else []."""

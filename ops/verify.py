@@ -33,7 +33,7 @@ def verify_units(bundle):
     if tool is None or not units:
         return
     import tempfile
-    from ops.deploy import dropin_text
+    from ops.units import dropin_text
     from ops.layout import Layout
     from ops.runner import run
     from ops.store import StoredVersion
@@ -49,7 +49,7 @@ def verify_units(bundle):
             if u.name.endswith(".service"):
                 os.mkdir(path + ".d")
                 with open(os.path.join(path + ".d", "50-ops.conf"), "w") as f:
-                    f.write(dropin_text(layout, sv))
+                    f.write(dropin_text(layout, sv.name, sv.version, u.name))
         env = dict(os.environ, SYSTEMD_UNIT_PATH=tmp + ":")   # ":": then the usual paths
         proc = run([tool, "verify", "--man=no", "--"] + list(paths), check=False, env=env)
     _refuse(bundle, paths, (proc.stderr + "\n" + proc.stdout).splitlines())

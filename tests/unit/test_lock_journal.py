@@ -217,7 +217,7 @@ def half_switched(root, b1, b2):
     shutil.copy(str(b2.dir / "units/web-api.service"), str(ud / "web-api.service"))
     (ud / "web-api.service.d/50-ops.conf").write_text(
         (ud / "web-api.service.d/50-ops.conf").read_text().replace("/1", "/2")
-        .replace("POD_VERSION=1", "POD_VERSION=2"))
+        .replace("POD_VERSION=1", "POD_VERSION=2").replace("version 1;", "version 2;"))
     shutil.copy(str(b2.dir / "units/web-v2.service"), str(ud / "web-v2.service"))
     os.symlink("/etc/systemd/system/web-v2.service",
                str(ud / "multi-user.target.wants/web-v2.service"))
