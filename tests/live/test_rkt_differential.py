@@ -17,12 +17,11 @@ import shutil
 
 import pytest
 
-from tests.support import aci, gpg
+from tests.support import aci, gpg, realrkt
 
 from .conftest import OPS_ENV, copy_bundle, describe, make_bundle, wait_for
 
-REAL = "/opt/rkt/bin/rkt"                  # inside the container (/usr is read-only there)
-STAGE1 = "/opt/rkt/lib/stage1-fly.aci"
+REAL, STAGE1 = realrkt.RKT, realrkt.STAGE1    # inside the container (/usr is read-only there)
 STANDIN = "/src/tests/rkt/rkt"
 SIDES = {"real": REAL, "stand-in": STANDIN}
 IN = "/root/in"
@@ -38,19 +37,6 @@ BAD_MANIFESTS = {      # image manifests that are not JSON: rkt reports Go's syn
     "json-eof": b'{"acKind": "ImageMan',
     "json-escape": b'{"acKind": "Image\\qManifest"}',
 }
-
-
-@pytest.fixture(scope="module")
-def real_rkt():
-    rkt = os.environ.get("OPS_TEST_RKT")
-    if not rkt:
-        pytest.skip("no real rkt: OPS_TEST_RKT is not set (build rkt with its build script and name the binary)")
-    stage1 = os.path.join(os.path.dirname(os.path.abspath(rkt)), "stage1-fly.aci")
-    if not (os.path.isfile(rkt) and os.access(rkt, os.X_OK)):
-        pytest.skip("no real rkt: OPS_TEST_RKT=%s is not an executable file" % rkt)
-    if not os.path.isfile(stage1):
-        pytest.skip("no real rkt: %s is missing beside OPS_TEST_RKT" % stage1)
-    return rkt, stage1
 
 
 def _write(path, data):
@@ -123,12 +109,7 @@ def inputs(real_rkt, tmp_path_factory):
 @pytest.fixture(scope="module")
 def ct(real_rkt, inputs, container):
     """The container with the real rkt installed and the inputs at /root/in; rkt's pods collected at the end."""
-    rkt, stage1 = real_rkt
-    for src, dest, mode in ((rkt, REAL, 0o755), (stage1, STAGE1, 0o644)):
-        path = container.path(dest)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        shutil.copyfile(src, path)
-        os.chmod(path, mode)
+    realrkt.install(container, *real_rkt)
     container.copytree(inputs["host_dir"], IN)
     yield container
     container.run([REAL, "gc", "--grace-period=0s"], timeout=120)
