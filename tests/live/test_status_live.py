@@ -193,7 +193,13 @@ def test_drifted_host_report(container, bundles):
         "drift: watch-w@1.service: not running (inactive/dead, result success)",
         "drift: watch-w@2.service: not enabled (disabled)",
     ], describe(r)
-    # a deploy of the same version puts everything back
+    # the edited unit file is no longer what ops installed: a deploy leaves it alone (exit 2, nothing changed) ...
+    edited = c.read_file(path)
+    r = ops(c, "deploy", "/root/bundles/watch/1", check=2)
+    assert "%s: already exists and belongs to no version of pod watch" % path in r.stderr, describe(r)
+    assert c.read_file(path) == edited
+    # ... until the operator puts back what ops installed; then a deploy of the same version repairs the rest
+    c.write_file(path, c.read_file("/etc/ops/pods/watch/1/units/watch-web.service"))
     ops(c, "deploy", "/root/bundles/watch/1", check=0)
     r = ops(c, "status", check=0)
     assert "drift" not in r.stdout, describe(r)

@@ -496,7 +496,10 @@ def check_units(tmp_path, name, entry=None):
     d.mkdir(exist_ok=True)
     (d / "u").mkdir(exist_ok=True)
     if len(name) < 250:
-        (d / "u" / name).write_text("[Unit]\n")
+        body = "[Unit]\n"
+        if name.endswith(".mount") and name != "-.mount":     # systemd-analyze verify wants What= and Where=
+            body += "[Mount]\nWhat=tmpfs\nWhere=/%s\n" % name[:-len(".mount")].replace("-", "/")
+        (d / "u" / name).write_text(body)
         entry = dict(entry or {}, **{"unit-file": "u/" + name})
     else:           # longer than a file name may be: only a URI can name it
         entry = dict(entry or {}, **{"unit-file": "https://example.com/" + name})
