@@ -14,25 +14,12 @@ import os
 
 from ops import index, journal, store
 from ops.errors import Refused
+from ops.systemd import ENABLED, is_up
 
-__all__ = ["status", "is_up", "mark_running", "failure_reasons"]
+__all__ = ["status", "mark_running", "failure_reasons"]
 
 PROPS = ("ActiveState", "SubState", "MainPID", "StateChangeTimestamp", "Result",
          "UnitFileState", "Type")
-ENABLED = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
-
-
-def is_up(props):
-    """Is a unit up, from its ``systemctl show`` properties?  As when settling:
-    active (or starting, but not waiting to restart after a crash), or a
-    oneshot that finished successfully."""
-    state = props.get("ActiveState")
-    if state in ("active", "reloading"):
-        return True
-    if state == "activating":
-        return props.get("SubState") != "auto-restart"
-    return (props.get("Type") == "oneshot" and props.get("Result") == "success"
-            and state == "inactive")
 
 
 def status(host, name=None):

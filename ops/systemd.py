@@ -11,7 +11,23 @@ import time
 from ops.errors import OpsError
 from ops.runner import run
 
-__all__ = ["Systemd", "arg_max", "batches"]
+__all__ = ["Systemd", "arg_max", "batches", "ENABLED", "is_up"]
+
+# What `systemctl is-enabled` says of a unit that is enabled, in effect.
+ENABLED = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
+
+
+def is_up(props):
+    """Is a unit up, from its ``systemctl show`` properties?  Active (or
+    starting, but not waiting to restart after a crash: a crash loop is down),
+    or a oneshot that finished successfully."""
+    state = props.get("ActiveState")
+    if state in ("active", "reloading"):
+        return True
+    if state == "activating":
+        return props.get("SubState") != "auto-restart"
+    return (props.get("Type") == "oneshot" and props.get("Result") == "success"
+            and state == "inactive")
 
 # Room left in the argument space for what is not ours: the environment's
 # pointers and alignment, the program's own name, the kernel's slack.
@@ -123,8 +139,7 @@ class Systemd:
 
     def good(self, state):
         if self.offline:
-            return state in ("enabled", "enabled-runtime", "static", "alias", "indirect",
-                             "generated")
+            return state in ENABLED
         return state in ("active", "reloading", "activating")
 
     def inactive_units(self, units):
@@ -166,10 +181,8 @@ class Systemd:
         (one batched ``show``, however many there are)."""
         if self.offline or not units:
             return set()
-        shown = self._show(units, "Type", "Result", "ActiveState")
-        return {u for u in units if shown.get(u, {}).get("Type") == "oneshot"
-                and shown[u].get("Result") == "success"
-                and shown[u].get("ActiveState") == "inactive"}
+        shown = self._show(units, "Type", "Result", "ActiveState", "SubState")
+        return {u for u in units if is_up(shown.get(u, {}))}
 
     def settle(self, units, seconds):
         """Poll for ``seconds``; return the first units found down, else []."""
