@@ -439,14 +439,7 @@ def _on_signal(signum, frame):
 
 def _out(text):
     _Signals.finishing = True       # the result is written whole, or not at all
-    try:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # the reader went away (`ops list | head -1`): drop the rest quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+    log.write(sys.stdout, text + "\n")   # a reader gone (`ops list | head -1`): the rest is dropped
 
 
 def _out_json(obj):
@@ -588,11 +581,7 @@ def _fail(err, json_mode, command, args):
         code, message = 1, "unexpected error: %s: %s (set OPS_DEBUG=1 for details)" % (
             type(err).__name__, err)
     message = _printable(message)
-    try:
-        sys.stderr.write("ops: error: %s\n" % message)
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    log.write(sys.stderr, "ops: error: %s\n" % message)
     if json_mode:
         # a rolled-back switch changed the host all the same: units were stopped and
         # started again, and the failed version is stored with its outcome

@@ -3,7 +3,7 @@ command.  stdout is reserved for the result line or the ``--json`` object."""
 
 import sys
 
-__all__ = ["set_verbosity", "verbosity", "info", "command", "warn"]
+__all__ = ["set_verbosity", "verbosity", "info", "command", "warn", "write"]
 
 _verbosity = 1   # 0 quiet, 1 normal, 2 verbose
 
@@ -17,12 +17,27 @@ def verbosity():
     return _verbosity
 
 
-def _emit(line):
+def write(stream, text):
+    """Write and flush ``text``; when the reader is gone (a closed pipe), send
+    the rest of that stream to /dev/null, so that Python's own flush at exit
+    does not fail too (it would turn the exit status into 120)."""
     try:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        import os
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
     except (OSError, ValueError):
         pass
+
+
+def _emit(line):
+    write(sys.stderr, line + "\n")
 
 
 def info(msg):
