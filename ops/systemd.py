@@ -29,7 +29,6 @@ def is_up(props):
     return (props.get("Type") == "oneshot" and props.get("Result") == "success"
             and state == "inactive")
 
-
 # Room left in the argument space for what is not ours: the environment's
 # pointers and alignment, the program's own name, the kernel's slack.
 _SLACK = 4096
@@ -138,17 +137,24 @@ class Systemd:
             states[u] = lines[i].strip() if i < len(lines) else "unknown"
         return states
 
-    def inactive_units(self, units):
-        """The units that are not up: offline, not enabled; online, not
-        :func:`is_up` (one batched ``systemctl show``: a crash loop is down, a
-        oneshot that finished successfully is up)."""
-        units = list(units)
-        if not units:
-            return []
+    def good(self, state):
         if self.offline:
-            return [u for u, s in self.states(units).items() if s not in ENABLED]
-        shown = self._show(units, "ActiveState", "SubState", "Type", "Result")
-        return [u for u in units if not is_up(shown.get(u, {}))]
+            return state in ENABLED
+        return state in ("active", "reloading", "activating")
+
+    def inactive_units(self, units):
+        """The units that are not up (not active online, not enabled offline).
+
+        "activating" counts as up, except a unit waiting to be restarted
+        after a crash (SubState auto-restart): a crash loop is down."""
+        states = self.states(units)
+        bad = [u for u, s in states.items() if not self.good(s)]
+        starting = [u for u, s in states.items() if s == "activating"]
+        if starting and not self.offline:
+            subs = self._show(starting, "SubState")
+            bad += [u for u in starting if subs.get(u, {}).get("SubState") == "auto-restart"]
+        done = self._finished_oneshots(bad)
+        return [u for u in bad if u not in done]
 
     def _show(self, units, *props):
         """{unit: {prop: value}} from one batched ``systemctl show``."""
@@ -169,6 +175,14 @@ class Systemd:
         if self.offline or not units:
             return {}
         return self._show(units, *props)
+
+    def _finished_oneshots(self, units):
+        """Those of ``units`` that are oneshot services that ran and succeeded
+        (one batched ``show``, however many there are)."""
+        if self.offline or not units:
+            return set()
+        shown = self._show(units, "Type", "Result", "ActiveState", "SubState")
+        return {u for u in units if is_up(shown.get(u, {}))}
 
     def settle(self, units, seconds):
         """Poll for ``seconds``; return the first units found down, else []."""
