@@ -29,6 +29,7 @@ def is_up(props):
     return (props.get("Type") == "oneshot" and props.get("Result") == "success"
             and state == "inactive")
 
+
 # Room left in the argument space for what is not ours: the environment's
 # pointers and alignment, the program's own name, the kernel's slack.
 _SLACK = 4096
