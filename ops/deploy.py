@@ -344,11 +344,11 @@ def _reason(cause):
 
 
 def _no_more_interrupts():
-    """Ignore SIGINT and SIGTERM for the rest of the run.  Used where ops
+    """Ignore SIGINT, SIGTERM and SIGHUP (every signal the CLI traps) for the rest of the run.  Used where ops
     commits: an interrupt there could only make ops report a failure for work
     that is done (the commit and the removals are short and bounded)."""
     import signal
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         try:
             signal.signal(signum, signal.SIG_IGN)
         except ValueError:       # not the main thread (ops used as a library)

@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from conftest import snapshot, stored_versions
+from conftest import current_link, snapshot, stored_versions
 from ops.errors import FetchError
 from ops.fetch import download
 from tests.support.servers import body, make_certs, redirect, serve
@@ -355,3 +355,22 @@ def test_base256_header_tricks_are_a_volume_error(fields, tmp_path):
     with pytest.raises(VolumeError):
         unpack_as_root(archive, tmp_path / "out")
     assert sorted(os.listdir(str(tmp_path))) == ["v.tar"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_at_the_commit_leaves_the_deploy_committed(signum, ops, root, bundle,
+                                                            monkeypatch):
+    """Once every step of the switch is done, a signal cannot roll it back."""
+    from ops import store
+    assert ops("deploy", bundle(name="web", version=1)).code == 0
+    record = store.StoredVersion.record
+
+    def killing_record(self, outcome, *a, **kw):
+        if outcome == "ok":
+            os.kill(os.getpid(), signum)
+        return record(self, outcome, *a, **kw)
+    monkeypatch.setattr(store.StoredVersion, "record", killing_record)
+    r = ops("--json", "deploy", bundle(name="web", version=2))
+    assert r.code == 0, r
+    assert json.loads(r.out)["changed"] is True
+    assert current_link(root, "web") == "../pods/web/2"
