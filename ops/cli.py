@@ -8,7 +8,8 @@ code.  ``main(argv)`` returns the exit status, so tests call it in-process.
 import os
 import sys
 
-from ops import __version__, log
+from ops import __version__, log, signals
+from ops.result import Result
 
 # argparse and json are imported when needed: `ops --version` and `ops list`
 # run on every Ansible play, and start-up time counts there.
@@ -293,8 +294,7 @@ def main(argv=None):
     """Run ops; return its exit status.  ``argv`` None: the program's own
     arguments, and the signal handlers stay in place until the process exits
     (a signal after the output is written cannot turn into a second one)."""
-    signals = _Signals(restore=argv is not None)
-    with signals:
+    with signals.trap(restore=argv is not None):
         if argv is None:
             argv = sys.argv[1:]
         return _main(argv)
@@ -316,7 +316,7 @@ def _main(argv):
         return e.code or 0
     except KeyboardInterrupt as e:
         command = next((a for a in argv if a in COMMANDS), "usage")
-        return _fail(_failed(command, _interruption(e)), json_mode, command, None)
+        return _fail(_failed(command, "interrupted by " + signals.Interrupted.name_of(e)), json_mode, command, None)
     except Exception as e:             # UsageError from _Parser.error
         return _fail(e, json_mode, "usage", None)
     try:
@@ -326,7 +326,7 @@ def _main(argv):
                          "usage", None)
         return _run(args)
     except KeyboardInterrupt as e:
-        return _fail(_failed(args.command, _interruption(e)), args.json, args.command, args)
+        return _fail(_failed(args.command, "interrupted by " + signals.Interrupted.name_of(e)), args.json, args.command, args)
     except Exception as e:
         return _fail(e, args.json, args.command, args)
 
@@ -376,69 +376,8 @@ def _run(args):
     return _print_result(result, args)
 
 
-class _Interrupted(KeyboardInterrupt):
-    """SIGINT, SIGTERM or SIGHUP arrived (``signum``)."""
-
-    def __init__(self, signum):
-        super().__init__(signum)
-        self.signum = signum
-
-
-_SIGNALS = ((2, "SIGINT"), (15, "SIGTERM"), (1, "SIGHUP"))
-
-
-def _interruption(e):
-    return "interrupted by %s" % dict(_SIGNALS).get(getattr(e, "signum", 2), "a signal")
-
-
-class _Signals:
-    """From the start of a run to its end, SIGINT, SIGTERM and SIGHUP (Ctrl-C,
-    a shutdown or a caller's timeout, a closed terminal) are failures like any
-    other: staging is undone, a switch is rolled back, and ops exits 1 with
-    one error line (and, with --json, the one JSON object).  A signal the
-    caller set to be ignored (nohup) stays ignored.  Once the result is being
-    written they are held off, so the output is never cut in two.  The
-    previous handlers come back afterwards when ``restore`` (ops run
-    in-process, as the tests run it)."""
-
-    finishing = False
-
-    def __init__(self, restore=True):
-        self.restore = restore
-        self.saved = {}
-
-    def __enter__(self):
-        import _signal        # `signal` itself imports enum: a cost on every `ops list`
-        _Signals.finishing = False
-        try:
-            for signum, _ in _SIGNALS:
-                old = _signal.getsignal(signum)
-                if old != _signal.SIG_IGN:
-                    _signal.signal(signum, _on_signal)
-                    self.saved[signum] = old
-        except ValueError:       # not the main thread: signals are the caller's
-            self.saved.clear()
-        return self
-
-    def __exit__(self, *exc):
-        _Signals.finishing = True
-        if self.restore:
-            import _signal
-            for signum, handler in self.saved.items():
-                try:
-                    _signal.signal(signum, handler)
-                except (ValueError, TypeError):
-                    pass
-        return False
-
-
-def _on_signal(signum, frame):
-    if not _Signals.finishing:
-        raise _Interrupted(signum)
-
-
 def _out(text):
-    _Signals.finishing = True       # the result is written whole, or not at all
+    signals.hold()                  # the result is written whole, or not at all
     log.write(sys.stdout, text + "\n")   # a reader gone (`ops list | head -1`): the rest is dropped
 
 
@@ -449,14 +388,8 @@ def _out_json(obj):
 
 def _print_result(r, args):
     if args.json:
-        _out_json({
-            "ok": True, "changed": r.changed and not args.dry_run, "command": r.command,
-            "dry_run": args.dry_run,
-            "pod": {"name": r.name, "version": r.version} if r.name else None,
-            "previous": r.previous, "rolled_back": False,
-            "actions": [a.to_json() for a in r.actions],
-            "error": None,
-            **({"removed": r.removed, "kept": r.kept} if r.command == "cleanup" else {})})
+        r.dry_run = args.dry_run
+        _out_json(r.to_json())
         return 0
     if args.dry_run:
         for a in r.actions:
@@ -474,13 +407,11 @@ def _print_result(r, args):
 def _print_check(b, args):
     n_units = len(b.units)
     if args.json:
-        _out_json({"ok": True, "changed": False, "command": "check",
-                         "pod": {"name": b.name, "version": b.version}, "previous": None,
-                         "rolled_back": False, "actions": [], "error": None,
-                         "units": [u.name for u in b.units],
-                         "images": [i.source.location for i in b.images],
-                         "volumes": [v.name for v in b.volumes],
-                         "health": b.health._asdict() if b.health else None})
+        _out_json(Result("check", b.name, b.version, dry_run=args.dry_run,
+                         units=[u.name for u in b.units],
+                         images=[i.source.location for i in b.images],
+                         volumes=[v.name for v in b.volumes],
+                         health=b.health._asdict() if b.health else None).to_json())
         return 0
     _out("%s %d: valid: %d unit%s, %d image%s, %d volume%s" % (
         b.name, b.version, n_units, "" if n_units == 1 else "s", len(b.images),
@@ -505,7 +436,7 @@ def _print_check(b, args):
 
 def _print_list(rows, args):
     if args.json:
-        _out_json({"ok": True, "pods": rows})
+        _out_json(Result("list", args.name, dry_run=args.dry_run, pods=rows).to_json())
         return 0
     if not rows:
         return 0
@@ -528,8 +459,8 @@ STATUS_DRIFT = 5      # `status` found drift, a unit down or failed, or an inter
 def _print_status(reports, args):
     code = 0 if all(r["healthy"] for r in reports) else STATUS_DRIFT
     if args.json:
-        _out_json({"ok": code == 0, "command": "status", "pods": reports, "error": None,
-                   "exit_code": code})
+        _out_json(Result("status", args.name, dry_run=args.dry_run, exit_code=code,
+                         pods=reports).to_json())
         return code
     lines = []
     for r in reports:
@@ -569,7 +500,7 @@ def _printable(text):
 
 
 def _fail(err, json_mode, command, args):
-    _Signals.finishing = True
+    signals.hold()
     from ops.errors import OpsError
     if isinstance(err, OpsError):
         code, message = err.exit_code, str(err)
@@ -583,13 +514,9 @@ def _fail(err, json_mode, command, args):
     message = _printable(message)
     log.write(sys.stderr, "ops: error: %s\n" % message)
     if json_mode:
-        # a rolled-back switch changed the host all the same: units were stopped and
-        # started again, and the failed version is stored with its outcome
-        rolled_back = bool(getattr(err, "rolled_back", False))
-        _out_json({"ok": False, "changed": code == 4 or rolled_back, "command": command,
-                         "pod": getattr(err, "pod", None),
-                         "previous": getattr(err, "previous", None), "rolled_back": rolled_back,
-                         "actions": [], "error": message, "exit_code": code})
+        r = Result.failure(command, err, message, code, dry_run=bool(args and args.dry_run))
+        r.reason["what"] = _printable(str(r.reason["what"]))
+        _out_json(r.to_json())
     return code
 
 

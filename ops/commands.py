@@ -4,7 +4,8 @@ then stage, switch and commit (or only report the plan with --dry-run)."""
 import os
 
 from ops import journal, log, store
-from ops.errors import OpsError
+from ops.errors import about
+from ops.result import Result
 
 __all__ = ["check", "deploy", "redeploy", "undeploy", "pin", "list_versions", "cleanup", "status"]
 
@@ -23,21 +24,6 @@ def check(host, bundle_arg):
     b = bundle_mod.load(bundle_arg, insecure_images=host.insecure_images)
     verify_units(b)
     return b
-
-
-class Result:
-    """What a command did, for :mod:`ops.cli` to print."""
-
-    def __init__(self, command, name, version, previous=None, changed=False, actions=()):
-        self.command = command
-        self.name = name
-        self.version = version
-        self.previous = previous
-        self.changed = changed
-        self.actions = list(actions)     # plan.Action objects
-        self.lines = []                  # human output (cleanup)
-        self.removed = {}                # cleanup: pod -> versions removed
-        self.kept = {}                   # cleanup: pod -> [{version, why}] kept for a reason
 
 
 class _Locked:
@@ -75,27 +61,15 @@ class _Locked:
             self.lock.release()
 
 
-class _About:
-    """Attach the pod (and its current version) to an error escaping the
-    block, so that --json names them whatever failed."""
-
-    def __init__(self, host, name, version=None):
-        self.host, self.name, self.version = host, name, version
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, err, tb):
-        if isinstance(err, OpsError) and getattr(err, "pod", None) is None:
-            cur = store.current_version(self.host.layout, self.name)
-            err.pod = {"name": self.name, "version": self.version}
-            err.previous = cur.version if cur else None
-        return False
+def _about(host, name, version):
+    """Errors of the command are about pod ``name``; ``previous``: its
+    current version as the command starts."""
+    return about(name, version, store.current_number(host.layout, name))
 
 
 def _result(plan):
     return Result(plan.command, plan.name, plan.version, plan.previous,
-                            plan.changed, list(plan.actions))
+                  plan.changed, list(plan.actions))
 
 
 def deploy(host, bundle_arg, lock_timeout):
@@ -104,10 +78,10 @@ def deploy(host, bundle_arg, lock_timeout):
     if not os.path.lexists(bundle_arg):
         _hint_redeploy(host, bundle_arg)
     b = bundle_mod.load(bundle_arg, insecure_images=host.insecure_images)
-    with _About(host, b.name, b.version):
+    with _about(host, b.name, b.version):
         if b.images:
             host.rkt   # refuse (exit 2) when rkt is missing, before even the lock
-    with _About(host, b.name, b.version), _Locked(host, lock_timeout, {b.name}):
+    with _about(host, b.name, b.version), _Locked(host, lock_timeout, {b.name}):
         plan = plan_deploy(host, b)
         if not host.dry_run and plan.changed:
             current = store.current_version(host.layout, b.name)
@@ -136,7 +110,7 @@ def _hint_redeploy(host, arg):
 def redeploy(host, ref, lock_timeout):
     from ops.plan import plan_redeploy
     name, version = store.parse_ref(ref)
-    with _About(host, name, version), _Locked(host, lock_timeout, {name}):
+    with _about(host, name, version), _Locked(host, lock_timeout, {name}):
         plan = plan_redeploy(host, name, version)
         if not host.dry_run and plan.changed:
             current = store.current_version(host.layout, name)
@@ -147,7 +121,7 @@ def redeploy(host, ref, lock_timeout):
 def undeploy(host, ref, remove, lock_timeout):
     from ops.plan import plan_undeploy
     name, version = store.parse_ref(ref)
-    with _About(host, name, version), _Locked(host, lock_timeout, {name}):
+    with _about(host, name, version), _Locked(host, lock_timeout, {name}):
         if remove:
             from ops.retention import refuse_pinned
             refuse_pinned(host.layout, name, [v for v in store.versions(host.layout, name)
@@ -171,7 +145,7 @@ def pin(host, ref, on, lock_timeout):
     verb = "pin" if on else "unpin"
     if version is None:
         raise UsageError(ref, "%s takes NAME:VERSION (see `ops list %s`)" % (verb, name))
-    with _About(host, name, version), _Locked(host, lock_timeout, {name}):
+    with _about(host, name, version), _Locked(host, lock_timeout, {name}):
         changed = set_pin(host, name, version, on)
         return Result(verb, name, version, changed=changed,
                       actions=[Action(verb, "%s %d" % (name, version))] if changed else [])
@@ -193,10 +167,10 @@ def cleanup(host, names, keep, lock_timeout):
             if name in locked.left:
                 # its journal is pending: the version to put back must stay
                 log.warn("%s is left alone: an interrupted run of it is not settled" % name)
-                doomed[name], result.kept[name] = [], []
+                doomed[name], result.extra["kept"][name] = [], []
                 continue
             doomed[name], kept = cleanup_choice(host.layout, name, keep)
-            result.kept[name] = [{"version": v, "why": why} for v, why in kept]
+            result.extra["kept"][name] = [{"version": v, "why": why} for v, why in kept]
         every = {(n, v.version) for n, vs in doomed.items() for v in vs}
         scheduled, stored_images = set(), {}
         plans = [(name, [v.version for v in vs],
@@ -207,15 +181,15 @@ def cleanup(host, names, keep, lock_timeout):
         verb = "would remove" if host.dry_run else "removed"
         for name, versions, acts in plans:
             result.actions.extend(acts)
-            result.removed[name] = versions
+            result.extra["removed"][name] = versions
             if versions:
                 result.changed = True
                 if not host.dry_run:
                     _deploy().run_removals(host, acts)
             result.lines.append("cleanup %s: %s%s" % (
                 name, "%s %s" % (verb, " ".join(map(str, versions))) if versions else "unchanged",
-                "; kept " + ", ".join("%(version)d (%(why)s)" % k for k in result.kept[name])
-                if result.kept[name] else ""))
+                "; kept " + ", ".join("%(version)d (%(why)s)" % k for k in result.extra["kept"][name])
+                if result.extra["kept"][name] else ""))
         return result
 
 

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 
-from ops import atomic, index, journal, log, store
+from ops import atomic, index, journal, log, signals, store
 from ops.errors import Failed, OpsError, Refused, RollbackFailed
 from ops.host import template_file
 from ops.plan import all_units, check_install_section, start_units
@@ -249,11 +249,10 @@ class Switcher:
 
     def _unit_failure(self, unit, what):
         why = self.sd.why(unit)
-        err = Failed(unit, what + (": " + why if why else ""))
         # read now: the rollback resets the unit (reset-failed) and removes it
         result = self.sd.show([unit], "Result").get(unit, {}).get("Result") or None
-        err.reason = {"unit": unit, "result": result, "journal": why or None}
-        return err
+        return Failed(unit, what + (": " + why if why else ""), unit=unit, result=result,
+                      journal=why or None)
 
     def do_set_current(self, a):
         store.set_current(self.layout, self.target)
@@ -302,23 +301,24 @@ def transact(ctx, plan, target, previous):
     try:
         for a in plan.switch:
             sw.run(a)
-        _no_more_interrupts()         # committing: from here on ops finishes what it began
+        signals.hold()                # committing: from here on ops finishes what it began
         if target is not None:
             target.record("ok")       # inside: a failure to record is a failed switch
     except (OpsError, OSError, KeyboardInterrupt) as e:
         if isinstance(e, OpsError):
             cause = e
         elif isinstance(e, KeyboardInterrupt):
-            cause = Failed(name, "interrupted (SIGINT or SIGTERM) during the switch")
+            cause = Failed(name, "interrupted by %s during the switch"
+                           % signals.Interrupted.name_of(e))
         else:
             cause = Failed(e.filename or name, e.strerror or str(e))
         back = "version %d" % previous.version if previous else "nothing"
         log.info("%s failed: %s; rolling back to %s" % (plan.command, cause, back))
-        _no_more_interrupts()         # a rollback is bounded: let it finish
+        signals.hold()                # a rollback is bounded: let it finish
         try:
             restore(ctx, name, previous, [target] if target and target != previous else [])
             if target is not None and target != previous:
-                target.record("failed", reason=_reason(cause))
+                target.record("failed", reason=cause.stored_reason())
         except (OpsError, OSError) as e2:
             raise RollbackFailed(name, "%s failed (%s) and rolling back to %s failed too (%s); "
                                  "the journal %s is kept: run `ops redeploy %s%s` or any "
@@ -326,33 +326,11 @@ def transact(ctx, plan, target, previous):
                                  % (plan.command, cause, back, e2, jr.path, name,
                                     ":%d" % previous.version if previous else ""))
         jr.close()
-        err = Failed(cause.where, "%s; rolled back to %s" % (
+        raise Failed(cause.where, "%s; rolled back to %s" % (
             cause.what, previous.version if previous else "nothing (no unit of %s is "
-            "installed)" % name))
-        err.rolled_back = True
-        raise err
+            "installed)" % name), unit=cause.unit, result=cause.result, journal=cause.journal,
+            rolled_back=True)
     jr.close()
-
-
-def _reason(cause):
-    """Why a switch failed, as state.json keeps it: the unit, its systemd
-    Result and last journal lines where a unit failed, and the message."""
-    reason = dict(getattr(cause, "reason", None) or {"unit": None, "result": None,
-                                                     "journal": None})
-    reason["message"] = str(cause)
-    return reason
-
-
-def _no_more_interrupts():
-    """Ignore SIGINT, SIGTERM and SIGHUP (every signal the CLI traps) for the rest of the run.  Used where ops
-    commits: an interrupt there could only make ops report a failure for work
-    that is done (the commit and the removals are short and bounded)."""
-    import signal
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        try:
-            signal.signal(signum, signal.SIG_IGN)
-        except ValueError:       # not the main thread (ops used as a library)
-            pass
 
 
 def _record_quietly(sv, outcome):
@@ -404,7 +382,7 @@ def restore(ctx, name, good, bad):
 
 def run_removals(ctx, actions):
     if actions:
-        _no_more_interrupts()
+        signals.hold()
     for a in actions:
         log.info(a.describe())
         if a.verb in ("remove-version", "remove-volumes"):

@@ -13,24 +13,69 @@ Exit codes (SPEC §3):
 __all__ = [
     "OpsError", "Refused", "BundleError", "ConflictError", "UsageError",
     "Failed", "FetchError", "VolumeError", "CommandError", "LockTimeout",
-    "RollbackFailed",
+    "RollbackFailed", "about",
 ]
 
 
 class OpsError(Exception):
     """Base class: ``where`` names a file and a path into it (or a command,
-    a URI, a unit); ``what`` says what is wrong and, where it helps, what to do."""
+    a URI, a unit); ``what`` says what is wrong and, where it helps, what to do.
+
+    An error takes its context when it is made: the pod, version and previous
+    version of the command running (:class:`about`), and from the raiser the
+    ``unit`` that failed, systemd's ``result`` for it, its last ``journal``
+    lines, and whether the pod was ``rolled_back``."""
 
     exit_code = 1
 
-    def __init__(self, where, what):
+    def __init__(self, where, what, unit=None, result=None, journal=None, rolled_back=False):
         super().__init__("%s: %s" % (where, what) if where else what)
         self.where = where
         self.what = what
+        self.unit = unit
+        self.result = result
+        self.journal = journal
+        self.rolled_back = rolled_back
+        self.pod, self.version, self.previous = (_subject.pod, _subject.version,
+                                                 _subject.previous) if _subject else (None,) * 3
 
     @property
     def message(self):
         return str(self)
+
+    @property
+    def reason(self):
+        """The structured reason of ``--json``."""
+        return {"pod": self.pod, "version": self.version, "unit": self.unit,
+                "what": self.what, "rolled_back": self.rolled_back}
+
+    def stored_reason(self):
+        """Why a version failed, as its state.json keeps it."""
+        return {"unit": self.unit, "result": self.result, "journal": self.journal,
+                "message": str(self)}
+
+
+_subject = None      # the `about` block in force
+
+
+class about:
+    """Context manager: errors made inside are about pod ``pod`` (its
+    ``version``, and ``previous``, the version current before the command;
+    both may be set later, once known)."""
+
+    def __init__(self, pod, version=None, previous=None):
+        self.pod, self.version, self.previous = pod, version, previous
+        self.outer = None
+
+    def __enter__(self):
+        global _subject
+        self.outer, _subject = _subject, self
+        return self
+
+    def __exit__(self, *exc):
+        global _subject
+        _subject = self.outer
+        return False
 
 
 class Refused(OpsError):
@@ -67,8 +112,8 @@ class VolumeError(Failed):
 class CommandError(Failed):
     """An external command (rkt, systemctl) exited non-zero."""
 
-    def __init__(self, where, what, returncode=None, stderr=""):
-        super().__init__(where, what)
+    def __init__(self, where, what, returncode=None, stderr="", **context):
+        super().__init__(where, what, **context)
         self.returncode = returncode
         self.stderr = stderr
 

@@ -406,7 +406,8 @@ def test_list_of_one_pod_and_of_nothing(ops, root, deployed, bundle):
     assert ops("deploy", bundle(name="db", version=3, units=[])).code == 0
     doc = ops("--json", "list", "db").json()
     assert [(p["name"], p["version"]) for p in doc["pods"]] == [("db", 3)]
-    assert ops("--json", "list", "nothing").json() == {"ok": True, "pods": []}
+    doc = ops("--json", "list", "nothing").json()
+    assert doc["ok"] is True and doc["pods"] == [] and doc["error"] is None
 
 
 def test_list_on_an_empty_root_creates_nothing(ops, root):
@@ -636,3 +637,34 @@ def test_check_summarises_and_writes_nothing(ops, root, bundle):
     assert r.lines[0] == "web 3: valid: 2 units, 0 images, 1 volume"
     assert any("web-w@.service" in l and "instances 0 1" in l for l in r.lines)
     assert os.listdir(str(root)) == []
+
+
+@pytest.mark.parametrize("command", ["deploy", "list", "cleanup", "status", "check"])
+def test_a_json_object_has_the_same_keys_whether_the_command_succeeds_or_fails(
+        command, ops, root, bundle, tmp_path):
+    good = str(bundle(name="web", version=1))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    args = {"deploy": ([good], [str(bad)]), "check": ([good], [str(bad)]),
+            "list": ([], ["Not-A-Pod"]), "cleanup": ([], ["Not-A-Pod:x"]),
+            "status": ([], ["nosuch"])}[command]
+    ok, failed = (ops("--json", command, *a) for a in args)
+    assert ok.code == 0 and failed.code != 0, (ok, failed)
+    yes, no = ok.json(), failed.json()
+    assert set(yes) == set(no)
+    assert {"ok", "changed", "command", "dry_run", "exit_code", "error", "reason"} <= set(yes)
+    assert (yes["ok"], yes["error"], yes["reason"], yes["exit_code"]) == (True, None, None, 0)
+    assert no["ok"] is False and no["exit_code"] == failed.code
+    assert no["error"] == failed.error_lines[0][len("ops: error: "):]
+    assert set(no["reason"]) == {"pod", "version", "unit", "what", "rolled_back"}
+    assert no["reason"]["what"] and no["reason"]["what"] in no["error"]
+
+
+def test_the_reason_of_a_refused_redeploy_names_the_pod(ops, root, deployed):
+    deployed(1)
+    r = ops("--json", "redeploy", "web:7")
+    assert r.code == 2
+    doc = r.json()
+    assert doc["pod"] == {"name": "web", "version": 7} and doc["previous"] == 1
+    assert doc["reason"] == {"pod": "web", "version": 7, "unit": None,
+                             "what": "not stored (see `ops list web`)", "rolled_back": False}

@@ -281,7 +281,8 @@ def test_the_installed_command_script_runs_ops(tmp_path):
     assert (r.returncode, r.stdout) == (0, "ops %s\n" % ops.__version__)
     r = subprocess.run([sys.executable, script, "--root", str(tmp_path), "--json", "list"],
                        env=env, capture_output=True, text=True)
-    assert r.returncode == 0 and json.loads(r.stdout) == {"ok": True, "pods": []}
+    doc = json.loads(r.stdout)
+    assert r.returncode == 0 and doc["ok"] is True and doc["pods"] == [] and doc["command"] == "list"
     r = subprocess.run([sys.executable, script, "--root", str(tmp_path), "nosuch"], env=env,
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("ops: error: ops: argument COMMAND")

@@ -1,0 +1,70 @@
+"""What a command did, or why it failed: one type, one ``--json`` shape.
+
+Every command returns a :class:`Result`; :mod:`ops.cli` prints it, or makes
+one with :meth:`Result.failure` from the error that stopped the command.
+Its ``--json`` object has the same keys in both cases:
+
+  ok, changed, command, dry_run, exit_code, pod {name, version} or null,
+  previous, rolled_back, actions, error (the one-line message, or null),
+  reason ({pod, version, unit, what, rolled_back}, or null)
+
+and the keys of the command's own report (``EXTRA``), empty on failure.
+"""
+
+__all__ = ["Result", "EXTRA"]
+
+# The command's own keys, with the value they have when it fails.
+EXTRA = {
+    "cleanup": (("removed", dict), ("kept", dict)),
+    "list": (("pods", list),),
+    "status": (("pods", list),),
+    "check": (("units", list), ("images", list), ("volumes", list), ("health", lambda: None)),
+}
+
+
+class Result:
+    def __init__(self, command, name=None, version=None, previous=None, changed=False,
+                 actions=(), dry_run=False, exit_code=0, **extra):
+        self.command = command
+        self.name = name
+        self.version = version
+        self.previous = previous
+        self.changed = changed
+        self.actions = list(actions)        # plan actions, each with to_json()
+        self.dry_run = dry_run
+        self.exit_code = exit_code
+        self.rolled_back = False
+        self.error = None                   # the one-line message of a failure
+        self.reason = None
+        self.lines = []                     # human output (cleanup)
+        self.extra = {key: make() for key, make in EXTRA.get(command, ())}
+        self.extra.update(extra)
+
+    @classmethod
+    def failure(cls, command, err, message, exit_code, dry_run=False):
+        """The result of a command stopped by ``err`` (its ``message``
+        already made printable, its ``exit_code``)."""
+        r = cls(command, getattr(err, "pod", None), getattr(err, "version", None),
+                getattr(err, "previous", None), dry_run=dry_run, exit_code=exit_code)
+        r.rolled_back = bool(getattr(err, "rolled_back", False))
+        # a rolled-back switch changed the host all the same: units were stopped
+        # and started again, and the failed version is stored with its outcome
+        r.changed = exit_code == 4 or r.rolled_back
+        r.error = message
+        r.reason = dict(err.reason) if hasattr(err, "reason") and isinstance(err.reason, dict) \
+            else {"pod": None, "version": None, "unit": None, "what": message,
+                  "rolled_back": False}
+        return r
+
+    @property
+    def ok(self):
+        return self.exit_code == 0
+
+    def to_json(self):
+        return dict({
+            "ok": self.ok, "changed": bool(self.changed) and not self.dry_run,
+            "command": self.command, "dry_run": self.dry_run, "exit_code": self.exit_code,
+            "pod": {"name": self.name, "version": self.version} if self.name else None,
+            "previous": self.previous, "rolled_back": self.rolled_back,
+            "actions": [a.to_json() for a in self.actions],
+            "error": self.error, "reason": self.reason}, **self.extra)
