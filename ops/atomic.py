@@ -5,7 +5,7 @@ next mutating run removes (see :func:`remove_leftovers`)."""
 
 import os
 
-__all__ = ["TMP_PREFIX", "remove_quietly", "write_bytes", "write_text", "copy_file", "symlink",
+__all__ = ["TMP_PREFIX", "remove_quietly", "remove_tree_quietly", "write_bytes", "write_text", "copy_file", "symlink",
            "remove_leftovers", "fsync_dir"]
 
 TMP_PREFIX = ".ops-tmp-"
@@ -87,12 +87,17 @@ def remove_leftovers(directory):
         if name.startswith(TMP_PREFIX):
             p = os.path.join(directory, name)
             if os.path.isdir(p) and not os.path.islink(p):
-                import shutil
-                shutil.rmtree(p, ignore_errors=True)
+                remove_tree_quietly(p)
             else:
                 remove_quietly(p)
             removed.append(p)
     return removed
+
+
+def remove_tree_quietly(path):
+    """Delete the directory tree ``path``, whatever is or is not there."""
+    import shutil         # only when there is something to remove
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def remove_quietly(path):

@@ -1,10 +1,16 @@
-"""The commands, each a short list of steps: validate, lock, recover, plan,
-then stage, switch and commit (or only report the plan with --dry-run)."""
+"""The commands, each the same short sequence: validate, lock, recover,
+plan, execute, report.  With ``--dry-run`` the lock, the recovery and the
+execution are left out, and the plan is the report.
+
+The planning is :mod:`ops.plan`'s, the execution :mod:`ops.stage`'s and
+:mod:`ops.execute`'s; each command returns a :class:`~ops.result.Result`
+for :mod:`ops.cli` to print.
+"""
 
 import os
 
-from ops import journal, log, store
-from ops.errors import about
+from ops import log, store, transaction
+from ops.errors import BundleError, Refused, about
 from ops.result import Result
 
 __all__ = ["check", "deploy", "redeploy", "undeploy", "pin", "list_versions", "cleanup", "status"]
@@ -12,11 +18,6 @@ __all__ = ["check", "deploy", "redeploy", "undeploy", "pin", "list_versions", "c
 
 # The modules a command needs are imported inside it, so that `list` (run on
 # every Ansible play) loads only the store.
-
-def _deploy():
-    from ops import deploy
-    return deploy
-
 
 def check(host, bundle_arg):
     from ops import bundle as bundle_mod
@@ -27,18 +28,20 @@ def check(host, bundle_arg):
 
 
 class _Locked:
-    """Take the lock and recover interrupted runs; --dry-run does neither."""
+    """Take the lock and recover interrupted runs (``unsettled``: the pods
+    whose interrupted run could not be settled); --dry-run does neither,
+    and says what the next mutating command would recover."""
 
     def __init__(self, host, timeout, own=()):
         self.host = host
         self.own = own
         from ops.lock import Lock
         self.lock = None if host.dry_run else Lock(host.layout.lock_path, timeout)
+        self.unsettled = set()
 
     def __enter__(self):
-        self.left = set()       # pods whose interrupted runs are still not settled
         if self.lock is None:
-            for j in journal.pending(self.host.layout):
+            for j in transaction.journals(self.host.layout):
                 if j.get("unreadable"):
                     log.info("note: %s is left by an interrupted run and cannot be trusted (%s)"
                              % (j["path"], j["unreadable"]))
@@ -49,8 +52,7 @@ class _Locked:
             return self
         self.lock.acquire()
         try:
-            from ops.recovery import recover
-            self.left = recover(self.host, self.own)
+            self.unsettled = transaction.recover(self.host, self.own)
         except BaseException:
             self.lock.release()
             raise
@@ -68,8 +70,8 @@ def _about(host, name, version):
 
 
 def _result(plan):
-    return Result(plan.command, plan.name, plan.version, plan.previous,
-                  plan.changed, list(plan.actions))
+    return Result(plan.command, plan.name, plan.version, plan.previous, plan.changed,
+                  plan.actions)
 
 
 def deploy(host, bundle_arg, lock_timeout):
@@ -81,19 +83,19 @@ def deploy(host, bundle_arg, lock_timeout):
     with _about(host, b.name, b.version):
         if b.images:
             host.rkt   # refuse (exit 2) when rkt is missing, before even the lock
-    with _about(host, b.name, b.version), _Locked(host, lock_timeout, {b.name}):
-        plan = plan_deploy(host, b)
-        if not host.dry_run and plan.changed:
-            current = store.current_version(host.layout, b.name)
-            sv = _deploy().Stager(host, b, plan).run()
-            _deploy().transact(host, plan, sv, current)
-        return _result(plan)
+        with _Locked(host, lock_timeout, {b.name}):
+            plan = plan_deploy(host, b)
+            if not host.dry_run and plan.changed:
+                from ops.execute import apply
+                from ops.stage import Stager
+                current = store.current_version(host.layout, b.name)
+                apply(host, plan, Stager(host, b, plan).run(), current)
+            return _result(plan)
 
 
 def _hint_redeploy(host, arg):
     """`deploy NAME:VERSION` where no such path exists but that pod (or
     version) is stored: say that `redeploy` is the command."""
-    from ops.errors import BundleError, Refused
     try:
         name, version = store.parse_ref(arg)
     except Refused:
@@ -113,8 +115,9 @@ def redeploy(host, ref, lock_timeout):
     with _about(host, name, version), _Locked(host, lock_timeout, {name}):
         plan = plan_redeploy(host, name, version)
         if not host.dry_run and plan.changed:
-            current = store.current_version(host.layout, name)
-            _deploy().transact(host, plan, store.get(host.layout, name, plan.version), current)
+            from ops.execute import apply
+            apply(host, plan, store.get(host.layout, name, plan.version),
+                  store.current_version(host.layout, name))
         return _result(plan)
 
 
@@ -122,74 +125,43 @@ def undeploy(host, ref, remove, lock_timeout):
     from ops.plan import plan_undeploy
     name, version = store.parse_ref(ref)
     with _about(host, name, version), _Locked(host, lock_timeout, {name}):
-        if remove:
-            from ops.retention import refuse_pinned
-            refuse_pinned(host.layout, name, [v for v in store.versions(host.layout, name)
-                                              if version in (None, v.version)])
-        if remove and any(v.image_ids() for v in store.versions(host.layout, name)):
-            host.rkt    # refuse before changing anything when rkt is missing
         plan = plan_undeploy(host, name, version, remove)
         if not host.dry_run and plan.changed:
-            if plan.switch:
-                _deploy().transact(host, plan, None, store.current_version(host.layout, name))
-            _deploy().run_removals(host, plan.removals)
+            from ops.execute import apply
+            apply(host, plan, None, store.current_version(host.layout, name))
         return _result(plan)
 
 
 def pin(host, ref, on, lock_timeout):
     """``ops pin NAME:VERSION`` (``on``) or ``ops unpin NAME:VERSION``."""
-    from ops.errors import UsageError
-    from ops.plan import Action
-    from ops.retention import set_pin
+    from ops.plan import plan_pin
     name, version = store.parse_ref(ref)
-    verb = "pin" if on else "unpin"
-    if version is None:
-        raise UsageError(ref, "%s takes NAME:VERSION (see `ops list %s`)" % (verb, name))
     with _about(host, name, version), _Locked(host, lock_timeout, {name}):
-        changed = set_pin(host, name, version, on)
-        return Result(verb, name, version, changed=changed,
-                      actions=[Action(verb, "%s %d" % (name, version))] if changed else [])
+        plan = plan_pin(host, name, version, on)
+        if not host.dry_run and plan.changed:
+            from ops.execute import apply
+            apply(host, plan)
+        return _result(plan)
 
 
 def cleanup(host, names, keep, lock_timeout):
-    from ops.plan import plan_removal
-    from ops.retention import cleanup_choice
-    for n in names:
-        if store.parse_ref(n)[1] is not None:
-            from ops.errors import UsageError
-            raise UsageError(n, "cleanup takes pod names, not NAME:VERSION (to delete one "
-                             "version: ops undeploy NAME:VERSION --remove)")
+    from ops.plan import Plan, check_cleanup_names, plan_cleanup
+    check_cleanup_names(names)
     with _Locked(host, lock_timeout) as locked:
-        pods = names or store.pods(host.layout)
-        result = Result("cleanup", names[0] if len(names) == 1 else None, None)
-        doomed = {}
-        for name in pods:
-            if name in locked.left:
-                # its journal is pending: the version to put back must stay
-                log.warn("%s is left alone: an interrupted run of it is not settled" % name)
-                doomed[name], result.extra["kept"][name] = [], []
-                continue
-            doomed[name], kept = cleanup_choice(host.layout, name, keep)
-            result.extra["kept"][name] = [{"version": v, "why": why} for v, why in kept]
-        every = {(n, v.version) for n, vs in doomed.items() for v in vs}
-        scheduled, stored_images = set(), {}
-        plans = [(name, [v.version for v in vs],
-                  plan_removal(host, name, vs, every, scheduled, stored_images))
-                 for name, vs in doomed.items()]
-        if any(a.verb == "remove-images" for _, _, acts in plans for a in acts):
-            host.rkt    # refuse before removing anything when rkt is missing
+        plan = plan_cleanup(host, names, keep, locked.unsettled)
+        result = Result("cleanup", names[0] if len(names) == 1 else None, None,
+                        changed=plan.changed, actions=plan.actions)
         verb = "would remove" if host.dry_run else "removed"
-        for name, versions, acts in plans:
-            result.actions.extend(acts)
+        for name, versions, kept, acts in plan.pods:
             result.extra["removed"][name] = versions
-            if versions:
-                result.changed = True
-                if not host.dry_run:
-                    _deploy().run_removals(host, acts)
+            result.extra["kept"][name] = [{"version": v, "why": why} for v, why in kept]
+            if versions and not host.dry_run:
+                from ops.execute import apply
+                with about(name):
+                    apply(host, Plan("cleanup", name, None, None, removals=acts))
             result.lines.append("cleanup %s: %s%s" % (
                 name, "%s %s" % (verb, " ".join(map(str, versions))) if versions else "unchanged",
-                "; kept " + ", ".join("%(version)d (%(why)s)" % k for k in result.extra["kept"][name])
-                if result.extra["kept"][name] else ""))
+                "; kept " + ", ".join("%d (%s)" % k for k in kept) if kept else ""))
         return result
 
 
@@ -200,7 +172,7 @@ def list_versions(layout, name=None, reasons=False):
     from ops import index
     if name is not None:
         store.parse_ref(name)
-    interrupted = {j["pod"] for j in journal.pending(layout)}
+    interrupted = transaction.interrupted(layout)
     rows = []
     for pod in ([name] if name else store.pods(layout)):
         cur = store.current_number(layout, pod)

@@ -4,15 +4,7 @@ shape how ops talks to them."""
 from ops.layout import Layout
 from ops.systemd import Systemd
 
-__all__ = ["Host", "template_file"]
-
-
-def template_file(unit):
-    """The file that defines ``unit``: ``a@.service`` for ``a@1.service``."""
-    if "@" not in unit:
-        return unit
-    stem, rest = unit.split("@", 1)
-    return stem + "@" + rest[rest.rfind("."):]
+__all__ = ["Host"]
 
 
 class Host:

@@ -99,3 +99,11 @@ class Layout:
     @property
     def rkt_config(self):
         return self.path("etc/rkt")
+
+
+def template_file(unit):
+    """The file that defines ``unit``: ``a@.service`` for ``a@1.service``."""
+    if "@" not in unit:
+        return unit
+    stem, rest = unit.split("@", 1)
+    return stem + "@" + rest[rest.rfind("."):]

@@ -12,14 +12,14 @@ when it is newer than the current version's deploy.
 import filecmp
 import os
 
-from ops import index, journal, store
+from ops import index, store, transaction
 from ops.errors import Refused
-from ops.systemd import ENABLED, is_up
+from ops.systemd import ENABLED
+from ops.units import installed, start_units
 
 __all__ = ["status", "mark_running", "failure_reasons"]
 
-PROPS = ("ActiveState", "SubState", "MainPID", "StateChangeTimestamp", "Result",
-         "UnitFileState", "Type")
+PROPS = ("MainPID", "StateChangeTimestamp")      # shown besides systemd.STATE
 
 
 def status(host, name=None):
@@ -31,15 +31,13 @@ def status(host, name=None):
             raise UsageError(name, "status takes a pod name, not NAME:VERSION")
         if not store.versions(layout, name):
             raise Refused(name, "no stored version of this pod (see `ops list`)")
-    interrupted = {j["pod"] for j in journal.pending(layout)}
+    interrupted = transaction.interrupted(layout)
     pods = [name] if name else store.pods(layout)
     currents = {p: store.current_version(layout, p) for p in pods}
     units = {p: cur.bundle().units for p, cur in currents.items() if cur is not None}
     names = [n for us in units.values() for u in us for n in u.unit_names]
-    live = host.systemd.show(names, *PROPS)
-    from ops.deploy import installed      # not at the top: `list` imports this module
-    present = set(installed(layout, names))    # is-enabled stops at a missing unit
-    enabled = host.systemd.states([n for n in names if n in present]) if layout.offline else {}
+    states = host.systemd.unit_states(names, *PROPS)
+    present = set(installed(layout, names))
     reports = []
     for pod in pods:
         cur = currents[pod]
@@ -53,7 +51,7 @@ def status(host, name=None):
             for u in units[pod]:
                 _check_files(layout, cur, u, report["drift"])
                 for n in u.unit_names:
-                    report["units"].append(_unit(n, u.start, live.get(n), enabled.get(n),
+                    report["units"].append(_unit(host.systemd, n, u.start, states.get(n, {}),
                                                  report["drift"] if n in present else None))
         if report["interrupted"]:
             report["drift"].append({"unit": None, "problem": "an interrupted run left its "
@@ -89,10 +87,10 @@ def _check_files(layout, cur, unit, drift):
                       + layout.host(dropin)})
 
 
-def _unit(name, start, props, enabled, drift):
+def _unit(sd, name, start, props, drift):
     """One unit's row; a start unit not enabled or not up is added to ``drift``
     (None when the unit's file is missing: that is the drift already)."""
-    if props is not None:
+    if not sd.offline:
         pid = props.get("MainPID")
         row = {"unit": name, "start": start, "active": props.get("ActiveState"),
                "sub": props.get("SubState"), "main_pid": int(pid) if pid and pid.isdigit()
@@ -100,12 +98,13 @@ def _unit(name, start, props, enabled, drift):
                "result": props.get("Result"), "enabled": props.get("UnitFileState") or None}
     else:
         row = {"unit": name, "start": start, "active": None, "sub": None, "main_pid": None,
-               "since": None, "result": None, "enabled": enabled}
+               "since": None, "result": None,
+               "enabled": props.get("UnitFileState") if drift is not None else None}
     if start and drift is not None:
         if row["enabled"] not in ENABLED:
             drift.append({"unit": name, "problem": "not enabled (%s)" % (row["enabled"] or
                                                                          "unknown")})
-        if props is not None and not is_up(props):
+        if not sd.offline and not sd.up(props):
             drift.append({"unit": name, "problem": "not running (%s/%s, result %s)"
                           % (row["active"], row["sub"], row["result"])})
     return row
@@ -151,10 +150,10 @@ def mark_running(layout, rows):
             names = _start_units(layout, r["name"], r["version"])
             if names is not None:
                 units[r["name"]] = (r, names)
-    live = Systemd(layout).show([n for _, ns in units.values() for n in ns],
-                                "ActiveState", "SubState", "Type", "Result")
+    sd = Systemd(layout)
+    live = sd.unit_states([n for _, ns in units.values() for n in ns])
     for r, ns in units.values():
-        r["running"] = all(is_up(live.get(n, {})) for n in ns)
+        r["running"] = all(sd.up(live.get(n, {})) for n in ns)
     return rows
 
 
@@ -168,5 +167,4 @@ def _start_units(layout, name, version):
     names = sv.state().get("start_units")
     if isinstance(names, list) and all(isinstance(n, str) for n in names):
         return names
-    from ops.plan import start_units
     return start_units(sv.bundle().units)

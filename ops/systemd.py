@@ -9,12 +9,16 @@ import os
 import time
 
 from ops.errors import OpsError
+from ops.layout import template_file
 from ops.runner import run
 
-__all__ = ["Systemd", "arg_max", "batches", "ENABLED", "is_up"]
+__all__ = ["Systemd", "arg_max", "batches", "ENABLED", "STATE", "is_up"]
 
 # What `systemctl is-enabled` says of a unit that is enabled, in effect.
 ENABLED = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
+# What ops asks systemd of a unit, in one `systemctl show`: enough to tell up
+# from down (is_up), enablement, and whether its file changed since loading.
+STATE = ("ActiveState", "SubState", "Type", "Result", "UnitFileState", "NeedDaemonReload")
 
 
 def is_up(props):
@@ -125,37 +129,39 @@ class Systemd:
         if not self.offline:
             self._each(("reset-failed",), units, check=False)
 
-    def states(self, units):
-        """{unit: state}: ``is-active`` online, ``is-enabled`` offline."""
+    def unit_states(self, units, *props):
+        """{unit: {property: value}}: what systemd says of each unit, in one
+        batched ``systemctl show`` of ``STATE`` (and ``props``) online.
+        Offline there is no manager: only ``UnitFileState`` (from
+        ``is-enabled``, asked only of installed units: it stops at a
+        missing one; the others are "not-found")."""
         units = list(units)
         if not units:
             return {}
-        verb = "is-enabled" if self.offline else "is-active"
-        lines = [l for p in self._each((verb,), units, check=False)
+        if not self.offline:
+            shown = self._show(units, *(STATE + props))
+            return {u: shown.get(u, {}) for u in units}
+        present = [u for u in units
+                   if os.path.lexists(self.layout.unit_path(template_file(u)))]
+        lines = [l.strip() for p in (self._each(("is-enabled",), present, check=False)
+                                     if present else ())
                  for l in p.stdout.splitlines()]
-        states = {}
-        for i, u in enumerate(units):
-            states[u] = lines[i].strip() if i < len(lines) else "unknown"
+        states = {u: {"UnitFileState": "not-found"} for u in units}
+        for i, u in enumerate(present):
+            states[u] = {"UnitFileState": lines[i] if i < len(lines) else "unknown"}
         return states
 
-    def good(self, state):
+    def up(self, props):
+        """Is a unit up, from :meth:`unit_states`?  Online :func:`is_up`;
+        offline ("active" reads as "enabled") its file state is enabled."""
         if self.offline:
-            return state in ENABLED
-        return state in ("active", "reloading", "activating")
+            return props.get("UnitFileState") in ENABLED
+        return is_up(props)
 
-    def inactive_units(self, units):
-        """The units that are not up (not active online, not enabled offline).
-
-        "activating" counts as up, except a unit waiting to be restarted
-        after a crash (SubState auto-restart): a crash loop is down."""
-        states = self.states(units)
-        bad = [u for u, s in states.items() if not self.good(s)]
-        starting = [u for u, s in states.items() if s == "activating"]
-        if starting and not self.offline:
-            subs = self._show(starting, "SubState")
-            bad += [u for u in starting if subs.get(u, {}).get("SubState") == "auto-restart"]
-        done = self._finished_oneshots(bad)
-        return [u for u in bad if u not in done]
+    def down(self, units):
+        """The units that are not up (see :meth:`up`)."""
+        states = self.unit_states(units)
+        return [u for u in states if not self.up(states[u])]
 
     def _show(self, units, *props):
         """{unit: {prop: value}} from one batched ``systemctl show``."""
@@ -177,24 +183,16 @@ class Systemd:
             return {}
         return self._show(units, *props)
 
-    def _finished_oneshots(self, units):
-        """Those of ``units`` that are oneshot services that ran and succeeded
-        (one batched ``show``, however many there are)."""
-        if self.offline or not units:
-            return set()
-        shown = self._show(units, "Type", "Result", "ActiveState", "SubState")
-        return {u for u in units if is_up(shown.get(u, {}))}
-
     def settle(self, units, seconds):
         """Poll for ``seconds``; return the first units found down, else []."""
         units = list(units)
         if not units:
             return []
         if self.offline:
-            return self.inactive_units(units)
+            return self.down(units)
         deadline = time.monotonic() + seconds
         while True:
-            bad = self.inactive_units(units)
+            bad = self.down(units)
             if bad or time.monotonic() >= deadline:
                 return bad
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))

@@ -1,39 +1,24 @@
-"""What on the host is ops's own, and which unit names systemd already has.
-
-Ownership comes from content, never from a name: a unit file under
-/etc/systemd/system is ops's for a pod only when its digest is the one a
-stored version of the pod recorded for that unit when it was staged (what ops
-installs from it), or when it is byte-identical to a stored copy; a drop-in
-``UNIT.d/50-ops.conf`` only when it is the text ops writes for one of them.  Anything else there is the administrator's (or
-another pod's), and ops neither overwrites nor deletes it.
-
-A pod's unit must not shadow one systemd already has: its name, each of its
-instances and each ``Alias=`` of its ``[Install]`` section are looked up in
-every directory of systemd's unit search path (``systemd-analyze
-unit-paths``), and, online, among the mount points systemd makes mount units
-of.
+"""Unit files as ops installs them: the drop-in it writes, the digests it
+records, and installing or removing a unit's files under /etc/systemd/system.
 """
 
 import os
 
-from ops import store
+from ops import atomic
+from ops.layout import template_file
 
-__all__ = ["SEARCH_PATHS", "dropin_text", "pod_env", "read_bytes", "unit_digests", "Owner", "SystemNames",
-           "install_names"]
+__all__ = ["dropin_text", "pod_env", "read_bytes", "digest", "unit_digests", "start_units", "all_units",
+           "installed", "install_unit", "remove_unit"]
 
-# systemd's unit search path for the system manager (systemd-analyze
-# unit-paths; lookup_paths_init in src/shared/path-lookup.c), under ROOT.
-# etc/systemd/system is where ops installs.
-SEARCH_PATHS = (
-    "etc/systemd/system.control", "run/systemd/system.control", "run/systemd/transient",
-    "run/systemd/generator.early", "etc/systemd/system", "etc/systemd/system.attached",
-    "run/systemd/system", "run/systemd/system.attached", "run/systemd/generator",
-    "usr/local/lib/systemd/system", "lib/systemd/system", "usr/lib/systemd/system",
-    "run/systemd/generator.late",
-)
-# units systemd itself provides, without a file
-BUILTIN = ("-.mount", "-.slice")
-_MOUNT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:_.")
+
+def start_units(units):
+    """Names to enable and start: every instance of a ``start`` template."""
+    return tuple(n for u in units if u.start for n in u.unit_names)
+
+
+def all_units(units):
+    """Every name systemd may have running or enabled for these units."""
+    return tuple(n for u in units for n in u.unit_names)
 
 
 def pod_env(layout, name, version):
@@ -63,7 +48,7 @@ def read_bytes(path):
         return None
 
 
-def _digest(data):
+def digest(data):
     import hashlib
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -75,165 +60,30 @@ def unit_digests(units_dir):
     for n in sorted(os.listdir(units_dir)):
         data = read_bytes(os.path.join(units_dir, n))
         if data is not None:
-            out[n] = _digest(data)
+            out[n] = digest(data)
     return out
 
 
-class Owner:
-    """What under /etc/systemd/system is pod ``name``'s, judged by content
-    against every version directory of the pod (a version whose pod.json was
-    lost included: its units/ are still what ops installed): the digests its
-    state.json recorded when it was staged, or its stored copies."""
-
-    def __init__(self, layout, name):
-        self.layout = layout
-        self.name = name
-        self.versions = store.version_dirs(layout, name)
-        self._recorded = None
-
-    def _digests(self, unit):
-        if self._recorded is None:
-            from ops.index import read_state
-            self._recorded = []
-            for _, vdir in self.versions:
-                units = read_state(os.path.join(vdir, "state.json")).get("units")
-                self._recorded.append(units if isinstance(units, dict) else {})
-        return {r.get(unit) for r in self._recorded} - {None}
-
-    def _copies(self, unit):
-        for number, vdir in self.versions:
-            p = os.path.join(vdir, "units", unit)
-            if os.path.isfile(p):
-                yield number, p
-
-    def unit_file(self, unit):
-        """None when nothing is installed under ``unit``'s name, True when the
-        file is one ops installed for this pod, else False."""
-        path = self.layout.unit_path(unit)
-        if not os.path.lexists(path):
-            return None
-        if os.path.islink(path) or not os.path.isfile(path):
-            return self._own_alias(path)
-        data = read_bytes(path)
-        if data is None:
-            return False
-        recorded = self._digests(unit)
-        return ((bool(recorded) and _digest(data) in recorded)
-                or any(read_bytes(p) == data for _, p in self._copies(unit)))
-
-    def _own_alias(self, path):
-        """A symlink ``systemctl enable`` made for an Alias= of this pod's unit."""
-        try:
-            target = os.readlink(path)
-        except OSError:
-            return False
-        unit = os.path.basename(target)
-        return (os.path.dirname(target) in (self.layout.host(self.layout.unit_dir), "")
-                and any(True for _ in self._copies(unit)))
-
-    def dropin(self, unit):
-        """Like :meth:`unit_file`, for ``UNIT.d/50-ops.conf``."""
-        path = self.layout.dropin_path(unit)
-        if not os.path.lexists(path):
-            return None
-        if os.path.islink(path) or not os.path.isfile(path):
-            return False
-        data = read_bytes(path)
-        return any(data == dropin_text(self.layout, self.name, n, unit).encode()
-                   for n, _ in self._copies(unit))
-
-    def foreign(self, unit):
-        """The path of the first file of ``unit`` (unit file or drop-in) that
-        exists and is not this pod's, or None."""
-        if self.unit_file(unit) is False:
-            return self.layout.unit_path(unit)
-        if self.dropin(unit) is False:
-            return self.layout.dropin_path(unit)
-        return None
+def installed(layout, units):
+    """Only units whose file is installed (a template's file for an instance)."""
+    return [u for u in units if os.path.lexists(layout.unit_path(template_file(u)))]
 
 
-class SystemNames:
-    """Unit names systemd already has outside /etc/systemd/system: each
-    other directory of its search path is listed once."""
-
-    def __init__(self, layout):
-        self.layout = layout
-        own = layout.unit_dir
-        self.dirs = [layout.path(d) for d in SEARCH_PATHS]
-        self.dirs = [d for d in self.dirs if d != own]
-        self._listed = None
-
-    def _names(self):
-        if self._listed is None:
-            listed = {}
-            for d in self.dirs:
-                try:
-                    names = os.listdir(d)
-                except OSError:
-                    continue
-                for n in names:
-                    listed.setdefault(n, os.path.join(d, n))
-            for n in BUILTIN:
-                listed.setdefault(n, "systemd itself")
-            for point in self._mount_points():
-                parts = point.strip("/").split("/")
-                if point == "/" or not all(p and not p.startswith(".") and set(p) <= _MOUNT_CHARS
-                                           for p in parts):
-                    continue      # "/" is built in; other names need escapes, which ops refuses
-                listed.setdefault("-".join(parts) + ".mount", "the mount point " + point)
-            self._listed = listed
-        return self._listed
-
-    def _mount_points(self):
-        """Online: what is mounted; offline: what ROOT's fstab mounts."""
-        if self.layout.offline:
-            text = read_bytes(self.layout.path("etc/fstab")) or b""
-            fields = [l.split() for l in text.decode("utf-8", "replace").splitlines()
-                      if l.strip() and not l.lstrip().startswith("#")]
-            return [f[1] for f in fields if len(f) > 1 and f[1].startswith("/")]
-        text = read_bytes("/proc/self/mountinfo") or b""
-        points = []
-        for line in text.decode("utf-8", "replace").splitlines():
-            f = line.split()
-            if len(f) > 4:
-                points.append(f[4])
-        return points
-
-    def where(self, unit):
-        """Where systemd already has ``unit`` (a path, or what makes it), or None."""
-        return self._names().get(unit)
+def install_unit(layout, sv, unit):
+    """Install ``unit`` of stored version ``sv``: its stored copy, and for a
+    service the drop-in ops writes."""
+    atomic.copy_file(os.path.join(sv.units_dir, unit), layout.unit_path(unit))
+    text = dropin_text(layout, sv.name, sv.version, unit)
+    if text is not None:
+        atomic.write_text(layout.dropin_path(unit), text)
 
 
-def install_names(text):
-    """``Alias=`` and ``Also=`` names of a unit file's [Install] section:
-    ({aliases}, {also}); raises ValueError for a specifier ('%') there, which
-    ops does not expand."""
-    aliases, also = set(), set()
-    section = None
-    pending = ""
-    for raw in text.splitlines():
-        line = pending + raw.strip()
-        pending = ""
-        if line.endswith("\\"):
-            pending = line[:-1] + " "
-            continue
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-            continue
-        if section != "Install" or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key = key.strip()
-        if key not in ("Alias", "Also"):
-            continue
-        words = value.split()
-        if any("%" in w for w in words):
-            raise ValueError("%s=%s" % (key, value.strip()))
-        names = aliases if key == "Alias" else also
-        if words:
-            names.update(words)
-        else:
-            names.clear()           # an empty assignment resets the list
-    return aliases, also
+def remove_unit(layout, unit):
+    """Remove ``unit``'s file, its drop-in and the drop-in's directory once empty."""
+    atomic.remove_quietly(layout.unit_path(unit))
+    dropin = layout.dropin_path(unit)
+    atomic.remove_quietly(dropin)
+    try:
+        os.rmdir(os.path.dirname(dropin))
+    except OSError:
+        pass

@@ -70,10 +70,10 @@ def test_the_health_check_comes_after_the_settle(tmp_path):
                                                  {"unit-file": "web.service", "start": True}]})}]}
                                         ).encode(), "pod.json", None).units
     spec = parse({"http": "http://127.0.0.1:8080/"})
-    verbs = [a.verb for a in switch_actions(Layout("/"), units, "web 2", None, health=spec)]
+    verbs = [a.verb for a in switch_actions(Layout("/"), ("web", 2), units, None, health=spec)]
     assert verbs[-3:] == ["settle", "health-check", "set-current"]
     # offline (--root) nothing runs, so there is nothing to check
-    offline = switch_actions(Layout(str(tmp_path)), units, "web 2", None, health=spec)
+    offline = switch_actions(Layout(str(tmp_path)), ("web", 2), units, None, health=spec)
     assert "health-check" not in [a.verb for a in offline]
 
 

@@ -211,7 +211,7 @@ def test_a_signal_while_parsing_gives_one_json_object(signum, signame, root, bun
     assert signal.getsignal(signum) == before          # handlers given back
 
 
-@pytest.mark.parametrize("phase", ["ops.bundle.parse", "ops.recovery.recover",
+@pytest.mark.parametrize("phase", ["ops.bundle.parse", "ops.transaction.recover",
                                    "ops.plan.plan_deploy"])
 def test_a_sigterm_while_validating_recovering_or_planning_changes_nothing(
         phase, ops, root, bundle, monkeypatch):

@@ -189,7 +189,7 @@ def test_a_failed_staging_does_not_remove_an_image_someone_else_fetched_meanwhil
         ops, bundle, rkt, root, tmp_path, monkeypatch):
     """The image list read when planning is a cache: between it and the fetch
     the administrator fetched the same image; the failed deploy keeps it."""
-    from ops import deploy
+    from ops import stage
     from tests.support import aci
     image = tmp_path / "app.aci"
     image_id = aci.build_aci(image, name="example.com/app")
@@ -201,13 +201,13 @@ def test_a_failed_staging_does_not_remove_an_image_someone_else_fetched_meanwhil
     manifest = json.loads(b.pod_json.read_text())
     manifest["annotations"][-1]["value"] = json.dumps(doc)
     b.pod_json.write_text(json.dumps(manifest))
-    original = deploy.Stager.do_fetch_image
+    original = stage.Stager.fetch_image
 
     def admin_fetches_first(self, a):
         p = rkt.run("--insecure-options=image", "fetch", str(image))
         assert p.returncode == 0, p.stderr
         return original(self, a)
-    monkeypatch.setattr(deploy.Stager, "do_fetch_image", admin_fetches_first)
+    monkeypatch.setattr(stage.Stager, "fetch_image", admin_fetches_first)
     r = ops("deploy", b)
     assert r.code == 1, r
     assert "not a tar archive" in r.err

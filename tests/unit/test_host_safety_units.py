@@ -19,7 +19,7 @@ import pytest
 
 from conftest import current_link, diff, snapshot, stored_versions, unit_dir, unit_text, wants
 
-from ops.units import SEARCH_PATHS
+from ops.ownership import SEARCH_PATHS
 
 
 def web(bundle, version=1, units=None, **kw):

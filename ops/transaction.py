@@ -1,0 +1,360 @@
+"""The transaction of a switch, and recovery from an interrupted one.
+
+A :class:`Transaction` owns everything between the first change to what runs
+and the commit, in the spirit of Mercurial's ``transaction.py``:
+
+* the journal, var/lib/ops/journal/NAME.json: written (and fsynced) before
+  the first change, removed (its directory fsynced) once the pod is whole
+  again on one version.  It records where the switch goes, not each step:
+  recovery puts the ``from`` version back whole, whatever was done;
+* the trapped signals (:mod:`ops.signals`): they interrupt the switch, which
+  is then rolled back; from the commit on they are held off, so a finished
+  switch is never reported as failed;
+* the rollback (:func:`restore`, the one path back, used by :func:`recover`
+  too) and the outcome recorded in the target's state.json.
+
+Leaving the ``with`` block commits; an error inside it rolls the whole pod
+back to the previous version and raises :class:`~ops.errors.Failed` (exit 1),
+or :class:`~ops.errors.RollbackFailed` (exit 4) when that fails too.
+
+What it survives: a killed ops at any point (SIGKILL, OOM, power loss after
+the journal reached the disk): the next mutating command finds the journal
+and rolls back (:func:`recover`).  What it does not: someone editing units or
+``/etc/ops`` by hand while a journal is pending.  No other module writes,
+reads or removes a journal: `status`, `list` and ``--dry-run`` ask
+:func:`journals`.
+"""
+
+import os
+
+from ops import atomic, index, log, signals, store
+from ops.errors import Failed, OpsError, Refused, RollbackFailed
+from ops.ownership import Owner
+from ops.units import all_units, install_unit, installed, remove_unit, start_units
+
+__all__ = ["Transaction", "irreversible", "restore", "recover", "journals", "interrupted"]
+
+
+class Transaction:
+    """``with Transaction(ctx, command, name, previous, target):`` run the
+    switch of pod ``name`` from stored version ``previous`` to ``target``
+    (either may be None: nothing)."""
+
+    def __init__(self, ctx, command, name, previous, target):
+        self.ctx = ctx
+        self.command = command
+        self.name = name
+        self.previous = previous
+        self.target = target
+        self.path = ctx.layout.journal_path(name)
+
+    def __enter__(self):
+        data = {"pod": self.name, "from": self.previous.version if self.previous else None,
+                "to": self.target.version if self.target else None, "command": self.command,
+                "pid": os.getpid(), "started_at": store.now()}
+        import json           # here: `list`, which asks for journals, rarely needs it
+        try:
+            atomic.write_text(self.path, json.dumps(data, indent=1) + "\n")
+        except OSError as e:
+            _remove_journal(self.path)
+            try:
+                if self.target is not None:
+                    self.target.record("failed")
+            except OSError:
+                pass
+            raise Failed(self.path, "cannot write the journal: %s; nothing was switched"
+                         % (e.strerror or e))
+        return self
+
+    def __exit__(self, kind, err, tb):
+        if kind is None:
+            try:
+                signals.hold()            # committing: from here on ops finishes what it began
+                if self.target is not None:
+                    self.target.record("ok")    # a failure to record is a failed switch
+            except (OpsError, OSError) as e:
+                self._abort(e)
+            _remove_journal(self.path)
+            return False
+        if issubclass(kind, (OpsError, OSError, KeyboardInterrupt)):
+            self._abort(err)
+        return False        # anything else: the journal stays, the next command recovers
+
+    def _abort(self, e):
+        name, previous, target = self.name, self.previous, self.target
+        if isinstance(e, OpsError):
+            cause = e
+        elif isinstance(e, KeyboardInterrupt):
+            cause = Failed(name, "interrupted by %s during the switch"
+                           % signals.Interrupted.name_of(e))
+        else:
+            cause = Failed(e.filename or name, e.strerror or str(e))
+        back = "version %d" % previous.version if previous else "nothing"
+        log.info("%s failed: %s; rolling back to %s" % (self.command, cause, back))
+        signals.hold()                    # a rollback is bounded: let it finish
+        try:
+            restore(self.ctx, name, previous, [target] if target and target != previous else [])
+            if target is not None and target != previous:
+                target.record("failed", reason=cause.stored_reason())
+        except (OpsError, OSError) as e2:
+            raise RollbackFailed(name, "%s failed (%s) and rolling back to %s failed too (%s); "
+                                 "the journal %s is kept: run `ops redeploy %s%s` or any "
+                                 "mutating command to retry the rollback"
+                                 % (self.command, cause, back, e2, self.path, name,
+                                    ":%d" % previous.version if previous else ""))
+        _remove_journal(self.path)
+        raise Failed(cause.where, "%s; rolled back to %s" % (
+            cause.what, previous.version if previous else "nothing (no unit of %s is "
+            "installed)" % name), unit=cause.unit, result=cause.result, journal=cause.journal,
+            rolled_back=True)
+
+
+class irreversible:
+    """``with irreversible():`` steps that are not undone (removals, pins):
+    once they begin, trapped signals are held off and ops finishes them."""
+
+    def __enter__(self):
+        signals.hold()
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _remove_journal(path):
+    atomic.remove_quietly(path)
+    atomic.fsync_dir(os.path.dirname(path))
+
+
+def restore(ctx, name, good, bad):
+    """Make pod ``name`` run ``good`` (a stored version, or nothing) again,
+    whatever mix of units the versions in ``bad`` left installed."""
+    layout, sd = ctx.layout, ctx.systemd
+    good_units = good.bundle().units if good else ()
+    bad_units = [u for b in bad if b is not None for u in b.bundle().units]
+    owner = Owner(layout, name)
+    foreign = {u.name: owner.foreign(u.name) for u in bad_units}
+    # a unit whose file is not the pod's (an administrator's, put there since) is left alone
+    sd.stop_and_disable_quietly(installed(layout, all_units(
+        [u for u in bad_units if foreign[u.name] is None])))
+    keep = {u.name for u in good_units}
+    for u in bad_units:
+        if u.name in keep:
+            continue
+        if foreign[u.name] is None:
+            remove_unit(layout, u.name)
+        else:
+            log.warn("%s is not what ops installed for %s: left in place" % (foreign[u.name], name))
+    for u in good_units:
+        foreign = owner.foreign(u.name)
+        if foreign is not None:
+            raise Failed(foreign, "is not what ops installed for %s, and ops does not overwrite "
+                         "it; move it away" % name)
+        install_unit(layout, good, u.name)
+    starts = start_units(good_units)
+    sd.enable(starts)
+    sd.daemon_reload()
+    if starts:
+        sd.start(starts)
+        down = sd.settle(starts, ctx.settle)
+        if down:
+            raise Failed(down[0], "is not active after the rollback")
+    if good is not None:
+        store.set_current(layout, good)
+    else:
+        store.clear_current(layout, name)
+
+
+def recover(ctx, own=()):
+    """Roll back every pod whose journal an interrupted run left behind.
+
+    When that rollback fails for a pod in ``own`` (the pod the command is
+    about to deploy, redeploy or undeploy), the pod is taken down to nothing
+    instead: the command's own switch supersedes it, so one broken version
+    cannot block every later command.  A failing rollback of another pod is
+    reported and its journal kept; it does not stop this command.
+
+    A journal that cannot be trusted (unreadable, naming another pod, or a
+    ``from`` version that is not stored) never leads to a rollback: ops
+    cannot know what to put back, and rolling back to nothing would destroy
+    the pod.  That pod is left alone, and a command about it is refused.
+    Returns the pods whose journals are still pending."""
+    layout = ctx.layout
+    pending = journals(layout)
+    for j in pending:
+        if not j.get("unreadable") and isinstance(j["from"], int) \
+                and store.get(layout, j["pod"], j["from"]) is None:
+            j["unreadable"] = "version %d, which it names to roll back to, is not stored" \
+                % j["from"]
+    left = {j["pod"] for j in pending if j.get("unreadable")}
+    for j in pending:
+        if j.get("unreadable"):
+            what = "cannot be trusted (%s), so ops does not know which version of %s to put " \
+                "back" % (j["unreadable"], j["pod"])
+            if j["pod"] in own:
+                raise Refused(j["path"], "%s; nothing was changed: check %s's units and `ops "
+                              "list %s`, set them right, then delete this file"
+                              % (what, j["pod"], j["pod"]))
+            log.warn("%s: %s; %s is left alone" % (j["path"], what, j["pod"]))
+    pending = [j for j in pending if not j.get("unreadable")]
+    remove_leftovers(layout, pending, left)
+    for j in pending:
+        name = j["pod"]
+        good = store.get(layout, name, j["from"]) if isinstance(j.get("from"), int) else None
+        bad = []
+        if isinstance(j.get("to"), int) and j["to"] != j.get("from"):
+            bad.append(store.get(layout, name, j["to"]))
+        cur = store.current_version(layout, name)
+        if cur is not None and cur != good and cur not in bad:
+            bad.append(cur)
+        bad = [b for b in bad if b is not None]
+        log.info("recovering the interrupted %s of %s: rolling back to %s"
+                 % (j.get("command"), name, "version %d" % good.version if good else "nothing"))
+        try:
+            restore(ctx, name, good, bad)
+        except (OpsError, OSError) as e:
+            if name not in own:
+                log.warn("the interrupted run of %s could not be rolled back (%s); its journal "
+                         "%s is kept: deploy, redeploy or undeploy %s to settle it"
+                         % (name, e, j["path"], name))
+                left.add(name)
+                continue
+            log.warn("rolling %s back to %s failed (%s); taking %s down to nothing before "
+                     "this command" % (name, "version %d" % good.version if good else "nothing",
+                                       e, name))
+            try:
+                restore(ctx, name, None, bad + ([good] if good else []))
+            except (OpsError, OSError) as e2:
+                raise RollbackFailed(j["path"], "an interrupted run of %s could not be rolled "
+                                     "back (%s), nor its units removed (%s)" % (name, e, e2))
+        for b in bad:
+            if j.get("command") in ("deploy", "redeploy"):
+                b.record("failed", reason={
+                    "unit": None, "result": None, "journal": None,
+                    "message": "the %s was interrupted (ops killed or the host stopped) and "
+                    "rolled back by the next command" % j.get("command")})
+        _remove_journal(j["path"])
+    return left
+
+
+def remove_leftovers(layout, pending, left=()):
+    """Remove what a killed run staged before it wrote a journal (``pending``:
+    the journals left, whose versions are kept; ``left``: pods not to touch at
+    all): temporary files and directories, downloads, volume directories of
+    no version directory.  The index only narrows the search; a version is
+    deleted only when its own state.json says it was staged and never ran."""
+    if os.path.isdir(layout.tmp_dir):
+        for n in os.listdir(layout.tmp_dir):
+            p = os.path.join(layout.tmp_dir, n)
+            if os.path.isdir(p) and not os.path.islink(p):
+                atomic.remove_tree_quietly(p)
+            else:
+                atomic.remove_quietly(p)
+    dirs = [layout.state_dir, layout.journal_dir, layout.current_dir, layout.unit_dir,
+            layout.pods_dir, layout.path("var/lib/ops/volumes")]
+    journaled = {(j["pod"], j.get(k)) for j in pending for k in ("from", "to")}
+    for pod in store.pods(layout):
+        if pod in left:
+            continue
+        dirs.append(layout.pod_dir(pod))
+        cur = store.current_version(layout, pod)
+        # a version's files are written before its directory is renamed into
+        # place; afterwards only state.json is (replaced, then the index
+        # rewritten), so only directories the index does not vouch for are scanned
+        outcomes, changed = index.changed(layout.pod_dir(pod))
+        for v in store.versions(layout, pod):
+            if (outcomes.get(v.version) == "staged" and v != cur
+                    and (pod, v.version) not in journaled
+                    and v.state().get("outcome") == "staged"):
+                # staged, then killed before its switch began: never ran
+                # (the index is a cache: state.json decides)
+                store.remove_tree(v.dir)
+                continue
+            if v.version in changed:
+                dirs.append(v.dir)
+    dirs += [os.path.join(layout.unit_dir, n) for n in _listdir(layout.unit_dir)
+             if n.endswith(".d")]
+    vol_root = layout.path("var/lib/ops/volumes")
+    for pod in _listdir(vol_root):
+        if pod in left:
+            continue
+        pdir = os.path.join(vol_root, pod)
+        dirs.append(pdir)
+        for ver in _listdir(pdir):
+            vdir = os.path.join(pdir, ver)
+            # only volumes with no version directory at all (a run killed
+            # while staging): a version whose pod.json is lost keeps its data
+            if store.is_version(ver) and not os.path.lexists(layout.version_dir(pod, ver)) \
+                    and store.current_number(layout, pod) != int(ver):
+                atomic.remove_tree_quietly(vdir)
+            else:
+                dirs.append(vdir)
+    for d in dirs:
+        atomic.remove_leftovers(d)
+
+
+def _listdir(d):
+    try:
+        return sorted(os.listdir(d))
+    except OSError:
+        return []
+
+
+def interrupted(layout):
+    """The pods whose journal an interrupted run left behind."""
+    return {j["pod"] for j in journals(layout)}
+
+
+COMMANDS = ("deploy", "redeploy", "undeploy")
+
+
+def journals(layout):
+    """Journals left by interrupted runs: a list of their dicts (sorted by pod).
+
+    ``pod`` is always the file's name; a journal that cannot be read, or that
+    does not say plainly which pod it is about and where it goes, has
+    ``unreadable`` set to why: recovery must not guess what to roll back
+    (see :func:`recover`)."""
+    out = []
+    try:
+        names = sorted(os.listdir(layout.journal_dir))
+    except OSError:
+        return out
+    names = [n for n in names if n.endswith(".json") and not n.startswith(atomic.TMP_PREFIX)]
+    if names:
+        import json        # only then: `list` of a host with no journal never needs it
+    for n in names:
+        p = os.path.join(layout.journal_dir, n)
+        try:
+            with open(p, "rb") as f:
+                raw = f.read(1 << 20)
+            data = json.loads(raw.decode("utf-8")) if raw.strip() else None
+            why = _problem(data, n[:-5]) if raw.strip() else "the file is empty"
+        except (OSError, ValueError) as e:
+            data, why = {}, "not a JSON object (%s)" % (getattr(e, "strerror", None)
+                                                       or str(e) or "empty")
+        if why:
+            data = {"pod": n[:-5], "from": None, "to": None, "command": "?",
+                    "unreadable": why}
+        data["path"] = p
+        out.append(data)
+    return out
+
+
+def _problem(data, stem):
+    """Why the journal ``data`` of file ``stem``.json cannot be trusted, or None."""
+    from ops.bundle import NAME_RE
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if not NAME_RE.fullmatch(stem) or len(stem) > 128:
+        return "its file name is not a pod name"
+    if data.get("pod") != stem:
+        return "it names pod %r, not %r as its file name does" % (data.get("pod"), stem)
+    for key in ("from", "to"):
+        v = data.get(key, "missing")
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool)
+                              or not 0 <= v < 2 ** 63):
+            return "%r is not a version number or null" % key
+    if data.get("command") not in COMMANDS:
+        return "\"command\" is not one of %s" % ", ".join(COMMANDS)
+    return None
