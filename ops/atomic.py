@@ -5,7 +5,7 @@ next mutating run removes (see :func:`remove_leftovers`)."""
 
 import os
 
-__all__ = ["TMP_PREFIX", "remove_quietly", "write_bytes", "write_text", "copy_file", "symlink",
+__all__ = ["TMP_PREFIX", "remove_quietly", "remove_tree_quietly", "write_bytes", "write_text", "copy_file", "symlink",
            "remove_leftovers", "fsync_dir"]
 
 TMP_PREFIX = ".ops-tmp-"
@@ -86,11 +86,7 @@ def remove_leftovers(directory):
     for name in names:
         if name.startswith(TMP_PREFIX):
             p = os.path.join(directory, name)
-            if os.path.isdir(p) and not os.path.islink(p):
-                import shutil
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                remove_quietly(p)
+            remove_tree_quietly(p)
             removed.append(p)
     return removed
 
@@ -101,3 +97,14 @@ def remove_quietly(path):
         os.unlink(path)
     except OSError:
         pass
+
+
+def remove_tree_quietly(path):
+    """Remove ``path``: a directory with everything under it, else the file
+    or symbolic link itself.  Errors are ignored (what cannot be removed
+    stays); a missing path is no error."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        import shutil          # only when there is a tree to remove
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        remove_quietly(path)

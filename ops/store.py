@@ -181,8 +181,7 @@ def remove_tree(path):
         os.rename(path, doomed)
     except OSError as e:
         raise Failed(path, "cannot remove: %s" % e.strerror)
-    import shutil
-    shutil.rmtree(doomed, ignore_errors=True)
+    atomic.remove_tree_quietly(doomed)
 
 
 def remove_if_empty(path):
