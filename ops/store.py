@@ -196,10 +196,10 @@ def remove_if_empty(path):
 
 def parse_ref(ref):
     """``NAME`` or ``NAME:VERSION`` -> (name, version or None)."""
-    from ops.bundle import NAME_RE
     from ops.errors import UsageError
+    from ops.names import is_pod_name
     name, _, version = ref.partition(":")
-    if not NAME_RE.fullmatch(name) or len(name) > 128:
+    if not is_pod_name(name):
         raise UsageError(ref, "not a pod name (NAME or NAME:VERSION)")
     if _:
         if not is_version(version):
