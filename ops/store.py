@@ -20,6 +20,7 @@ __all__ = ["is_version", "StoredVersion", "versions", "version_dirs", "pods", "g
 
 
 def now():
+    """The current UTC time as every record of ops writes it: 2026-12-01T09:30:00Z."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
