@@ -42,16 +42,10 @@ def image_sha512(path):
     import bz2
     import gzip
     import lzma
+    from ops.archive import compression_from_magic
     with open(path, "rb") as f:
-        magic = f.read(6)
-    if magic.startswith(b"\x1f\x8b"):
-        opener = gzip.open
-    elif magic.startswith(b"BZh"):
-        opener = bz2.open
-    elif magic.startswith(b"\xfd7zXZ\x00"):
-        opener = lzma.open
-    else:
-        opener = open
+        kind = compression_from_magic(f.read(6))
+    opener = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}.get(kind, open)
     h = hashlib.sha512()
     try:
         with opener(path, "rb") as f:
