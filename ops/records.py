@@ -12,7 +12,7 @@ import time
 from collections import namedtuple
 
 __all__ = ["Artifact", "UnitSpec", "ImageSpec", "VolumeSpec", "HealthSpec", "Bundle",
-           "SETTLED", "stat_key"]
+           "SETTLED", "stat_key", "hash_stream"]
 
 # A file's stat is recorded beside the content digest only if it last changed
 # this many seconds before ops read it: a later change then shows in the ctime
@@ -159,11 +159,15 @@ def stat_key(st):
 
 def _file_digest(path):
     import hashlib
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while True:
-            chunk = f.read(1 << 20)
-            if not chunk:
-                break
-            h.update(chunk)
-    return h.digest()
+        return hash_stream(f, hashlib.sha256()).digest()
+
+
+def hash_stream(f, h):
+    """Feed every byte the binary file object ``f`` reads to the hash ``h``,
+    1 MiB at a time; return ``h``."""
+    while True:
+        chunk = f.read(1 << 20)
+        if not chunk:
+            return h
+        h.update(chunk)

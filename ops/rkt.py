@@ -43,17 +43,13 @@ def image_sha512(path):
     import gzip
     import lzma
     from ops.archive import compression_from_magic
+    from ops.records import hash_stream
     with open(path, "rb") as f:
         kind = compression_from_magic(f.read(6))
     opener = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}.get(kind, open)
-    h = hashlib.sha512()
     try:
         with opener(path, "rb") as f:
-            while True:
-                chunk = f.read(1 << 20)
-                if not chunk:
-                    break
-                h.update(chunk)
+            h = hash_stream(f, hashlib.sha512())
     except (OSError, EOFError, lzma.LZMAError) as e:
         raise Failed(path, "cannot read the image: %s" % e)
     return "sha512-" + h.hexdigest()
