@@ -86,18 +86,9 @@ def remove_leftovers(directory):
     for name in names:
         if name.startswith(TMP_PREFIX):
             p = os.path.join(directory, name)
-            if os.path.isdir(p) and not os.path.islink(p):
-                remove_tree_quietly(p)
-            else:
-                remove_quietly(p)
+            remove_tree_quietly(p)
             removed.append(p)
     return removed
-
-
-def remove_tree_quietly(path):
-    """Delete the directory tree ``path``, whatever is or is not there."""
-    import shutil         # only when there is something to remove
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def remove_quietly(path):
@@ -106,3 +97,14 @@ def remove_quietly(path):
         os.unlink(path)
     except OSError:
         pass
+
+
+def remove_tree_quietly(path):
+    """Remove ``path``: a directory with everything under it, else the file
+    or symbolic link itself.  Errors are ignored (what cannot be removed
+    stays); a missing path is no error."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        import shutil          # only when there is a tree to remove
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        remove_quietly(path)

@@ -10,189 +10,27 @@ import json
 import os
 import re
 import time
-from collections import namedtuple
 
+from ops import strict_json
 from ops.errors import BundleError
+from ops.names import (IMAGE_ID_RE, INSTANCE_RE, MAX_NAME_LENGTH, NAME_RE, UNIT_NAME_MAX,
+                       UNIT_RE, UNIT_SUFFIXES, is_pod_name, is_remote, unit_name_problem)
+from ops.records import (SETTLED, Artifact, Bundle, HealthSpec, ImageSpec, UnitSpec,
+                         VolumeSpec, stat_key)
 
-__all__ = ["Bundle", "UnitSpec", "ImageSpec", "VolumeSpec", "HealthSpec", "load", "parse",
-           "is_remote", "MAX_MANIFEST_BYTES"]
+__all__ = ["Bundle", "UnitSpec", "ImageSpec", "VolumeSpec", "HealthSpec", "Artifact", "load",
+           "parse", "is_remote", "is_pod_name", "NAME_RE", "SETTLED", "MAX_MANIFEST_BYTES"]
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
-# A file's stat is recorded beside the content digest only if it last changed
-# this many seconds before ops read it: a later change then shows in the ctime
-# even on a filesystem with 2-second timestamps (vfat).
-SETTLED = 2.0
 
-NAME_RE = re.compile(r"[a-z0-9]+([-.][a-z0-9]+)*")
-UNIT_SUFFIXES = ("service", "socket", "timer", "path", "target", "mount",
-                 "automount", "slice")
-UNIT_RE = re.compile(r"([A-Za-z0-9:_.\-]+?)(@?)\.(%s)" % "|".join(UNIT_SUFFIXES))
-INSTANCE_RE = re.compile(r"[A-Za-z0-9:_.\-]+")
-IMAGE_ID_RE = re.compile(r"sha512-[0-9a-f]{32,128}")
 URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 SAFE_KEY_RE = re.compile(r"[A-Za-z0-9_.@:\-]{1,64}")
-MAX_INT_DIGITS = 4000
-UNIT_NAME_MAX = 255              # systemd: a unit name is shorter than UNIT_NAME_MAX (256)
-# systemd refuses templates (and so instances) of these unit types
-NO_TEMPLATE_SUFFIXES = ("mount", "automount", "slice")
 MAX_INSTANCES = 100000
 OPS_KEYS = ("name", "version", "systemd-units", "images", "volumes", "health")
 UNIT_KEYS = ("unit-file", "start", "instances")
 IMAGE_KEYS = ("id", "path", "uri", "signature")
 VOLUME_KEYS = ("volume", "data")
 HEALTH_KEYS = ("exec", "http", "status", "timeout", "retries", "interval")
-
-
-def is_remote(location):
-    return location.lower().startswith(("http://", "https://"))
-
-
-# The records are namedtuples, not dataclasses: immutable all the same, and
-# they cost nothing at start-up (dataclasses and typing cost ~10 ms there,
-# paid by every Ansible run of `ops deploy`).
-
-class Artifact(namedtuple("Artifact", "location path uri", defaults=(None, None))):
-    """A file the bundle points at: a local file (``path``, absolute) or a
-    remote one (``uri``)."""
-    __slots__ = ()
-
-
-class UnitSpec(namedtuple("UnitSpec", "name source start instances")):
-    """``name`` is the unit name (the file's name); ``instances`` a tuple of
-    instance names for a template, else None."""
-    __slots__ = ()
-
-    @property
-    def unit_names(self):
-        """Names systemd acts on: each instance of a template, else the unit."""
-        if self.instances is None:
-            return (self.name,)
-        stem, suffix = self.name.split("@", 1)
-        return tuple("%s@%s%s" % (stem, i, suffix) for i in self.instances)
-
-
-class ImageSpec(namedtuple("ImageSpec", "index id source signature")):
-    """``source`` is a path or a uri (which may be docker:// or a name)."""
-    __slots__ = ()
-
-
-class VolumeSpec(namedtuple("VolumeSpec", "name data")):
-    __slots__ = ()
-
-
-class HealthSpec(namedtuple("HealthSpec", "exec http status timeout retries interval")):
-    """The pod's health check: ``exec`` (argv tuple) or ``http`` (a URL whose
-    answer must have ``status``); each attempt bounded by ``timeout`` seconds,
-    repeated up to ``retries`` more times, ``interval`` seconds apart."""
-    __slots__ = ()
-
-    def describe(self):
-        if self.http:
-            return "GET %s, expect %d" % (self.http, self.status)
-        return "exec " + " ".join(self.exec)
-
-
-class Bundle(namedtuple("Bundle", "label directory raw manifest name version units images "
-                                  "volumes manifest_stat health", defaults=(None, None))):
-    """``label`` is the manifest path as the user named it; ``directory``
-    where relative artifacts resolve (None for a stored copy); ``raw`` the
-    manifest's bytes; ``manifest_stat`` (absolute path, stat key, time the
-    reading began) of the file they were read from, when it did not change
-    while being read.  (No
-    ``__slots__``: the instance keeps its digest.)"""
-
-    @property
-    def artifacts(self):
-        for u in self.units:
-            yield "unit", u.source
-        for i in self.images:
-            yield "image", i.source
-            if i.signature:
-                yield "signature", i.signature
-        for v in self.volumes:
-            yield "volume", v.data
-
-    def content_digest(self, known=None):
-        """What makes a version: pod.json's bytes plus every local artifact's
-        bytes; a remote artifact counts by its URI.  Computed once.
-
-        ``known`` is the state of the stored version with this name and
-        version.  When its ``source`` (the files it was staged from, and
-        what stat said of them) is what stat says of this bundle's files now,
-        its ``content`` is the answer and no file is read again: an unchanged
-        re-deploy (each Ansible run) costs the same with a 1 GiB volume.  As
-        in git's index, the key holds the ctime, which no one can set back, and
-        is recorded only for files last changed over ``SETTLED`` seconds before
-        they were read (see :meth:`source`)."""
-        cached = getattr(self, "_digest", None)
-        if cached:
-            return cached
-        if known and isinstance(known.get("content"), str) and known.get("source") \
-                and known["source"] == self._files_now():
-            self._digest = known["content"]
-            return self._digest
-        import hashlib
-        started = time.time()
-        before = self._files_now()
-        h = hashlib.sha256()
-        h.update(b"pod.json\0%d\0" % len(self.raw))
-        h.update(self.raw)
-        for role, art in self.artifacts:
-            if art.path:
-                h.update(("\0%s\0%s\0" % (role, art.location)).encode())
-                h.update(_file_digest(art.path))
-            else:
-                h.update(("\0%s-uri\0%s\0" % (role, art.uri or art.location)).encode())
-        digest = "sha256:" + h.hexdigest()
-        # pod.json was read when the bundle was loaded, perhaps long before
-        # (the lock wait): its bytes are only as settled as they were then
-        settled = int((min(started, self.manifest_stat[2] if self.manifest_stat else started)
-                       - SETTLED) * 1e9)
-        if before and before == self._files_now() \
-                and all(key[-1] < settled for _, key in before):
-            self._source = before
-        self._digest = digest       # caches: the attributes that are not fields
-        return digest
-
-    def source(self):
-        """What to record as ``source`` beside the content digest: the local
-        files and their stat keys, or None when a file changed too recently
-        (within ``SETTLED`` seconds of reading it) to be told apart by stat
-        later."""
-        self.content_digest()
-        return getattr(self, "_source", None)
-
-    def _files_now(self):
-        """[(path, stat key)] for pod.json as read and each local artifact,
-        or None (a stored copy; a file changed while read; a file gone)."""
-        if self.manifest_stat is None:
-            return None
-        out = [list(self.manifest_stat[:2])]
-        try:
-            if _stat_key(os.stat(self.manifest_stat[0])) != self.manifest_stat[1]:
-                return None
-            for _, art in self.artifacts:
-                if art.path:
-                    out.append([art.path, _stat_key(os.stat(art.path))])
-        except OSError:
-            return None
-        return out
-
-
-def _stat_key(st):
-    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-
-
-def _file_digest(path):
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(1 << 20)
-            if not chunk:
-                break
-            h.update(chunk)
-    return h.digest()
 
 
 def load(bundle_arg, insecure_images=False):
@@ -209,9 +47,9 @@ def load(bundle_arg, insecure_images=False):
     try:
         read_at = time.time()
         with open(path, "rb") as f:
-            key = _stat_key(os.fstat(f.fileno()))
+            key = stat_key(os.fstat(f.fileno()))
             raw = f.read(MAX_MANIFEST_BYTES + 1)
-            if _stat_key(os.fstat(f.fileno())) != key:
+            if stat_key(os.fstat(f.fileno())) != key:
                 key = None
     except OSError as e:
         raise BundleError(label, "cannot read: %s" % (e.strerror or e))
@@ -260,48 +98,13 @@ class _Validator:
             self.fail(where, what)
 
     def decode_json(self, raw, where):
-        prefix = where + ": " if where else ""
-        if isinstance(raw, bytes):
-            if raw.startswith(b"\xef\xbb\xbf"):
-                self.fail(where, "starts with a UTF-8 byte order mark; save it without one")
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                self.fail(where, "not valid UTF-8 (byte %d)" % e.start)
-        else:
-            text = raw
-
-        def no_constant(token):
-            raise _BadToken(token, "%s is not valid JSON" % token)
-
-        def bounded_int(token):
-            if len(token) > MAX_INT_DIGITS:
-                raise _BadToken(token, "a number with %d digits is too large" % len(token))
-            return int(token)
-        def unique_keys(pairs):
-            obj = dict(pairs)
-            if len(obj) != len(pairs):      # rkt (Go) would silently take the last one
-                seen = set()
-                for k, _ in pairs:
-                    if k in seen:
-                        raise _Duplicate(k)
-                    seen.add(k)
-            return obj
         try:
-            return json.loads(text, parse_constant=no_constant, parse_int=bounded_int,
-                              object_pairs_hook=unique_keys)
-        except _Duplicate as e:
-            self.fail(where, "duplicate key %s in one object (each key may appear once)"
-                      % json.dumps(e.args[0]))
-        except json.JSONDecodeError as e:
-            raise BundleError("%s: %sline %d column %d" % (self.label, prefix, e.lineno, e.colno),
-                              e.msg)
-        except _BadToken as e:
-            line, col = _position(text, e.token)
-            raise BundleError("%s: %sline %d column %d" % (self.label, prefix, line, col),
-                              e.what)
-        except RecursionError:
-            self.fail(where, "nested too deeply")
+            return strict_json.loads(raw)
+        except strict_json.JSONProblem as e:
+            if e.line is None:
+                self.fail(where, e.what)
+            raise BundleError("%s: %sline %d column %d" % (self.label, where + ": " if where
+                                                           else "", e.line, e.column), e.what)
 
     def ops_annotation(self, doc):
         anns = doc.get("annotations")
@@ -336,8 +139,9 @@ class _Validator:
         self.expect(key in obj, where, "missing")
         value = obj[key]
         self.expect(isinstance(value, str), where, "must be a string")
-        self.expect(len(value) <= 128, where, "longer than 128 characters")
-        self.expect(NAME_RE.fullmatch(value) is not None, where,
+        self.expect(len(value) <= MAX_NAME_LENGTH, where,
+                    "longer than %d characters" % MAX_NAME_LENGTH)
+        self.expect(is_pod_name(value), where,
                     "%r is not a valid %s (lower-case letters and digits, "
                     "separated by single '-' or '.')" % (value, what))
         return value
@@ -549,67 +353,10 @@ class _Validator:
         return Artifact(value, path=real)
 
 
-class _Duplicate(Exception):
-    """A JSON object holds the same key twice (args[0])."""
-
-
-class _BadToken(ValueError):
-    def __init__(self, token, what):
-        super().__init__(what)
-        self.token, self.what = token, what
-
-
-def _position(text, token):
-    """Line and column of the first ``token`` outside JSON strings."""
-    i, n, in_string = 0, len(text), False
-    while i < n:
-        c = text[i]
-        if in_string:
-            if c == "\\":
-                i += 2
-                continue
-            if c == '"':
-                in_string = False
-        elif c == '"':
-            in_string = True
-        elif text.startswith(token, i):
-            break
-        i += 1
-    return text.count("\n", 0, i) + 1, i - (text.rfind("\n", 0, i) + 1) + 1
-
-
 def _key(k):
     """A key from the bundle as it may appear in a message: plain when it is
     a plain word, else JSON-quoted (no control characters reach a terminal)."""
     return k if SAFE_KEY_RE.fullmatch(k) else json.dumps(k)
-
-
-def unit_name_problem(name):
-    """What systemd (or ops) would refuse in the unit name ``name``, which
-    already matches UNIT_RE (characters, one optional '@' before the suffix),
-    or None.  systemd's rules (src/basic/unit-name.c, mount and slice units):
-    no template of a mount, automount or slice unit; a mount or automount
-    unit is named after its path, escaped ('-' for '/'), so the path must be
-    normalized; a slice's name is its place in the tree ('a-b.slice' under
-    'a.slice').  A name starting with '.' is a hidden file, which systemd
-    skips when it lists units (and ops's own temporary files start so)."""
-    stem, _, suffix = name.rpartition(".")
-    if name.startswith("."):
-        return ("%r starts with '.': a hidden file is not listed by systemd" % name)
-    if stem.startswith("@"):
-        return "%r: a template needs a name before its '@'" % name
-    if stem.endswith("@"):
-        if suffix in NO_TEMPLATE_SUFFIXES:
-            return "%r: systemd has no templates of .%s units" % (name, suffix)
-        return None
-    if suffix in ("mount", "automount", "slice") and stem != "-":
-        parts = stem.split("-")
-        if "" in parts:
-            return ("%r: '-' stands for '/' in a .%s unit's name; it cannot start or end the "
-                    "name or come twice in a row" % (name, suffix))
-        if suffix != "slice" and any(p in (".", "..") for p in parts):
-            return "%r: the path of a .%s unit cannot hold '.' or '..'" % (name, suffix)
-    return None
 
 
 def _basename(location):

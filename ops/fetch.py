@@ -27,16 +27,11 @@ import urllib.request
 from ops import __version__, log
 from ops.atomic import TMP_PREFIX, fsync_dir, remove_quietly
 from ops.errors import FetchError, UsageError
+from ops.names import is_remote
 
-__all__ = ["is_remote", "download", "local_name"]
+__all__ = ["is_remote", "download", "local_name", "tls_context"]
 
 _CHUNK = 64 * 1024
-_SCHEMES = ("http://", "https://")
-
-
-def is_remote(location):
-    """True when ``location`` is an ``http://`` or ``https://`` URI (any case)."""
-    return isinstance(location, str) and location[:8].lower().startswith(_SCHEMES)
 
 
 def local_name(uri):
@@ -99,7 +94,11 @@ def _shown(uri):
     return text if len(text) <= 200 else text[:200] + "..."
 
 
-def _tls_context(ca_file):
+def tls_context(ca_file=None):
+    """The TLS settings of every https connection ops makes (downloads, the
+    health check): certificates verified against the system store plus
+    ``ca_file`` (``--ca-file``).  Raises UsageError for a missing or bad
+    ``ca_file``."""
     ctx = ssl.create_default_context()
     if ca_file is not None:
         if not os.path.isfile(ca_file):
@@ -123,7 +122,7 @@ def download(uri, dest_dir, *, timeout=30.0, ca_file=None, attempts=3, backoff=0
     if not is_remote(uri):
         raise UsageError(uri, "not an http:// or https:// URI")
     opener = urllib.request.build_opener(
-        urllib.request.HTTPSHandler(context=_tls_context(ca_file)), _Redirects())
+        urllib.request.HTTPSHandler(context=tls_context(ca_file)), _Redirects())
     final = os.path.join(dest_dir, local_name(uri))
     try:
         os.makedirs(dest_dir, exist_ok=True)

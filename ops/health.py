@@ -20,7 +20,7 @@ __all__ = ["check"]
 
 
 def check(ctx, sv, spec, env):
-    """Run ``spec`` (a :class:`~ops.bundle.HealthSpec`) for stored version
+    """Run ``spec`` (a :class:`~ops.records.HealthSpec`) for stored version
     ``sv``; ``env``: the POD_* variables the units get.  Raises Failed."""
     attempts = 1 + spec.retries
     why = None
@@ -54,9 +54,9 @@ def _http(ctx, spec):
     u = urlsplit(spec.http)
     path = (u.path or "/") + ("?" + u.query if u.query else "")
     if u.scheme.lower() == "https":
-        from ops.fetch import _tls_context
+        from ops.fetch import tls_context
         conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=spec.timeout,
-                                           context=_tls_context(ctx.ca_file))
+                                           context=tls_context(ctx.ca_file))
     else:
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=spec.timeout)
     try:

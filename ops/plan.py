@@ -19,7 +19,7 @@ from ops.actions import (ClearCurrent, DaemonReload, Disable, Download, Enable, 
                          RemoveVolumes, SetCurrent, Settle, Start, Stop, StoreVersion, Unpin,
                          UnpackVolume)
 from ops.errors import Refused, UsageError
-from ops.bundle import is_remote
+from ops.names import is_remote
 from ops.ownership import check_conflicts, check_removal
 from ops.retention import cleanup_choice, pin_path, refuse_pinned, rollback_target
 from ops.rkt import ids_match

@@ -42,24 +42,14 @@ def image_sha512(path):
     import bz2
     import gzip
     import lzma
+    from ops.archive import compression_from_magic
+    from ops.records import hash_stream
     with open(path, "rb") as f:
-        magic = f.read(6)
-    if magic.startswith(b"\x1f\x8b"):
-        opener = gzip.open
-    elif magic.startswith(b"BZh"):
-        opener = bz2.open
-    elif magic.startswith(b"\xfd7zXZ\x00"):
-        opener = lzma.open
-    else:
-        opener = open
-    h = hashlib.sha512()
+        kind = compression_from_magic(f.read(6))
+    opener = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}.get(kind, open)
     try:
         with opener(path, "rb") as f:
-            while True:
-                chunk = f.read(1 << 20)
-                if not chunk:
-                    break
-                h.update(chunk)
+            h = hash_stream(f, hashlib.sha512())
     except (OSError, EOFError, lzma.LZMAError) as e:
         raise Failed(path, "cannot read the image: %s" % e)
     return "sha512-" + h.hexdigest()

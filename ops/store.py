@@ -20,6 +20,7 @@ __all__ = ["is_version", "StoredVersion", "versions", "version_dirs", "pods", "g
 
 
 def now():
+    """The current UTC time as every record of ops writes it: 2026-12-01T09:30:00Z."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
@@ -181,8 +182,7 @@ def remove_tree(path):
         os.rename(path, doomed)
     except OSError as e:
         raise Failed(path, "cannot remove: %s" % e.strerror)
-    import shutil
-    shutil.rmtree(doomed, ignore_errors=True)
+    atomic.remove_tree_quietly(doomed)
 
 
 def remove_if_empty(path):
@@ -197,10 +197,10 @@ def remove_if_empty(path):
 
 def parse_ref(ref):
     """``NAME`` or ``NAME:VERSION`` -> (name, version or None)."""
-    from ops.bundle import NAME_RE
     from ops.errors import UsageError
+    from ops.names import is_pod_name
     name, _, version = ref.partition(":")
-    if not NAME_RE.fullmatch(name) or len(name) > 128:
+    if not is_pod_name(name):
         raise UsageError(ref, "not a pod name (NAME or NAME:VERSION)")
     if _:
         if not is_version(version):

@@ -29,6 +29,7 @@ import os
 
 from ops import atomic, index, log, signals, store
 from ops.errors import Failed, OpsError, Refused, RollbackFailed
+from ops.names import is_pod_name
 from ops.ownership import Owner
 from ops.units import all_units, install_unit, installed, remove_unit, start_units
 
@@ -343,10 +344,9 @@ def journals(layout):
 
 def _problem(data, stem):
     """Why the journal ``data`` of file ``stem``.json cannot be trusted, or None."""
-    from ops.bundle import NAME_RE
     if not isinstance(data, dict):
         return "not a JSON object"
-    if not NAME_RE.fullmatch(stem) or len(stem) > 128:
+    if not is_pod_name(stem):
         return "its file name is not a pod name"
     if data.get("pod") != stem:
         return "it names pod %r, not %r as its file name does" % (data.get("pod"), stem)

@@ -31,50 +31,30 @@ read, before its data is written:
     the headers of one member (pax records, GNU long names, sparse maps),
     which are held in memory while parsed.
 
-Memory stays bounded (data is copied in 1 MiB chunks; the decompressors are
-asked for bounded output), whatever the compression ratio.  Decompression
-runs in a background thread, overlapping with writing files as ``gzip -d``
-does beside ``tar -x``; gzip uses zlib in-process, which measured faster than
-piping through an external ``gzip -dc``.  Files are not fsynced one by one:
-like ``tar``, durability is left to the kernel.
+Reading the archive (decompression, headers, bounded memory, a corrupt or
+truncated archive) is :mod:`ops.archive`'s; this module decides what each
+member may be and creates it.  Files are not fsynced one by one: like
+``tar``, durability is left to the kernel.
 """
 
 import collections
 import errno
 import os
-import queue
 import re
-import shutil
-import tarfile
-import threading
-import zlib
 
-from ops.atomic import TMP_PREFIX, fsync_dir
+from ops.archive import MAX_HEADER_BYTES, TarStream, detect_compression, strerror
+from ops.atomic import TMP_PREFIX, fsync_dir, remove_tree_quietly
 from ops.errors import UsageError, VolumeError
-
-try:                    # a Python may be built without them; only their archives need them
-    import bz2
-except ImportError:     # pragma: no cover
-    bz2 = None
-try:
-    import lzma
-except ImportError:     # pragma: no cover
-    lzma = None
 
 __all__ = ["MAX_UNPACKED_BYTES", "MAX_MEMBERS", "MAX_HEADER_BYTES",
            "UnpackStats", "detect_compression", "unpack"]
 
 MAX_UNPACKED_BYTES = 8 << 30
 MAX_MEMBERS = 1000000
-MAX_HEADER_BYTES = 8 << 20
 MAX_ID = 2 ** 32 - 2          # the largest uid or gid; (uid_t) -1 means "no change"
 
 BYTES_ENV = "OPS_MAX_VOLUME_BYTES"
 MEMBERS_ENV = "OPS_MAX_VOLUME_MEMBERS"
-
-_CHUNK = 1 << 20
-_DRAIN_LIMIT = 64 << 20      # decompressed bytes read after the end-of-archive marker
-_NOT_TAR = "not a tar archive (plain, gzip, bzip2 or xz)"
 
 UnpackStats = collections.namedtuple("UnpackStats", "files bytes")
 UnpackStats.__doc__ = ("What :func:`unpack` created: ``files`` members (of every "
@@ -87,34 +67,6 @@ _DIR, _FILE = "d", "f"
 
 class _Bad(Exception):
     """A member is refused; the text says why (the caller adds where)."""
-
-
-class _Broken(Exception):
-    """The archive cannot be read to its end; the text is the whole WHAT."""
-
-
-def detect_compression(path):
-    """Return ``"tar"``, ``"gz"``, ``"bz2"`` or ``"xz"`` from the file's magic bytes."""
-    return _detect(path, str(path))
-
-
-def _detect(path, where):
-    try:
-        with open(path, "rb") as f:
-            head = f.read(512)
-    except OSError as e:
-        raise VolumeError(where, "cannot read: %s" % _strerror(e))
-    if head[:2] == b"\x1f\x8b":
-        return "gz"
-    if head[:3] == b"BZh":
-        return "bz2"
-    if head[:6] == b"\xfd7zXZ\x00":
-        return "xz"
-    if head[257:262] == b"ustar":
-        return "tar"
-    if len(head) == 512 and not head.strip(b"\0"):
-        return "tar"        # an empty archive: nothing but the end marker
-    raise VolumeError(where, _NOT_TAR)
 
 
 def unpack(archive, dest, *, label=None, keep_owners=None, max_bytes=None, max_members=None):
@@ -137,218 +89,32 @@ def unpack(archive, dest, *, label=None, keep_owners=None, max_bytes=None, max_m
         max_members = _env_limit(MEMBERS_ENV, MAX_MEMBERS)
     if os.path.lexists(dest):
         raise VolumeError(dest, "already exists (a volume is unpacked into a new directory)")
-    kind = _detect(archive, label)
+    kind = detect_compression(archive, label)
     parent, base = os.path.split(dest)
     tmp = os.path.join(parent, "%s%d-%s" % (TMP_PREFIX, os.getpid(), base))
     try:
         os.makedirs(parent, exist_ok=True)
         if os.path.lexists(tmp):            # left by a killed run with our PID
-            _remove(tmp)
+            remove_tree_quietly(tmp)
         os.mkdir(tmp, 0o700)
     except OSError as e:
-        raise VolumeError(dest, "cannot create: %s" % _strerror(e))
+        raise VolumeError(dest, "cannot create: %s" % strerror(e))
     job = _Unpacker(tmp, label, keep_owners, max_bytes, max_members)
     try:
-        try:
-            stream = _open_stream(archive, kind)
-        except _Broken as e:
-            raise VolumeError(label, str(e))
-        except OSError as e:
-            raise VolumeError(label, "cannot read: %s" % _strerror(e))
-        try:
-            job.run(stream, drain=kind != "tar")
-        finally:
-            stream.close()
+        with TarStream(archive, kind, label) as members:
+            for ti in members:
+                job.member(members, ti)
+        job.finish_dirs()
         try:
             os.rename(tmp, dest)
         except OSError as e:
             raise VolumeError(dest, "cannot rename the unpacked volume into place: %s"
-                              % _strerror(e))
+                              % strerror(e))
     except BaseException:
         job.discard()
         raise
     fsync_dir(parent)
     return UnpackStats(job.members, job.bytes)
-
-
-def _open_stream(archive, kind):
-    """A file object yielding the uncompressed tar.  Each decompressor is
-    asked for bounded output and checks the stream's checksum at its end; it
-    runs in a thread of its own (zlib, bz2 and lzma release the GIL), so
-    that decompressing overlaps writing files, as with ``tar | gzip -d``."""
-    module = {"bz2": bz2, "xz": lzma}.get(kind, zlib)
-    if module is None:
-        raise _Broken("cannot decompress %s: this Python lacks its %s module"
-                      % (kind, "bz2" if kind == "bz2" else "lzma"))
-    raw = open(archive, "rb")
-    if kind == "tar":
-        return raw
-    try:
-        if kind == "gz":
-            reader = _GzipReader(raw)
-        elif kind == "bz2":
-            reader = bz2.BZ2File(raw, "rb")
-        else:
-            reader = lzma.LZMAFile(raw, "rb")
-        return _Prefetch(reader, raw)
-    except BaseException:
-        raw.close()
-        raise
-
-
-class _GzipReader(object):
-    """gzip, decompressed by zlib in large steps (several times fewer calls
-    than ``gzip.GzipFile`` on older Pythons); zlib checks each member's CRC-32
-    and length.  Members are concatenated; bytes after the last one are
-    ignored, as ``gzip -d`` does."""
-
-    _RAW = 256 << 10
-
-    def __init__(self, raw):
-        self.raw = raw
-        self.zd = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self.tail = b""
-
-    def read(self, size):
-        while True:
-            if self.tail:
-                out = self.zd.decompress(self.tail, size)
-                self.tail = self.zd.unconsumed_tail
-                if out:
-                    return out
-            if self.zd.eof:
-                rest = self.zd.unused_data
-                while len(rest) < 2:
-                    more = self.raw.read(self._RAW)
-                    if not more:
-                        break
-                    rest += more
-                if rest[:2] != b"\x1f\x8b":
-                    return b""
-                self.zd = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                self.tail = rest
-                continue
-            self.tail = self.raw.read(self._RAW)
-            if not self.tail:
-                raise EOFError("compressed data ends before the end of the gzip stream")
-
-    def close(self):
-        pass
-
-
-class _Prefetch(object):
-    """Reads ``reader`` in a background thread, :data:`_CHUNK` at a time,
-    through a queue of at most ``depth`` chunks (memory stays bounded).  An
-    exception in the thread is raised again by :meth:`read`."""
-
-    def __init__(self, reader, raw, depth=4):
-        self.reader, self.raw = reader, raw
-        self.queue = queue.Queue(depth)
-        self.stopping = threading.Event()
-        self.buf, self.pos, self.end = b"", 0, None
-        self.thread = threading.Thread(target=self._fill, name="ops-unpack-read")
-        self.thread.daemon = True
-        self.thread.start()
-
-    def _fill(self):
-        try:
-            while True:
-                data = self.reader.read(_CHUNK)
-                if not self._put(data) or not data:
-                    return
-        except BaseException as e:        # handed to the reading thread
-            self._put(e)
-
-    def _put(self, item):
-        while not self.stopping.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read(self, size=-1):
-        if self.pos >= len(self.buf):
-            if self.end is not None:
-                if isinstance(self.end, BaseException):
-                    raise self.end
-                return b""
-            item = self.queue.get()
-            if isinstance(item, BaseException) or not item:
-                self.end = item
-                return self.read(size)
-            self.buf, self.pos = item, 0
-        if size is None or size < 0:
-            size = len(self.buf) - self.pos
-        data = self.buf[self.pos:self.pos + size] if self.pos or size < len(self.buf) else self.buf
-        self.pos += len(data)
-        return data
-
-    def close(self):
-        self.stopping.set()
-        self.thread.join()
-        try:
-            self.reader.close()
-        finally:
-            self.raw.close()
-
-
-class _HeaderLimit(object):
-    """Stands in for ``TarFile.fileobj`` while one member's headers are
-    parsed, so that a huge pax record, long name or sparse map (all held in
-    memory by tarfile) is refused instead of read."""
-
-    def __init__(self, fileobj, limit):
-        self.fileobj, self.left = fileobj, limit
-
-    def read(self, size=-1):
-        if size is None or size < 0 or size > self.left:
-            raise _Broken("a member's headers (pax records, long name or sparse map) "
-                          "exceed %d bytes" % MAX_HEADER_BYTES)
-        self.left -= size
-        return self.fileobj.read(size)
-
-    def tell(self):
-        return self.fileobj.tell()
-
-    def seek(self, pos):
-        return self.fileobj.seek(pos)
-
-
-class _TarInfo(tarfile.TarInfo):
-    """Parses headers as tarfile does, under :data:`MAX_HEADER_BYTES`, and
-    remembers why the last header could not be read: tarfile treats a
-    missing end marker or a damaged header after the first member as the end
-    of the archive, ops treats them as a corrupt archive."""
-
-    __slots__ = ()
-
-    @classmethod
-    def fromtarfile(cls, tf):
-        if isinstance(tf.fileobj, _HeaderLimit):       # a pax or long-name header's member
-            return super(_TarInfo, cls).fromtarfile(tf)
-        real = tf.fileobj
-        tf.fileobj = _HeaderLimit(real, MAX_HEADER_BYTES)
-        try:
-            return super(_TarInfo, cls).fromtarfile(tf)
-        except tarfile.HeaderError as e:
-            tf.ops_end = e
-            raise
-        finally:
-            tf.fileobj = real
-
-
-_READ_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, ValueError,
-                OverflowError) + ((lzma.LZMAError,) if lzma else ())
-
-
-def _broken(e):
-    if isinstance(e, _Broken):
-        return e
-    if isinstance(e, OSError) and e.errno is not None:
-        return _Broken("cannot read the archive: %s" % _strerror(e))
-    return _Broken("truncated or corrupt archive: %s" % (str(e) or type(e).__name__))
 
 
 class _Unpacker(object):
@@ -365,59 +131,9 @@ class _Unpacker(object):
         self.kinds = {b"": _DIR}      # relative path -> _DIR, _FILE or a symlink's resolution
         self.dir_meta = {}            # relative path -> (name, mode, mtime, uid, gid) of a directory member
 
-    # -- the archive ------------------------------------------------------
-
-    def run(self, stream, drain):
-        try:
-            tf = tarfile.open(fileobj=stream, mode="r|", tarinfo=_TarInfo,
-                              encoding="utf-8", errors="surrogateescape")
-        except (_Broken,) + _READ_ERRORS as e:
-            raise VolumeError(self.label, str(_broken(e)))
-        try:
-            empty = tf.firstmember is None    # asking again would seek backwards on 3.8
-            while not empty:
-                try:
-                    ti = tf.next()
-                except (_Broken,) + _READ_ERRORS as e:
-                    raise VolumeError(self.label, str(_broken(e)))
-                del tf.members[:]            # stream mode: nothing needs them, memory stays flat
-                if ti is None:
-                    break
-                self.member(tf, ti)
-            self.check_end(tf)
-            if drain:
-                self.drain(stream)
-            self.finish_dirs()
-        finally:
-            tf.close()
-
-    def check_end(self, tf):
-        end = getattr(tf, "ops_end", None)
-        if isinstance(end, tarfile.EOFHeaderError):
-            return
-        if isinstance(end, (tarfile.EmptyHeaderError, tarfile.TruncatedHeaderError)) \
-                or end is None:
-            what = "unexpected end of data (no end-of-archive marker)"
-        else:
-            what = "%s after the last member" % (str(end) or "invalid header")
-        raise VolumeError(self.label, "truncated or corrupt archive: %s" % what)
-
-    def drain(self, stream):
-        """Read what follows the end marker (padding) so that the
-        decompressor reaches the end of its stream and checks its CRC."""
-        left = _DRAIN_LIMIT
-        try:
-            while left > 0:
-                data = stream.read(min(_CHUNK, left))
-                if not data:
-                    return
-                left -= len(data)
-        except _READ_ERRORS as e:
-            raise VolumeError(self.label, str(_broken(e)))
-
     # -- one member -------------------------------------------------------
 
-    def member(self, tf, ti):
+    def member(self, members, ti):
         where = "%s: member '%s'" % (self.label, _show(ti.name))
         try:
             self.members += 1
@@ -451,11 +167,9 @@ class _Unpacker(object):
             elif ti.islnk():
                 self.make_hardlink(rel, ti)
             else:
-                self.make_file(tf, rel, ti, where)
+                self.make_file(members, rel, ti)
         except _Bad as e:
             raise VolumeError(where, str(e))
-        except _Broken as e:
-            raise VolumeError(self.label, str(e))
         except (OverflowError, ValueError, TypeError) as e:
             # a header value no system call takes: the archive is corrupt
             raise VolumeError(where, "invalid header value: %s" % (e or type(e).__name__))
@@ -463,7 +177,7 @@ class _Unpacker(object):
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise VolumeError(where, "disk full while unpacking (%d bytes needed so far)"
                                   % self.bytes)
-            raise VolumeError(where, _strerror(e))
+            raise VolumeError(where, strerror(e))
 
     def make_parents(self, parts):
         for i in range(1, len(parts)):
@@ -489,7 +203,7 @@ class _Unpacker(object):
             raise _Bad("would replace the %s unpacked earlier under the same name" % _kind_name(k))
         self.dir_meta[rel] = (ti.name, ti.mode, ti.mtime, ti.uid, ti.gid)
 
-    def make_file(self, tf, rel, ti, where):
+    def make_file(self, members, rel, ti):
         path = self.path(rel)
         self.make_room(rel)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -497,27 +211,13 @@ class _Unpacker(object):
         try:
             self.kinds[rel] = _FILE
             if ti.size:
-                self.copy(tf.extractfile(ti), fd, ti.size)
+                members.copy(ti, fd)
             if self.keep_owners:
                 os.fchown(fd, ti.uid, ti.gid)
             os.fchmod(fd, _mode(ti.mode))
             _set_mtime(fd, ti.mtime)
         finally:
             os.close(fd)
-
-    def copy(self, src, fd, size):
-        left = size
-        while left:
-            try:
-                chunk = src.read(min(_CHUNK, left))
-            except _READ_ERRORS as e:
-                raise _broken(e)
-            if not chunk:
-                raise _Broken("truncated or corrupt archive: unexpected end of data")
-            left -= len(chunk)
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view):]
 
     def make_hardlink(self, rel, ti):
         try:
@@ -609,7 +309,7 @@ class _Unpacker(object):
                 os.chmod(path, _mode(mode))
                 _set_mtime(path, mtime)
             except OSError as e:
-                raise VolumeError(where, _strerror(e))
+                raise VolumeError(where, strerror(e))
 
     def discard(self):
         for rel, k in self.kinds.items():      # so that a non-root caller can remove them
@@ -618,7 +318,7 @@ class _Unpacker(object):
                     os.chmod(self.path(rel), 0o700)
                 except OSError:
                     pass
-        _remove(os.fsdecode(self.root))
+        remove_tree_quietly(os.fsdecode(self.root))
 
     def path(self, rel):
         return self.root + b"/" + rel if rel else self.root
@@ -661,19 +361,6 @@ def _show(name):
     if isinstance(name, str):
         name = name.encode("utf-8", "surrogateescape")
     return name.decode("utf-8", "backslashreplace")
-
-
-def _strerror(e):
-    return e.strerror or str(e)
-
-
-def _remove(path):
-    shutil.rmtree(path, ignore_errors=True)
-    if os.path.lexists(path) and not os.path.isdir(path):
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
 
 
 _SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import build_bundle
-from ops import bundle as bundle_mod
+from ops import bundle as bundle_mod, records
 
 
 def stored_state(root, version=1):
@@ -44,7 +44,7 @@ def test_the_staged_files_and_their_stat_are_recorded(ops, root, settled):
 def test_unchanged_files_are_not_read_again(ops, root, settled, monkeypatch):
     assert ops("deploy", settled.dir).code == 0
     before = (root / "etc/ops/pods/web/1/state.json").read_bytes()
-    monkeypatch.setattr(bundle_mod, "_file_digest", lambda p: pytest.fail("read %s again" % p))
+    monkeypatch.setattr(records, "_file_digest", lambda p: pytest.fail("read %s again" % p))
     r = ops("deploy", settled.dir)
     assert (r.code, r.last) == (0, "deploy web 1: unchanged"), r
     assert (root / "etc/ops/pods/web/1/state.json").read_bytes() == before
@@ -70,8 +70,8 @@ def test_a_fresh_bundle_records_no_source_and_is_read_each_time(ops, root, bundl
     assert ops("deploy", b.dir).code == 0
     assert stored_state(root).get("source") is None
     calls = []
-    real = bundle_mod._file_digest
-    monkeypatch.setattr(bundle_mod, "_file_digest", lambda p: calls.append(p) or real(p))
+    real = records._file_digest
+    monkeypatch.setattr(records, "_file_digest", lambda p: calls.append(p) or real(p))
     r = ops("deploy", b.dir)
     assert (r.code, r.last) == (0, "deploy web 1: unchanged"), r
     assert calls == [str(b.dir / "units/web-main.service")]
