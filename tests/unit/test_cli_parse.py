@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ops import cli
+from ops import options
 from ops.errors import UsageError
 
 TOKENS = ["--root", "--root=/tmp", "/tmp", "--dry-run", "--json", "-v", "--verbose", "-q", "--quiet",
@@ -17,7 +17,7 @@ TOKENS = ["--root", "--root=/tmp", "/tmp", "--dry-run", "--json", "-v", "--verbo
 
 def argparse_view(argv):
     try:
-        return vars(cli.build_parser().parse_args(argv))
+        return vars(options.build_parser().parse_args(argv))
     except UsageError:
         return "usage error"
     except SystemExit:
@@ -27,7 +27,7 @@ def argparse_view(argv):
 @settings(max_examples=3000, deadline=None)
 @given(st.lists(st.sampled_from(TOKENS), max_size=7))
 def test_quick_reader_agrees_with_argparse(argv):
-    quick = cli._quick_parse(argv)
+    quick = options._quick_parse(argv)
     if quick is not None:
         assert vars(quick) == argparse_view(argv)
 
@@ -42,7 +42,7 @@ def test_quick_reader_agrees_with_argparse(argv):
     ["cleanup", "--dry-run", "--keep", "0", "a"], ["pin", "hello:3"], ["--json", "unpin", "hello:3"],
 ])
 def test_the_usual_command_lines_need_no_argparse(argv):
-    quick = cli._quick_parse(argv)
+    quick = options._quick_parse(argv)
     assert quick is not None
     assert vars(quick) == argparse_view(argv)
 
@@ -54,7 +54,7 @@ def test_the_usual_command_lines_need_no_argparse(argv):
     ["nosuch"], ["deploy", ""], ["--root", "list"], ["cleanup", "a", "--keep", "2", "b"],
 ])
 def test_everything_else_is_left_to_argparse(argv):
-    assert cli._quick_parse(argv) is None
+    assert options._quick_parse(argv) is None
 
 
 @pytest.mark.parametrize("before, after", [
@@ -64,13 +64,13 @@ def test_everything_else_is_left_to_argparse(argv):
     (["--json", "cleanup", "--keep", "0"], ["cleanup", "--keep", "0", "--json"]),
 ])
 def test_global_options_after_the_command_mean_the_same(before, after):
-    assert vars(cli._quick_parse(after)) == vars(cli._quick_parse(before))
-    assert argparse_view(after) == argparse_view(before) == vars(cli._quick_parse(before))
+    assert vars(options._quick_parse(after)) == vars(options._quick_parse(before))
+    assert argparse_view(after) == argparse_view(before) == vars(options._quick_parse(before))
 
 
 def test_an_option_after_the_command_overrides_the_same_before_it():
     assert argparse_view(["--root", "/tmp", "list", "--root", "/var"])["root"] == "/var"
-    assert cli._quick_parse(["--root", "/tmp", "list", "--root", "/var"]).root == "/var"
+    assert options._quick_parse(["--root", "/tmp", "list", "--root", "/var"]).root == "/var"
 
 
 def test_verbose_before_and_quiet_after_is_a_usage_error():

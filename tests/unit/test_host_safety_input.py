@@ -45,12 +45,12 @@ def test_every_spelling_of_slash_is_the_live_host(spelling, public_dir):
 
 
 def test_root_is_decided_by_its_real_path(tmp_path):
-    from ops import cli
+    from ops import options
     from ops.layout import Layout
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
-    assert cli._root("//") == "/" and Layout("//").offline is False
-    assert cli._root(str(tmp_path / "link")) == str(tmp_path / "real")
+    assert options._root("//") == "/" and Layout("//").offline is False
+    assert options._root(str(tmp_path / "link")) == str(tmp_path / "real")
     assert Layout(str(tmp_path / "link")).offline is True
 
 

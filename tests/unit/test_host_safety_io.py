@@ -202,8 +202,8 @@ def kill_self_then(func, signum=signal.SIGTERM):
                                             (signal.SIGINT, "SIGINT")])
 def test_a_signal_while_parsing_gives_one_json_object(signum, signame, root, bundle,
                                                        monkeypatch):
-    from ops import cli
-    monkeypatch.setattr(cli, "_quick_parse", kill_self_then(cli._quick_parse, signum))
+    from ops import options
+    monkeypatch.setattr(options, "_quick_parse", kill_self_then(options._quick_parse, signum))
     before = signal.getsignal(signum)
     r = run_inprocess(["--json", "--root", root, "deploy", bundle(name="web", version=1)])
     one_json_failure(r, "deploy", signame)

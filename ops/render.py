@@ -1,0 +1,156 @@
+"""What ops prints on stdout: each command's result, for people or as one JSON object.
+
+Every ``--json`` object is an :class:`~ops.result.Result` rendered by
+:func:`write_json`; the human forms are the result line of a mutating command
+(SPEC §3), the summary of ``check``, and the tables of ``list`` and
+``status``.  Each function returns the exit status of what it printed.
+Nothing here reads the host or handles an error: :mod:`ops.cli` does that.
+"""
+
+import sys
+
+from ops import log, signals
+from ops.result import Result
+
+# json is imported when needed: `ops list` runs on every Ansible play, and
+# start-up time counts there.
+
+__all__ = ["write", "write_json", "result", "check", "versions", "status", "table",
+           "printable", "STATUS_DRIFT"]
+
+STATUS_DRIFT = 5      # `status` found drift, a unit down or failed, or an interrupted run
+
+
+def write(text):
+    """One line (or lines) on stdout."""
+    signals.hold()                  # the result is written whole, or not at all
+    log.write(sys.stdout, text + "\n")   # a reader gone (`ops list | head -1`): the rest is dropped
+
+
+def write_json(r):
+    """The one JSON object of ``--json``: the Result ``r``."""
+    import json
+    write(json.dumps(r.to_json()))
+
+
+def result(r, args):
+    """The last line of a mutating command, or its plan under --dry-run."""
+    if args.json:
+        r.dry_run = args.dry_run
+        write_json(r)
+        return 0
+    if args.dry_run:
+        for a in r.actions:
+            write("  " + a.describe())
+    if r.command == "cleanup":
+        for line in r.lines:
+            write(line)
+        return 0
+    word = ("would change" if args.dry_run else "changed") if r.changed else "unchanged"
+    ref = "%s %s" % (r.name, r.version) if r.version is not None else r.name
+    write("%s %s: %s" % (r.command, ref, word))
+    return 0
+
+
+def check(b, args):
+    """What ``check`` found in the valid bundle ``b``."""
+    if args.json:
+        write_json(Result("check", b.name, b.version, dry_run=args.dry_run,
+                          units=[u.name for u in b.units],
+                          images=[i.source.location for i in b.images],
+                          volumes=[v.name for v in b.volumes],
+                          health=b.health._asdict() if b.health else None))
+        return 0
+    write("%s %d: valid: %s, %s, %s" % (b.name, b.version, _plural(len(b.units), "unit"),
+                                        _plural(len(b.images), "image"),
+                                        _plural(len(b.volumes), "volume")))
+    for u in b.units:
+        extra = []
+        if u.start:
+            extra.append("start")
+        if u.instances is not None:
+            extra.append("instances " + " ".join(u.instances))
+        write("  unit   %s%s" % (u.name, " (%s)" % ", ".join(extra) if extra else ""))
+    for i in b.images:
+        how = ("id " + i.id[:19] + "...") if i.id else "no id"
+        how += ", signed" if i.signature else ", unsigned"
+        write("  image  %s (%s)" % (i.source.location, how))
+    for v in b.volumes:
+        write("  volume %s <- %s" % (v.name, v.data.location))
+    if b.health:
+        write("  health %s" % b.health.describe())
+    return 0
+
+
+def _plural(n, noun):
+    return "%d %s%s" % (n, noun, "" if n == 1 else "s")
+
+
+def versions(rows, args):
+    """The stored versions of ``list``: one row each."""
+    if args.json:
+        write_json(Result("list", args.name, dry_run=args.dry_run, pods=rows))
+        return 0
+    if not rows:
+        return 0
+    lines = table([("NAME", "VERSION", "CURRENT", "OUTCOME", "DEPLOYED AT")] + [
+        (r["name"], str(r["version"]), "*" if r["current"] else "",
+         (r["outcome"] or "-") + (" (pinned)" if r["pinned"] else "")
+         + (" (interrupted)" if r["interrupted"] else "")
+         + (" (down)" if r.get("running") is False else ""),
+         r["deployed_at"] or "-")
+        for r in rows])
+    write("\n".join(lines))     # one write for the whole table
+    return 0
+
+
+def status(reports, args):
+    """The report of ``status``: exit 0 when every pod is as deployed, else STATUS_DRIFT."""
+    code = 0 if all(r["healthy"] for r in reports) else STATUS_DRIFT
+    if args.json:
+        write_json(Result("status", args.name, dry_run=args.dry_run, exit_code=code,
+                          pods=reports))
+        return code
+    lines = []
+    for r in reports:
+        lines.extend(_pod_status(r))
+    write("\n".join(lines) if lines else "no pod is stored")
+    return code
+
+
+def _pod_status(r):
+    head = "%s %s" % (r["name"], r["version"] if r["version"] is not None else "-")
+    if r["version"] is None:
+        yield head + ": not deployed (no current version)"
+    else:
+        yield "%s: %s, outcome %s, deployed %s" % (
+            head, "ok" if r["healthy"] else "DRIFT", r.get("outcome") or "-",
+            r.get("deployed_at") or "-")
+    if r["units"]:
+        yield from table([("UNIT", "START", "STATE", "PID", "SINCE", "ENABLED")] + [
+            (u["unit"], "yes" if u["start"] else "no",
+             "%s (%s)" % (u["active"], u["sub"]) if u["active"] else "-",
+             str(u["main_pid"] or "-"), u["since"] or "-", u["enabled"] or "-")
+            for u in r["units"]], indent="  ")
+    for d in r["drift"]:
+        yield "  drift: " + ("%s: %s" % (d["unit"], d["problem"]) if d["unit"] else d["problem"])
+    f = r["last_failure"]
+    if f:
+        why = f["reason"] or {}
+        yield "  last failed deploy: version %d at %s: %s" % (
+            f["version"], f["at"] or "-", printable(why.get("message") or "no reason kept")
+            + (" (result %s)" % why["result"] if why.get("result") else ""))
+
+
+def table(rows, indent=""):
+    """``rows`` (a heading, then the data; all strings) as lines of left-aligned
+    columns two spaces apart, without trailing blanks."""
+    widths = [max(map(len, column)) for column in zip(*rows)]
+    line = indent + "  ".join("%%-%ds" % w for w in widths)
+    return [(line % row).rstrip() for row in rows]
+
+
+def printable(text):
+    """One line, no control characters: a message may quote the bundle."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace")
+                   .decode("ascii") if c not in "\n\t" else " " for c in text)
