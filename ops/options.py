@@ -110,12 +110,12 @@ def _ca_file(text):
         raise ValueError("%r: cannot read: %s" % (text, e.strerror or e))
     if b"-----BEGIN CERTIFICATE-----" not in data:
         raise ValueError("%r: not a PEM file of CA certificates" % text)
-    import ssl
+    from ops.errors import UsageError
+    from ops.fetch import tls_context      # the TLS settings downloads use, loaded once here
     try:
-        ssl.create_default_context().load_verify_locations(cafile=text)
-    except (OSError, ssl.SSLError, ValueError) as e:
-        raise ValueError("%r: cannot load the CA certificates: %s"
-                         % (text, getattr(e, "reason", None) or e))
+        tls_context(text)
+    except UsageError as e:
+        raise ValueError("%r: cannot load the CA certificates (%s)" % (text, e.what))
     return text
 
 

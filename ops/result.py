@@ -1,7 +1,8 @@
 """What a command did, or why it failed: one type, one ``--json`` shape.
 
-Every command returns a :class:`Result`; :mod:`ops.cli` prints it, or makes
-one with :meth:`Result.failure` from the error that stopped the command.
+Every command returns a :class:`Result`; :mod:`ops.render` prints it, and
+:mod:`ops.cli` makes one with :meth:`Result.failure` from the error that
+stopped the command.
 Its ``--json`` object has the same keys in both cases:
 
   ok, changed, command, dry_run, exit_code, pod {name, version} or null,
