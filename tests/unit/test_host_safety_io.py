@@ -14,6 +14,8 @@ from ops.errors import FetchError
 from ops.fetch import download
 from tests.support.servers import body, make_certs, redirect, serve
 
+pytestmark = pytest.mark.compat     # also run on Python 3.8 and 3.13 (pytest.ini)
+
 
 # -- redirects ------------------------------------------------------------------
 
