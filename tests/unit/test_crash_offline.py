@@ -46,6 +46,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, diff, dropin_env, snapshot, unit_text
+from tests.support.killsteps import kill_points, steps
 
 KILLER = str(REPO / "tests" / "support" / "killer.py")
 NAME = "hello"
@@ -516,46 +517,6 @@ def read_trace(path):
     with open(path) as f:
         return [(int(n), ev, what) for n, ev, what in
                 (l.rstrip("\n").split("\t", 2) for l in f if not l.startswith(("KILL", "FILL")))]
-
-
-# The events through which a step shows on the host; the events before one
-# (mkdir, open, chmod, chown, utime) prepare it.
-VISIBLE = frozenset(["os.rename", "os.symlink", "os.link", "os.remove", "os.rmdir", "os.truncate",
-                     "shutil.rmtree", "subprocess.Popen"])
-
-
-def steps(events):
-    """``events`` cut into steps, each ending with a visible event (the last may not).
-
-    Removing a tree (a directory first renamed aside) is one step: shutil.rmtree
-    of it, the removals inside it (relative to a directory descriptor), and the
-    rmdir of the directory itself."""
-    out, step, tree = [], [], None
-    for e in events:
-        _, ev, what = e
-        if tree is not None:
-            if not what.startswith("/") or (ev == "os.rmdir" and what == tree):
-                step.append(e)
-                if ev == "os.rmdir" and what == tree:
-                    out.append(step)
-                    step, tree = [], None
-                continue
-            out.append(step)                   # the tree was not there
-            step, tree = [], None
-        step.append(e)
-        if ev == "shutil.rmtree":
-            tree = what
-        elif ev in VISIBLE:
-            out.append(step)
-            step = []
-    if step:
-        out.append(step)
-    return out
-
-
-def kill_points(events):
-    """N of the first and of the last event of every step."""
-    return sorted({n for step in steps(events) for n in (step[0][0], step[-1][0])})
 
 
 def test_every_step_keeps_a_kill_point():
