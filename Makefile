@@ -2,28 +2,38 @@
 PYTHON ?= python3
 VENV   := .venv
 PYTEST := $(VENV)/bin/python -m pytest -q -p no:cacheprovider
+# pytest-xdist workers for the unit suites (auto: one per core) and the live one (one container each)
+JOBS      ?= auto
+LIVE_JOBS ?= 2
+# more pytest arguments for every suite (tools/run-suites.py passes --junitxml here)
+PYTEST_ARGS ?=
+SUITES := unit unit-3.8 unit-3.13 live ansible
 # A real rkt 1.30 and its stage1-fly.aci (beside it) for the live tests and the demo; ../shared/rkt when present.
 OPS_TEST_RKT ?= $(wildcard ../shared/rkt/rkt)
 export OPS_TEST_RKT
 
 .PHONY: test deps unit unit-3.8 unit-3.13 live ansible demo bench pyz install clean
 
-test: deps unit unit-3.8 unit-3.13 live ansible
+# Every suite runs, even after one fails; one summary at the end, exit 1 if any failed.
+test: deps
+	MAKE="$(MAKE)" $(PYTHON) tools/run-suites.py $(SUITES)
 
 deps:
 	PYTHON=$(PYTHON) tools/install-test-deps.sh
 
 unit:
-	$(PYTEST) tests/unit
+	$(PYTEST) -n $(JOBS) tests/unit $(PYTEST_ARGS)
 
+# the oldest and newest supported Pythons run the version-sensitive tests (marked compat, see pytest.ini)
 unit-3.8 unit-3.13: unit-%:
-	.venv-$*/bin/python -m pytest -q -p no:cacheprovider tests/unit
+	.venv-$*/bin/python -m pytest -q -p no:cacheprovider -n $(JOBS) -m compat tests/unit $(PYTEST_ARGS)
 
+# each test module boots its own container: modules run side by side, a module's tests in order on one worker
 live:
-	$(PYTEST) -rs tests/live
+	$(PYTEST) -rs -n $(LIVE_JOBS) --dist loadfile tests/live $(PYTEST_ARGS)
 
 ansible:
-	$(PYTEST) tests/ansible
+	$(PYTEST) tests/ansible $(PYTEST_ARGS)
 
 demo: deps
 	$(VENV)/bin/python examples/demo.py

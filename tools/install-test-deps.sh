@@ -28,9 +28,12 @@ fi
 
 make_venv() {   # make_venv DIR PYTHON REQUIREMENTS...
     local dir=$1 py=$2; shift 2
-    if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c 'import pytest, hypothesis' 2>/dev/null; then
+    if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c 'import pytest' 2>/dev/null; then
         rm -rf "$dir"
         "$py" -m venv "$dir"
+    fi
+    # a venv made before a requirement was added gets it now; one that has everything is left alone
+    if ! "$dir/bin/python" -c 'import pytest, hypothesis, xdist' 2>/dev/null; then
         "$dir/bin/pip" install -q --disable-pip-version-check "$@"
     fi
 }
@@ -38,8 +41,8 @@ make_venv .venv "${PYTHON:-python3}" -r tests/requirements.txt
 "./.venv/bin/python" -c 'import ansible, ansible_collections.community.docker.plugins.connection.nsenter' \
     2>/dev/null || .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 
-# Unit tests also run on the oldest and newest supported Pythons.
+# The compatibility subset of the unit tests also runs on the oldest and newest supported Pythons.
 for v in 3.8 3.13; do
     py=$(tools/find-python.sh "$v") || { echo "python$v not found: the unit tests need it" >&2; exit 1; }
-    make_venv ".venv-$v" "$py" "pytest" "hypothesis"
+    make_venv ".venv-$v" "$py" "pytest" "hypothesis" "pytest-xdist"
 done

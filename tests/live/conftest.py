@@ -55,12 +55,22 @@ def real_rkt():
 
 # -- running ops and systemctl inside ---------------------------------------------------------------------
 
-def ops(container, *args, check=None, timeout=180):
+# The settle time of the ops runs here, unless a test gives one: the units of these tests start at once and
+# stay up, so half a second of polling tells as much as the default 2 s.  A test about settling (a unit that
+# exits a moment after it starts) passes settle=None and gets ops's default.
+SETTLE = "0.5"
+
+
+def ops(container, *args, check=None, timeout=180, settle=SETTLE):
     """``/usr/bin/python3 -m ops ARGS`` inside the container; with ``check``, assert that exit code.
 
+    ``--settle SETTLE`` goes first unless ARGS has a ``--settle`` (or settle is None: ops's default).
     ops uses the rkt stand-in, or the real rkt once tests/support/realrkt.install put one in the container."""
     env = dict(OPS_ENV, OPS_RKT=getattr(container, "ops_rkt", None) or OPS_ENV["OPS_RKT"])
-    r = container.run(["/usr/bin/python3", "-m", "ops"] + [str(a) for a in args], env=env, timeout=timeout)
+    args = [str(a) for a in args]
+    if settle is not None and not any(a == "--settle" or a.startswith("--settle=") for a in args):
+        args = ["--settle", str(settle)] + args
+    r = container.run(["/usr/bin/python3", "-m", "ops"] + args, env=env, timeout=timeout)
     if check is not None:
         assert r.returncode == check, describe(r, "expected exit %d" % check)
     return r

@@ -1,11 +1,13 @@
 """`ops deploy` SIGKILLed at every step of its switch, on a real systemd.
 
 v1 of pod ``hello`` runs.  A complete `deploy v2` is counted with
-tests/support/killer.py inside the container; then, for every host-mutating
-event from the journal's first write to the end (every stop, disable,
-daemon-reload, enable, start and is-active call, every unit file, drop-in,
-journal and `current` write), v2's deploy is killed just before that event
-(and, for each systemctl call, also just after it returned), and the next
+tests/support/killer.py inside the container; then, for every step from the
+journal's first write to the end (every stop, disable, daemon-reload,
+enable, start and is-active call, every unit file, drop-in, journal and
+`current` write), v2's deploy is killed just before the first and just
+before the last event of that step (tests/support/killsteps.py: a file is
+written with mkdir, open, chmod, rename), and just after each systemctl
+call returned, and the next
 mutating command -- `deploy v2` again, or, on every other kill point,
 `undeploy other-pod` -- must leave systemd running exactly one version:
 
@@ -30,6 +32,8 @@ import re
 import sys
 
 import pytest
+
+from tests.support.killsteps import kill_points
 
 from .conftest import OPS_ENV, copy_bundle, describe, is_active, is_enabled, make_bundle, ops, show
 
@@ -299,7 +303,8 @@ def test_killed_at_every_step_of_the_switch(container, bundles):
     verbs = sorted(set(re.sub(r"^systemctl (\S+).*", r"\1", w) for n, w in calls.items() if n >= first))
     for verb in ("stop", "disable", "daemon-reload", "enable", "start", "is-active"):
         assert verb in verbs, (verb, verbs)
-    points = [(n, False) for n in range(first, total + 1)]
+    switch = [(int(n), ev, what) for n, ev, what in events if int(n) >= first]
+    points = [(n, False) for n in kill_points(switch)]
     points += [(n, True) for n in sorted(calls) if n >= first]
     points.append((total, True))
 

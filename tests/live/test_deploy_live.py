@@ -232,7 +232,7 @@ def assert_back_on_v2(c):
 
 def test_broken_v3_is_rolled_back(container, bundles):
     c = container
-    r = ops(c, "deploy", B + "/v3", check=1)
+    r = ops(c, "deploy", B + "/v3", check=1, settle=None)      # caught by the default settle
     assert "rolled back to 2" in r.stderr, describe(r)
     assert "hello-web.service" in r.stderr, describe(r, "the failing unit is named")
     assert "broken on purpose" in r.stderr, describe(r, "the failing unit's journal lines are shown")

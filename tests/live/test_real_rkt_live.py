@@ -99,7 +99,7 @@ def test_v2_serves_its_own_volume_from_a_new_pod(container, hello):
 
 def test_v3_whose_pod_exits_after_start_is_rolled_back_to_2(container, hello):
     c = container
-    r = ops(c, "deploy", B + "/v3", check=1)
+    r = ops(c, "deploy", B + "/v3", check=1, settle=None)      # caught by the default settle
     assert "hello-web.service" in r.stderr and "broken on purpose" in r.stderr, describe(r)
     assert "rolled back to 2" in r.stderr, describe(r)
     assert is_active(c, "hello-web.service") == "active"
@@ -158,7 +158,7 @@ def quick(container, hello, tmp_path_factory):
 
 def test_settle_catches_a_pod_that_exits_shortly_after_start(container, quick):
     c = container
-    r = ops(c, "deploy", quick, check=1)
+    r = ops(c, "deploy", quick, check=1, settle=None)
     # caught while its ExecStopPost runs (deactivating) or after (inactive): the app exited 0, nothing "failed"
     assert re.search(r"ops: error: quick\.service: (deactivating|inactive) after start", r.stderr), describe(r)
     assert "rolled back to nothing" in r.stderr, describe(r)

@@ -289,6 +289,40 @@ def rkt(root, tmp_path, monkeypatch):
 
 
 
+# -- signals ---------------------------------------------------------------------
+
+TRAPPED = ("SIGINT", "SIGTERM", "SIGHUP")      # the signals ops turns into a clean failure
+
+
+def default_signals():
+    """``preexec_fn`` of an ops process that a test signals: SIGINT, SIGTERM and SIGHUP
+    at their defaults, whatever the test run inherited (nohup ignores SIGHUP, a
+    background job SIGINT, and ops rightly keeps an ignored signal ignored)."""
+    import signal
+    for name in TRAPPED:
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
+@pytest.fixture
+def signal_handlers():
+    """For a test that signals ops run in-process: SIGINT, SIGTERM and SIGHUP are
+    handled in this process (not ignored, as under nohup), by a handler that
+    fails the test if ops lets one through; the dispositions come back after."""
+    import signal
+
+    def let_through(signum, frame):
+        raise AssertionError("signal %d reached the test run: ops did not handle it" % signum)
+    saved = {}
+    for name in TRAPPED:
+        signum = getattr(signal, name)
+        saved[signum] = signal.signal(signum, let_through)
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 

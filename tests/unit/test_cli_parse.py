@@ -6,6 +6,8 @@ from hypothesis import given, settings, strategies as st
 from ops import options
 from ops.errors import UsageError
 
+pytestmark = pytest.mark.compat     # also run on Python 3.8 and 3.13 (pytest.ini)
+
 TOKENS = ["--root", "--root=/tmp", "/tmp", "--dry-run", "--json", "-v", "--verbose", "-q", "--quiet",
           "--lock-timeout", "--lock-timeout=0.5", "5", "-1", "nan", "inf", "1e3", "--rkt", "/bin/rkt",
           "--settle", "--settle=0", "--timeout", "--ca-file", "ca.pem", "--insecure-images",

@@ -11,6 +11,8 @@ import pytest
 from conftest import (NOBODY, current_link, diff, dropin_env, run_process, snapshot, state,
                       stored_versions, unit_dir, unit_text, wants)
 
+pytestmark = pytest.mark.compat     # also run on Python 3.8 and 3.13 (pytest.ini)
+
 
 def web(bundle, version, units=None, volumes=True):
     """Version N of pod "web": web-api.service, plus web-vN.service only in N."""

@@ -1,10 +1,15 @@
 """An operator's worst day, offline: `ops` SIGKILLed at every step it takes.
 
-For each command below, a complete run is first counted with
+For each command below, a complete run is first traced with
 tests/support/killer.py (every host-mutating event: a rename, a write, a
-mkdir, a removal, a systemctl call...).  Then, for every N from 1 to that
-total, a copy of the same starting tree gets the same command killed just
-before its N-th event, and:
+mkdir, a removal, a systemctl call...).  The events fall into steps, each
+ending with the event through which it shows on the host (a rename, a
+symlink, a removal, a systemctl call...): writing a file is mkdir, open,
+chmod, rename.  Then, for the first and the last event of every step (so
+every step of the switch keeps its kill points: the state before it, and
+the state with all of it prepared but its visible event), a copy of the
+same starting tree gets the same command killed just before that event,
+and:
 
 * the killed run ended by SIGKILL;
 * `ops --json list` changes nothing, and marks the pod interrupted exactly
@@ -41,6 +46,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, diff, dropin_env, snapshot, unit_text
+from tests.support.killsteps import kill_points, steps
 
 KILLER = str(REPO / "tests" / "support" / "killer.py")
 NAME = "hello"
@@ -486,14 +492,42 @@ def one_kill_point(world, sweep, n, after=False):
 
 
 def sweep_total(world, sweep):
+    return len(sweep_events(world, sweep))
+
+
+def sweep_events(world, sweep):
+    """[(N, event, what)] of a complete run of ``sweep``'s command."""
     start, command, *_ = SWEEPS[sweep]
     args = [str(world["specs"][int(a[1:])]) if a.startswith("@") else a for a in command]
     root = os.path.join(world["base"], "count-" + re.sub(r"\W+", "_", sweep))
+    trace = root + ".trace"
     shutil.copytree(world[start], root, symlinks=True)
     try:
-        return count_events(root, *args)
+        total = count_events(root, *args, trace=trace)
+        events = read_trace(trace)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        if os.path.exists(trace):
+            os.unlink(trace)
+    assert [n for n, _, _ in events] == list(range(1, total + 1)), events
+    return events
+
+
+def read_trace(path):
+    with open(path) as f:
+        return [(int(n), ev, what) for n, ev, what in
+                (l.rstrip("\n").split("\t", 2) for l in f if not l.startswith(("KILL", "FILL")))]
+
+
+def test_every_step_keeps_a_kill_point():
+    events = [(1, "os.mkdir", "/a"), (2, "open", "/a/.t"), (3, "os.chmod", "/a/.t"), (4, "os.rename", "/a/.t /a/f"),
+              (5, "subprocess.Popen", "systemctl enable"), (6, "os.remove", "/j"), (7, "os.mkdir", "/b"),
+              (8, "os.mkdir", "/b/c"), (9, "open", "/b/c/x"), (10, "os.rename", "/b /.del"),
+              (11, "shutil.rmtree", "/.del"), (12, "os.remove", "x 5"), (13, "os.rmdir", "c 4"),
+              (14, "os.rmdir", "/.del"), (15, "shutil.rmtree", "/gone"), (16, "os.remove", "/j")]
+    assert [[e[0] for e in s] for s in steps(events)] == [
+        [1, 2, 3, 4], [5], [6], [7, 8, 9, 10], [11, 12, 13, 14], [15], [16]]
+    assert kill_points(events) == [1, 4, 5, 6, 7, 10, 11, 14, 15, 16]
 
 
 WORKERS = max(4, min(12, 3 * (os.cpu_count() or 2)))
@@ -512,14 +546,15 @@ def run_sweep(world, sweep, points):
 
 @pytest.mark.parametrize("sweep", list(SWEEPS))
 def test_killed_at_every_step_then_recovered(world, sweep):
-    total = sweep_total(world, sweep)
+    events = sweep_events(world, sweep)
+    total = len(events)
     assert total >= 10, "a complete `%s` counted only %d events" % (sweep, total)
-    points = [(n, False) for n in range(1, total + 1)]
+    points = [(n, False) for n in kill_points(events)]
     # --after the last event: everything done, the process killed before it exits
     points.append((total, True))
     failures = run_sweep(world, sweep, points)
-    sys.stderr.write("\ncrash sweep `%s`: %d kill points tried, %d survived\n"
-                     % (sweep, len(points), len(points) - len(failures)))
+    sys.stderr.write("\ncrash sweep `%s`: %d kill points (of %d events) tried, %d survived\n"
+                     % (sweep, len(points), total, len(points) - len(failures)))
     assert not failures, "%d of %d kill points of `%s` left the host in between:\n%s" % (
         len(failures), len(points), sweep, "\n".join(failures))
 
@@ -672,31 +707,37 @@ def test_the_checks_see_a_tree_in_between(world):
 
 
 def test_sigterm_at_every_step_leaves_a_whole_version_without_recovery(world):
-    """SIGTERM (an Ansible timeout, a shutdown) at each step of `deploy v2`: ops
+    """SIGTERM (an Ansible timeout, a shutdown) at each step of `deploy v2`
+    (the first and the last event of every step, as the kill points): ops
     undoes its staging or rolls the switch back itself, exits 1 (or 0 when the
     signal came after the commit), and leaves no journal behind — the very
     next look at the host finds one whole version, with no recovery run."""
     specs = world["specs"]
-    total = count_events(_copy(world, "term-count"), "deploy", specs[2])
-    tried, bad = 0, []
-    for n in range(1, total + 1):
+    points = kill_points(sweep_events(world, "deploy v2"))
+
+    def one(n):
         root = _copy(world, "term-%d" % n)
-        argv = [sys.executable, KILLER, "--term", str(n), "--", "--root", root,
-                "deploy", str(specs[2])]
-        r = subprocess.run(argv, cwd=str(REPO), env=env(), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
-        tried += 1
-        want = {0: 2, 1: 1}.get(r.returncode)
-        problems = whole_problems(root, specs)
-        if want is None:
-            problems.append("exit %d (want 0 or 1)" % r.returncode)
-        elif current_of(root) != want:
-            problems.append("exit %d but current is %r" % (r.returncode, current_of(root)))
-        if "Traceback" in r.stderr:
-            problems.append("a traceback")
-        if problems:
-            bad.append("SIGTERM before event %d: %s\n%s" % (n, problems, show(r)))
-        shutil.rmtree(root, ignore_errors=True)
+        try:
+            argv = [sys.executable, KILLER, "--term", str(n), "--", "--root", root,
+                    "deploy", str(specs[2])]
+            r = subprocess.run(argv, cwd=str(REPO), env=env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+            want = {0: 2, 1: 1}.get(r.returncode)
+            problems = whole_problems(root, specs)
+            if want is None:
+                problems.append("exit %d (want 0 or 1)" % r.returncode)
+            elif current_of(root) != want:
+                problems.append("exit %d but current is %r" % (r.returncode, current_of(root)))
+            if "Traceback" in r.stderr:
+                problems.append("a traceback")
+            if problems:
+                return "SIGTERM before event %d: %s\n%s" % (n, problems, show(r))
+            return None
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
+        bad = [b for b in pool.map(one, points) if b]
+    tried = len(points)
     sys.stderr.write("\nSIGTERM sweep `deploy v2`: %d points tried, %d whole\n"
                      % (tried, tried - len(bad)))
     assert not bad, "\n".join(bad[:5])

@@ -16,6 +16,8 @@ import pytest
 from conftest import (current_link, diff, dropin_env, snapshot, state, stored_versions,
                       unit_dir, unit_text, wants)
 
+pytestmark = pytest.mark.compat     # also run on Python 3.8 and 3.13 (pytest.ini)
+
 V1_UNITS = [
     {"file": "web-api.service", "start": True},
     {"file": "web-worker@.service", "start": True, "instances": ["a", "b"]},

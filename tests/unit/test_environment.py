@@ -10,6 +10,8 @@ import pytest
 
 from conftest import REPO, Run, current_link, snapshot
 
+pytestmark = pytest.mark.compat     # also run on Python 3.8 and 3.13 (pytest.ini)
+
 BARE_ENVS = {
     "env -i": {},
     "C locale, no HOME": {"LC_ALL": "C", "LANG": "C"},

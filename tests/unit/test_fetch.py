@@ -19,7 +19,7 @@ from tests.support.servers import (
 FAST = {"backoff": 0.01}
 
 
-pytestmark = pytest.mark.usefixtures("no_proxy")
+pytestmark = [pytest.mark.usefixtures("no_proxy"), pytest.mark.compat]   # compat: pytest.ini
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ from ops.errors import FetchError
 from ops.fetch import download
 from tests.support.servers import body, make_certs, redirect, serve
 
+pytestmark = pytest.mark.compat     # also run on Python 3.8 and 3.13 (pytest.ini)
+
 
 # -- redirects ------------------------------------------------------------------
 
@@ -178,7 +180,7 @@ import subprocess                  # noqa: E402
 import sys                         # noqa: E402
 import time                        # noqa: E402
 
-from conftest import REPO, run_inprocess   # noqa: E402
+from conftest import REPO, default_signals, run_inprocess   # noqa: E402
 
 
 def one_json_failure(r, command, signame):
@@ -201,7 +203,7 @@ def kill_self_then(func, signum=signal.SIGTERM):
                                             (signal.SIGHUP, "SIGHUP"),
                                             (signal.SIGINT, "SIGINT")])
 def test_a_signal_while_parsing_gives_one_json_object(signum, signame, root, bundle,
-                                                       monkeypatch):
+                                                       monkeypatch, signal_handlers):
     from ops import options
     monkeypatch.setattr(options, "_quick_parse", kill_self_then(options._quick_parse, signum))
     before = signal.getsignal(signum)
@@ -214,7 +216,7 @@ def test_a_signal_while_parsing_gives_one_json_object(signum, signame, root, bun
 @pytest.mark.parametrize("phase", ["ops.bundle.parse", "ops.transaction.recover",
                                    "ops.plan.plan_deploy"])
 def test_a_sigterm_while_validating_recovering_or_planning_changes_nothing(
-        phase, ops, root, bundle, monkeypatch):
+        phase, ops, root, bundle, monkeypatch, signal_handlers):
     assert ops("deploy", bundle(name="web", version=1)).code == 0
     module, name = phase.rsplit(".", 1)
     mod = __import__(module, fromlist=[name])
@@ -225,7 +227,8 @@ def test_a_sigterm_while_validating_recovering_or_planning_changes_nothing(
     assert snapshot(root) == before
 
 
-def test_a_signal_while_the_result_is_written_does_not_cut_it(ops, root, bundle, monkeypatch):
+def test_a_signal_while_the_result_is_written_does_not_cut_it(ops, root, bundle, monkeypatch,
+                                                              signal_handlers):
     """From the first byte of output on, the run finishes what it prints."""
     import io
     from ops import cli
@@ -244,6 +247,7 @@ def test_a_signal_while_the_result_is_written_does_not_cut_it(ops, root, bundle,
 
 def ops_process(args, **kw):
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    kw.setdefault("preexec_fn", default_signals)
     return subprocess.Popen([sys.executable, "-m", "ops"] + [str(a) for a in args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             universal_newlines=True, env=env, **kw)
@@ -265,13 +269,34 @@ class Finished:
 def hold_lock(root):
     lock = root / "var/lib/ops/lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
-    holder = subprocess.Popen(["flock", str(lock), "sleep", "30"])
+    # its own process group, so that `release` ends the sleep (which holds the lock) with flock
+    holder = subprocess.Popen(["flock", str(lock), "sleep", "30"], start_new_session=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if subprocess.run(["flock", "-n", str(lock), "true"]).returncode != 0:
             return holder
         time.sleep(0.02)
     raise AssertionError("flock did not take the lock")
+
+
+def waiting_for_the_lock(proc, root, timeout=30):
+    """Wait until ``proc`` has the lock file open: started, validated, now waiting for the lock."""
+    lock = os.path.realpath(str(root / "var/lib/ops/lock"))
+    fds = "/proc/%d/fd" % proc.pid
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if any(os.readlink(os.path.join(fds, fd)) == lock for fd in os.listdir(fds)):
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError("ops did not wait for the lock: %r" % (Finished(proc),))
+
+
+def release(holder):
+    os.killpg(holder.pid, signal.SIGKILL)
+    holder.wait()
 
 
 @pytest.mark.parametrize("signum,signame", [(signal.SIGTERM, "SIGTERM"),
@@ -282,12 +307,11 @@ def test_a_signal_while_waiting_for_the_lock_gives_one_json_object(signum, signa
     holder = hold_lock(root)
     try:
         proc = ops_process(["--json", "--root", root, "deploy", bundle(name="web", version=1)])
-        time.sleep(1.0)                 # started, validated, now waiting for the lock
+        waiting_for_the_lock(proc, root)
         proc.send_signal(signum)
         r = Finished(proc)
     finally:
-        holder.kill()
-        holder.wait()
+        release(holder)
     one_json_failure(r, "deploy", signame)
     assert sorted(os.listdir(str(root))) == ["var"]
     assert stored_versions(root, "web") == []
@@ -299,12 +323,11 @@ def test_sighup_ignored_by_the_caller_stays_ignored(root, bundle):
     try:
         proc = ops_process(["--json", "--root", root, "deploy", bundle(name="web", version=1)],
                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
-        time.sleep(1.0)
+        waiting_for_the_lock(proc, root)
         proc.send_signal(signal.SIGHUP)
         time.sleep(0.2)
     finally:
-        holder.kill()
-        holder.wait()
+        release(holder)
     r = Finished(proc)
     assert r.code == 0, r
     assert json.loads(r.out)["changed"] is True
@@ -359,7 +382,7 @@ def test_base256_header_tricks_are_a_volume_error(fields, tmp_path):
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_signal_at_the_commit_leaves_the_deploy_committed(signum, ops, root, bundle,
-                                                            monkeypatch):
+                                                            monkeypatch, signal_handlers):
     """Once every step of the switch is done, a signal cannot roll it back."""
     from ops import store
     assert ops("deploy", bundle(name="web", version=1)).code == 0

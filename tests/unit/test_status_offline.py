@@ -11,6 +11,8 @@ import pytest
 
 from conftest import state, unit_dir, unit_text
 
+pytestmark = pytest.mark.compat     # also run on Python 3.8 and 3.13 (pytest.ini)
+
 UNITS = [
     {"file": "web-api.service", "start": True},
     {"file": "web-worker@.service", "start": True, "instances": ["a", "b"]},
