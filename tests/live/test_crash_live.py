@@ -3,7 +3,7 @@
 v1 of pod ``hello`` runs.  A complete `deploy v2` is counted with
 tests/support/killer.py inside the container; then, for every step from the
 journal's first write to the end (every stop, disable, daemon-reload,
-enable, start and is-active call, every unit file, drop-in, journal and
+enable, start and show call, every unit file, drop-in, journal and
 `current` write), v2's deploy is killed just before the first and just
 before the last event of that step (tests/support/killsteps.py: a file is
 written with mkdir, open, chmod, rename), and just after each systemctl
@@ -22,7 +22,7 @@ Between kill points the container goes back to "v1 running, v2 not stored"
 with `redeploy hello:1` and `undeploy hello:2 --remove` (checked each time),
 cheaper than undeploying and deploying v1 again.  The killed runs use
 ``--settle 0`` so that their steps are the same every time (a longer settle
-polls `is-active` a number of times that depends on timing).
+polls `show` a number of times that depends on timing).
 """
 
 import fcntl
@@ -301,7 +301,7 @@ def test_killed_at_every_step_of_the_switch(container, bundles):
     first = min(int(n) for n, ev, what in events if "/var/lib/ops/journal/" in what)
     calls = {int(n): what for n, ev, what in events if ev == "subprocess.Popen"}
     verbs = sorted(set(re.sub(r"^systemctl (\S+).*", r"\1", w) for n, w in calls.items() if n >= first))
-    for verb in ("stop", "disable", "daemon-reload", "enable", "start", "is-active"):
+    for verb in ("stop", "disable", "daemon-reload", "enable", "start", "show"):
         assert verb in verbs, (verb, verbs)
     switch = [(int(n), ev, what) for n, ev, what in events if int(n) >= first]
     points = [(n, False) for n in kill_points(switch)]
