@@ -73,13 +73,13 @@ class Transaction:
                 signals.hold()            # committing: from here on ops finishes what it began
                 if self.target is not None:
                     self.target.record("ok")    # a failure to record is a failed switch
-            except (OpsError, OSError) as e:
+            except Exception as e:
                 self._abort(e)
             _remove_journal(self.path)
             return False
-        if issubclass(kind, (OpsError, OSError, KeyboardInterrupt)):
+        if issubclass(kind, (Exception, KeyboardInterrupt)):
             self._abort(err)
-        return False        # anything else: the journal stays, the next command recovers
+        return False        # SystemExit and the like: the journal stays, the next command recovers
 
     def _abort(self, e):
         name, previous, target = self.name, self.previous, self.target
@@ -88,8 +88,11 @@ class Transaction:
         elif isinstance(e, KeyboardInterrupt):
             cause = Failed(name, "interrupted by %s during the switch"
                            % signals.Interrupted.name_of(e))
-        else:
+        elif isinstance(e, OSError):
             cause = Failed(e.filename or name, e.strerror or str(e))
+        else:           # a defect of ops: the pod is rolled back all the same
+            cause = Failed(name, "unexpected error during the %s: %s: %s"
+                           % (self.command, type(e).__name__, e))
         back = "version %d" % previous.version if previous else "nothing"
         log.info("%s failed: %s; rolling back to %s" % (self.command, cause, back))
         signals.hold()                    # a rollback is bounded: let it finish

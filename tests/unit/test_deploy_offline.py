@@ -381,3 +381,22 @@ def test_a_conflict_in_v2_leaves_v1_running(ops, root, bundle):
     assert "web-new.service" in doc["error"]
     assert diff(before, snapshot(root)) == []
     assert current_link(root, "web") == "../pods/web/1"
+
+
+def test_an_unexpected_error_in_the_switch_rolls_the_pod_back(ops, root, bundle, monkeypatch):
+    """Whatever goes wrong between the journal and the commit, the pod ends on
+    one whole version and no journal is left pending."""
+    from ops import execute
+    assert ops("deploy", bundle(name="web", version=1)).code == 0
+
+    def broken(self, a):
+        raise ValueError("boom")
+    monkeypatch.setattr(execute.Executor, "settle", broken)
+    r = ops("deploy", bundle(name="web", version=2))
+    assert r.code == 1, r
+    assert r.error_lines == ["ops: error: web: unexpected error during the deploy: ValueError: "
+                             "boom; rolled back to 1"], r
+    assert os.readlink(str(root / "etc/ops/current/web")) == "../pods/web/1"
+    assert not (root / "var/lib/ops/journal/web.json").exists()
+    state = json.loads((root / "etc/ops/pods/web/2/state.json").read_text())
+    assert state["outcome"] == "failed"
