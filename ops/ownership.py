@@ -20,7 +20,7 @@ import os
 
 from ops import store
 from ops.errors import ConflictError, Refused
-from ops.units import digest, dropin_text, read_bytes
+from ops.units import digest, dropin_text, install_section, read_bytes
 
 __all__ = ["Owner", "SystemNames", "install_names", "check_conflicts", "check_removal",
            "check_install_section", "SEARCH_PATHS"]
@@ -169,35 +169,11 @@ def install_names(text):
     """``Alias=`` and ``Also=`` names of a unit file's [Install] section:
     ({aliases}, {also}); raises ValueError for a specifier ('%') there, which
     ops does not expand."""
-    aliases, also = set(), set()
-    section = None
-    pending = ""
-    for raw in text.splitlines():
-        line = pending + raw.strip()
-        pending = ""
-        if line.endswith("\\"):
-            pending = line[:-1] + " "
-            continue
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-            continue
-        if section != "Install" or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key = key.strip()
-        if key not in ("Alias", "Also"):
-            continue
-        words = value.split()
-        if any("%" in w for w in words):
-            raise ValueError("%s=%s" % (key, value.strip()))
-        names = aliases if key == "Alias" else also
-        if words:
-            names.update(words)
-        else:
-            names.clear()           # an empty assignment resets the list
-    return aliases, also
+    section = install_section(text)
+    for key in ("Alias", "Also"):
+        if any("%" in w for w in section.get(key, ())):
+            raise ValueError("%s=%s" % (key, " ".join(section[key])))
+    return set(section.get("Alias", ())), set(section.get("Also", ()))
 
 
 def check_conflicts(layout, name, units, text_of, removed=()):

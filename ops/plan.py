@@ -23,6 +23,7 @@ from ops.names import is_remote
 from ops.ownership import check_conflicts, check_removal
 from ops.retention import cleanup_choice, pin_path, refuse_pinned, rollback_target
 from ops.rkt import ids_match
+from ops.systemd import ENABLED
 from ops.units import all_units, read_bytes, start_units
 
 __all__ = ["Plan", "plan_deploy", "plan_redeploy", "plan_undeploy", "plan_removal",
@@ -55,9 +56,10 @@ def _installed_same(layout, unit, stored_path):
 
 def _nothing_to_do(ctx, stage, switch, units):
     """Identical and current: only enable/start/settle would remain, and
-    every start unit is already up."""
-    return (not stage and all(isinstance(a, (Enable, Start, Settle, HealthCheck, SetCurrent))
-                              for a in switch) and _is_up(ctx, units))
+    every start unit is already up and enabled, as systemd has it loaded."""
+    return (not stage and all(isinstance(a, (Enable, DaemonReload, Start, Settle, HealthCheck,
+                                             SetCurrent))
+                              for a in switch) and _is_whole(ctx, units))
 
 
 def switch_actions(layout, target, target_units, prev_units, converge_paths=None,
@@ -83,8 +85,9 @@ def switch_actions(layout, target, target_units, prev_units, converge_paths=None
     if starts:
         acts.append(Enable(starts))
     # enable and disable do not reload (--no-reload): one reload, after every
-    # file is in place, before anything starts
-    if installs or prev_units:
+    # file and link is in place, before anything starts (and so that what
+    # systemd reports of the units' enablement is what is on disk)
+    if installs or prev_units or starts:
         acts.append(DaemonReload())
     if starts:
         acts.append(Start(starts))
@@ -167,9 +170,14 @@ def _bundle_text(u):
     return read_bytes(u.source.path) if u.source.path else None
 
 
-def _is_up(ctx, units):
+def _is_whole(ctx, units):
+    """Every start unit up, enabled, and loaded as its file is on disk."""
     starts = start_units(units)
-    return not ctx.systemd.down(starts) if starts else True
+    if not starts:
+        return True
+    sd = ctx.systemd
+    return all(sd.up(p) and p.get("UnitFileState") in ENABLED
+               and p.get("NeedDaemonReload") != "yes" for p in sd.unit_states(starts).values())
 
 
 def plan_deploy(ctx, bundle):
@@ -194,7 +202,7 @@ def plan_deploy(ctx, bundle):
         if _nothing_to_do(ctx, stage, switch, bundle.units):
             return Plan("deploy", name, version, version, notes=("unchanged",))
         check_conflicts(layout, name, _installs(switch, bundle.units), _bundle_text)
-        notes.append("converging: some units are stopped or missing")
+        notes.append("converging: some units are stopped, disabled or missing")
         return Plan("deploy", name, version, version, stage, switch, notes=tuple(notes))
     check_conflicts(layout, name, bundle.units, _bundle_text,
                      _removed(prev_units, bundle.units))

@@ -49,10 +49,15 @@ def status(host, name=None):
             report["outcome"] = st.get("outcome")
             report["deployed_at"] = st.get("deployed_at")
             for u in units[pod]:
+                before = len(report["drift"])
                 _check_files(layout, cur, u, report["drift"])
+                files_drift = len(report["drift"]) > before     # a pending reload says no more
+                for n in sorted({u.name} | set(u.unit_names)):
+                    _check_overrides(layout, n, report["drift"])
                 for n in u.unit_names:
                     report["units"].append(_unit(host.systemd, n, u.start, states.get(n, {}),
-                                                 report["drift"] if n in present else None))
+                                                 report["drift"] if n in present else None,
+                                                 files_drift))
         if report["interrupted"]:
             report["drift"].append({"unit": None, "problem": "an interrupted run left its "
                                     "journal; the next mutating command rolls it back"})
@@ -60,6 +65,28 @@ def status(host, name=None):
         report["healthy"] = not report["drift"]
         reports.append(report)
     return reports
+
+
+# Where `systemctl edit` and administrators put drop-ins that change a unit
+# (besides ops's own 50-ops.conf in etc/systemd/system/UNIT.d).
+OVERRIDE_DIRS = ("etc/systemd/system.control", "run/systemd/system.control",
+                 "etc/systemd/system", "run/systemd/system")
+
+
+def _check_overrides(layout, name, drift):
+    """A drop-in of unit ``name`` that ops did not write is drift: the unit
+    does not run as the stored version says."""
+    for d in OVERRIDE_DIRS:
+        ddir = layout.path(os.path.join(d, name + ".d"))
+        try:
+            names = sorted(os.listdir(ddir))
+        except OSError:
+            continue
+        for n in names:
+            p = os.path.join(ddir, n)
+            if n.endswith(".conf") and p != layout.dropin_path(name):
+                drift.append({"unit": name, "problem": "a drop-in ops did not write changes it: "
+                              + layout.host(p)})
 
 
 def _check_files(layout, cur, unit, drift):
@@ -87,7 +114,7 @@ def _check_files(layout, cur, unit, drift):
                       + layout.host(dropin)})
 
 
-def _unit(sd, name, start, props, drift):
+def _unit(sd, name, start, props, drift, files_drift=False):
     """One unit's row; a start unit not enabled or not up is added to ``drift``
     (None when the unit's file is missing: that is the drift already)."""
     if not sd.offline:
@@ -107,6 +134,9 @@ def _unit(sd, name, start, props, drift):
         if not sd.offline and not sd.up(props):
             drift.append({"unit": name, "problem": "not running (%s/%s, result %s)"
                           % (row["active"], row["sub"], row["result"])})
+    if drift is not None and not files_drift and props.get("NeedDaemonReload") == "yes":
+        drift.append({"unit": name, "problem": "its files changed since systemd loaded them "
+                      "(systemctl daemon-reload, or ops deploy, loads them)"})
     return row
 
 

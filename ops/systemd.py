@@ -11,6 +11,7 @@ import time
 from ops.errors import OpsError
 from ops.layout import template_file
 from ops.runner import run
+from ops.units import enabled_by_links
 
 __all__ = ["Systemd", "arg_max", "batches", "ENABLED", "STATE", "is_up"]
 
@@ -132,8 +133,9 @@ class Systemd:
     def unit_states(self, units, *props):
         """{unit: {property: value}}: what systemd says of each unit, in one
         batched ``systemctl show`` of ``STATE`` (and ``props``) online.
-        Offline there is no manager: only ``UnitFileState`` (from
-        ``is-enabled``, asked only of installed units: it stops at a
+        Offline there is no manager: only ``UnitFileState``, "enabled" when
+        the links ``enable`` makes are on disk (:func:`ops.units.enabled_by_links`),
+        else from ``is-enabled`` (asked only of installed units: it stops at a
         missing one; the others are "not-found")."""
         units = list(units)
         if not units:
@@ -141,12 +143,18 @@ class Systemd:
         if not self.offline:
             shown = self._show(units, *(STATE + props))
             return {u: shown.get(u, {}) for u in units}
-        present = [u for u in units
-                   if os.path.lexists(self.layout.unit_path(template_file(u)))]
+        states = {u: {"UnitFileState": "not-found"} for u in units}
+        present = []
+        for u in units:
+            if not os.path.lexists(self.layout.unit_path(template_file(u))):
+                continue
+            if enabled_by_links(self.layout, u):      # what ops made: no systemctl needed
+                states[u] = {"UnitFileState": "enabled"}
+            else:
+                present.append(u)
         lines = [l.strip() for p in (self._each(("is-enabled",), present, check=False)
                                      if present else ())
                  for l in p.stdout.splitlines()]
-        states = {u: {"UnitFileState": "not-found"} for u in units}
         for i, u in enumerate(present):
             states[u] = {"UnitFileState": lines[i] if i < len(lines) else "unknown"}
         return states

@@ -7,7 +7,8 @@ import os
 from ops import atomic
 from ops.layout import template_file
 
-__all__ = ["dropin_text", "pod_env", "read_bytes", "digest", "unit_digests", "start_units", "all_units",
+__all__ = ["dropin_text", "pod_env", "read_bytes", "digest", "unit_digests", "start_units",
+           "all_units", "install_section", "enabled_by_links",
            "installed", "install_unit", "remove_unit"]
 
 
@@ -62,6 +63,59 @@ def unit_digests(units_dir):
         if data is not None:
             out[n] = digest(data)
     return out
+
+
+def install_section(text):
+    """The [Install] section of a unit file's ``text``: {key: [words]}, each
+    key's assignments joined as systemd joins them (an empty one resets the
+    list), continuation lines and comments as systemd reads them."""
+    out = {}
+    section = None
+    pending = ""
+    for raw in text.splitlines():
+        line = pending + raw.strip()
+        pending = ""
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            continue
+        if section != "Install" or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        words = value.split()
+        if words:
+            out.setdefault(key.strip(), []).extend(words)
+        else:
+            out[key.strip()] = []           # an empty assignment resets the list
+    return out
+
+
+def enabled_by_links(layout, unit):
+    """Offline, from the disk alone: True when every link ``systemctl
+    enable`` makes for ``unit`` (its file's WantedBy= and RequiredBy=) is
+    there and leads to its file; None when ops cannot tell that way (no such
+    links to make, aliases, specifiers, a link missing): ask systemctl then."""
+    data = read_bytes(layout.unit_path(template_file(unit)))
+    if data is None:
+        return None
+    section = install_section(data.decode("utf-8", "replace"))
+    links = [(t, ".wants") for t in section.get("WantedBy", ())]
+    links += [(t, ".requires") for t in section.get("RequiredBy", ())]
+    if not links or set(section) - {"WantedBy", "RequiredBy"} \
+            or any("%" in t or "/" in t for t, _ in links):
+        return None
+    for target, kind in links:
+        link = os.path.join(layout.unit_dir, target + kind, unit)
+        try:
+            if os.path.basename(os.readlink(link)) != template_file(unit):
+                return None
+        except OSError:
+            return None
+    return True
 
 
 def installed(layout, units):

@@ -110,6 +110,7 @@ def test_unit_file_edited_by_hand(container, bundles):
     assert drift(pod) == [("watch-web.service",
                            "unit file differs from the stored version: /etc/systemd/system/watch-web.service")]
     c.write_file(path, original)
+    assert systemctl(c, "daemon-reload").returncode == 0       # the file is new to systemd all the same
     status(c, check=0)
 
 
@@ -130,6 +131,37 @@ def test_instance_disabled(container, bundles):
     assert drift(pod) == [("watch-w@2.service", "not enabled (disabled)")]
     assert units(pod)["watch-w@1.service"]["enabled"] == "enabled"
     assert systemctl(c, "enable", "watch-w@2.service").returncode == 0
+    status(c, check=0)
+
+
+def test_a_start_unit_disabled_while_it_runs_is_repaired_by_a_deploy(container, bundles):
+    c = container
+    assert systemctl(c, "disable", "watch-w@2.service").returncode == 0
+    status(c, check=5)
+    obj, r = ops_json(c, "deploy", "/root/bundles/watch/1")
+    assert r.returncode == 0 and obj["changed"] is True, describe(r)
+    assert is_enabled(c, "watch-w@2.service") == "enabled"
+    pod, r = status(c, check=0)       # no stale "not enabled": the deploy reloaded systemd
+    assert units(pod)["watch-w@2.service"]["enabled"] == "enabled", describe(r)
+    obj, r = ops_json(c, "deploy", "/root/bundles/watch/1")
+    assert r.returncode == 0 and obj["changed"] is False, describe(r)
+
+
+def test_an_override_and_a_pending_reload_are_drift(container, bundles):
+    c = container
+    override = "/etc/systemd/system/watch-web.service.d/override.conf"
+    c.write_file(override, b"[Service]\nEnvironment=SET_BY_HAND=1\n")
+    pod, r = status(c, check=5)
+    found = drift(pod)
+    assert ("watch-web.service", "a drop-in ops did not write changes it: " + override) in found, found
+    assert ("watch-web.service", "its files changed since systemd loaded them (systemctl "
+            "daemon-reload, or ops deploy, loads them)") in found, found
+    assert systemctl(c, "daemon-reload").returncode == 0
+    pod, r = status(c, check=5)
+    assert drift(pod) == [("watch-web.service", "a drop-in ops did not write changes it: "
+                           + override)]
+    c.remove(override)
+    assert systemctl(c, "daemon-reload").returncode == 0
     status(c, check=0)
 
 
