@@ -142,6 +142,16 @@ class Stager:
         volumes.unpack(self._local(vol.data), dest,
                        label="%s: ops.volumes[%d].data (%s)" % (b.label, a.index, vol.data.location))
         self.created.append(dest)
+        if vol.owner is not None:
+            from ops import owners
+            where = "%s: ops.volumes[%d].owner" % (b.label, a.index)
+            try:
+                uid, gid = owners.resolve(vol.owner, self.layout.root)
+                owners.chown_tree(dest, uid, gid)
+            except LookupError as e:
+                raise Failed(where, str(e))
+            except OSError as e:
+                raise Failed(where, "%s: %s" % (vol.owner, e.strerror or e))
 
     def _makedirs(self, path):
         """makedirs, remembering the topmost directory it created (for _undo)."""
