@@ -29,7 +29,7 @@ MAX_INSTANCES = 100000
 OPS_KEYS = ("name", "version", "systemd-units", "images", "volumes", "health")
 UNIT_KEYS = ("unit-file", "start", "instances")
 IMAGE_KEYS = ("id", "path", "uri", "signature")
-VOLUME_KEYS = ("volume", "data")
+VOLUME_KEYS = ("volume", "data", "owner")
 HEALTH_KEYS = ("exec", "http", "status", "timeout", "retries", "interval")
 
 
@@ -272,7 +272,12 @@ class _Validator:
             self.expect(name not in seen, where + ".volume", "duplicate volume %r" % name)
             seen.add(name)
             self.expect("data" in vol, where + ".data", "missing")
-            volumes.append(VolumeSpec(name, self.artifact(vol["data"], where + ".data")))
+            owner = vol.get("owner")
+            if "owner" in vol:
+                from ops import owners
+                problem = owners.valid(owner)
+                self.expect(problem is None, where + ".owner", problem)
+            volumes.append(VolumeSpec(name, self.artifact(vol["data"], where + ".data"), owner))
         return tuple(volumes)
 
     def health(self, h):

@@ -237,6 +237,12 @@ def _stage_actions(ctx, bundle, stored):
     vdir = layout.volumes_dir(bundle.name, bundle.version)
     for i, vol in enumerate(bundle.volumes):
         if not os.path.isdir(os.path.join(vdir, vol.name)):
+            if vol.owner is not None:
+                from ops import owners
+                try:
+                    owners.resolve(vol.owner, layout.root)
+                except LookupError as e:
+                    raise Refused("%s: ops.volumes[%d].owner" % (bundle.label, i), str(e))
             download(vol.data)
             work.append(UnpackVolume(i, vol.name))
     return tuple(downloads + work)

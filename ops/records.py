@@ -48,7 +48,8 @@ class ImageSpec(namedtuple("ImageSpec", "index id source signature")):
     __slots__ = ()
 
 
-class VolumeSpec(namedtuple("VolumeSpec", "name data")):
+class VolumeSpec(namedtuple("VolumeSpec", "name data owner", defaults=(None,))):
+    """``owner``: the "USER[:GROUP]" the whole unpacked tree is given, or None."""
     __slots__ = ()
 
 

@@ -92,6 +92,7 @@ def versions(rows, args):
         write_json(Result("list", args.name, dry_run=args.dry_run, pods=rows))
         return 0
     if not rows:
+        write("no version of pod %s is stored" % args.name if args.name else "no pod is stored")
         return 0
     lines = table([("NAME", "VERSION", "CURRENT", "OUTCOME", "DEPLOYED AT")] + [
         (r["name"], str(r["version"]), "*" if r["current"] else "",

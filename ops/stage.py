@@ -85,12 +85,14 @@ class Stager:
                 with open(os.path.join(self.tmp_version, "units", u.name), "rb") as f:
                     check_install_section(layout, b.name, b.units, u, f.read())
         manifest = dict(b.manifest)
+        ours = {x.name for x in b.volumes}
+        given = {v["name"]: v for v in manifest.get("volumes", []) or []
+                 if isinstance(v, dict) and v.get("name") in ours}
         vols = [v for v in manifest.get("volumes", []) or []
-                if not (isinstance(v, dict) and v.get("name") in {x.name for x in b.volumes})]
+                if not (isinstance(v, dict) and v.get("name") in ours)]
         for v in b.volumes:
-            vols.append({"name": v.name, "kind": "host",
-                         "source": layout.host(os.path.join(
-                             layout.volumes_dir(b.name, b.version), v.name))})
+            vols.append(_host_volume(v.name, layout.host(os.path.join(
+                layout.volumes_dir(b.name, b.version), v.name)), given.get(v.name)))
         if b.volumes:
             manifest["volumes"] = vols
         atomic.write_text(os.path.join(self.tmp_version, "manifest.json"),
@@ -140,6 +142,16 @@ class Stager:
         volumes.unpack(self._local(vol.data), dest,
                        label="%s: ops.volumes[%d].data (%s)" % (b.label, a.index, vol.data.location))
         self.created.append(dest)
+        if vol.owner is not None:
+            from ops import owners
+            where = "%s: ops.volumes[%d].owner" % (b.label, a.index)
+            try:
+                uid, gid = owners.resolve(vol.owner, self.layout.root)
+                owners.chown_tree(dest, uid, gid)
+            except LookupError as e:
+                raise Failed(where, str(e))
+            except OSError as e:
+                raise Failed(where, "%s: %s" % (vol.owner, e.strerror or e))
 
     def _makedirs(self, path):
         """makedirs, remembering the topmost directory it created (for _undo)."""
@@ -186,3 +198,20 @@ class Stager:
                                      if not any(ids_match(i, u) for u in in_use)])
             except OpsError as e:
                 log.warn("could not remove images fetched for the failed deploy: %s" % e)
+
+
+# What an "empty" volume may say that a "host" volume must not (appc: an error).
+_NOT_FOR_HOST = ("name", "kind", "source", "mode", "uid", "gid")
+
+
+def _host_volume(name, source, given):
+    """The manifest.json entry of ops volume ``name`` at ``source``: the options
+    of the bundle manifest's own entry of that name (``given``, or None) kept,
+    and ``readOnly`` always said (false unless the bundle says otherwise):
+    stage1-fly gives a volume without it the setting of a mount point."""
+    vol = {"name": name, "kind": "host", "source": source}
+    for k, v in (given or {}).items():
+        if k not in _NOT_FOR_HOST:
+            vol[k] = v
+    vol.setdefault("readOnly", False)
+    return vol

@@ -13,7 +13,7 @@ from ops.layout import template_file
 from ops.runner import run
 from ops.units import enabled_by_links
 
-__all__ = ["Systemd", "arg_max", "batches", "ENABLED", "STATE", "is_up"]
+__all__ = ["Systemd", "arg_max", "batches", "chosen", "ENABLED", "STATE", "is_up"]
 
 # What `systemctl is-enabled` says of a unit that is enabled, in effect.
 ENABLED = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
@@ -205,22 +205,57 @@ class Systemd:
                 return bad
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
-    def why(self, unit, lines=5):
-        """The last journal lines of the unit's latest run, for the error message."""
+    def why(self, unit, lines=10):
+        """The last journal lines of the unit's latest run, for the error message:
+        its main process's own lines where it has any (see :func:`chosen`)."""
         if self.offline:
             return ""
-        proc = self._ctl("show", "-p", "InvocationID", "--value", "--", unit, check=False)
-        inv = proc.stdout.strip()
+        props = self._show([unit], "InvocationID", "ExecMainPID").get(unit, {})
+        inv = props.get("InvocationID", "").strip()
         match = (["_SYSTEMD_INVOCATION_ID=" + inv, "+", "INVOCATION_ID=" + inv] if inv
                  else ["-u", unit])
         try:
-            proc = run(["journalctl", "--no-pager", "-o", "cat", "-n", str(lines * 4)] + match,
+            proc = run(["journalctl", "--no-pager", "-o", "json", "-n", str(lines * 20)] + match,
                        check=False)
         except OpsError:       # no journalctl: the message goes without the lines
             return ""
         out = []
-        for line in proc.stdout.splitlines():
+        for line in chosen(proc.stdout, props.get("ExecMainPID", "")):
             line = line.strip()
             if line and line not in out:      # systemd may repeat a line many times
                 out.append(line)
         return " / ".join(out[-lines:])
+
+
+def chosen(journal, main_pid):
+    """The messages of ``journal`` (``journalctl -o json`` of one run of a unit)
+    that say why it failed: those of the main process (PID ``main_pid``: what it
+    and its children wrote on stdout and stderr) when there are any; else all
+    but those the unit's processes wrote after systemd saw the main process exit
+    (its ExecStop= and ExecStopPost= commands: ``rkt gc`` and the like)."""
+    import json
+    entries = []
+    for text in journal.splitlines():
+        try:
+            e = json.loads(text)
+        except ValueError:
+            continue
+        msg = e.get("MESSAGE") if isinstance(e, dict) else None
+        if isinstance(msg, list):           # not UTF-8 text: journald gives the bytes
+            try:
+                msg = bytes(msg).decode("utf-8", "replace")
+            except (TypeError, ValueError):
+                continue
+        if isinstance(msg, str):
+            entries.append((str(e.get("_PID", "")), msg))
+    main = [m for pid, m in entries if main_pid not in ("", "0") and pid == main_pid]
+    if main:
+        return main
+    out, exited = [], False
+    for pid, m in entries:
+        if pid == "1":
+            out.append(m)
+            exited = exited or "Main process exited" in m
+        elif not exited:
+            out.append(m)
+    return out

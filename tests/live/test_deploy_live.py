@@ -130,7 +130,7 @@ def test_deploy_v1(container, bundles):
     assert c.read_file("/etc/ops/pods/hello/1/units/hello-web.service", binary=True) == \
         example(1, "hello-web.service")
     manifest = json.loads(c.read_file("/etc/ops/pods/hello/1/manifest.json"))
-    assert {"name": "www", "kind": "host", "source": "/var/lib/ops/volumes/hello/1/www"} in manifest["volumes"]
+    assert {"name": "www", "kind": "host", "readOnly": False, "source": "/var/lib/ops/volumes/hello/1/www"} in manifest["volumes"]
     assert readlink(c, "/etc/ops/current/hello") == "../pods/hello/1"
     assert not exists(c, "/var/lib/ops/journal/hello.json")
 

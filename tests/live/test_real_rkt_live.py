@@ -174,3 +174,55 @@ def test_without_settle_time_the_same_pod_looks_up(container, quick):
     assert wait_for(lambda: is_active(c, "quick.service") == "inactive", timeout=10)
     ops(c, "undeploy", "quick", "--remove", check=0)
     assert realrkt.pods(c) == [] and realrkt.rkt_mounts(c) == []
+
+
+# A pod that writes into its "data" volume and tries to write into its "conf" volume, which pod.json declares
+# read-only (its top-level volume entry); the result is left in the data volume for the test to read.
+VOLUMES_SCRIPT = ("echo written > /var/data/written; "
+                  "if echo x > /etc/app/denied 2>/dev/null; then echo conf-writable; else echo conf-read-only; fi"
+                  " > /var/data/result; exec /bin/busybox sleep 1000")
+
+
+@pytest.fixture(scope="module")
+def volumes_pod(container, hello, tmp_path_factory):
+    """Two versions of one pod whose app lists its mount points in the two orders: stage1-fly gives a volume
+    without readOnly the setting of the last mount point, so only the volume options in manifest.json decide."""
+    with open(os.path.join(hello["dir"], "v1", "hello-web.service")) as f:
+        unit = re.sub(r"(?m)^Description=.*$", "Description=vols: a pod with a writable and a read-only volume",
+                      f.read())
+    points = [{"name": "data", "path": "/var/data"}, {"name": "conf", "path": "/etc/app", "readOnly": True}]
+    paths = {}
+    for version, order in ((1, points), (2, points[::-1])):
+        d = make_bundle(str(tmp_path_factory.mktemp("vols") / "vols"), "vols", version,
+                        units=[("vols.service", unit, True, None)],
+                        volumes=[("data", {"seed": b"data\n"}), ("conf", {"app.conf": b"port=1\n"}),
+                                 ("www", {"index.html": b"the image's own mount point\n"})],
+                        extra_ops={"images": [{"id": hello["id"], "path": "images/hello-web.aci",
+                                               "signature": "images/hello-web.aci.asc"}]})
+        shutil.copytree(os.path.join(hello["dir"], "v1", "images"), os.path.join(d, "images"))
+        with open(os.path.join(d, "pod.json")) as f:
+            manifest = json.load(f)
+        manifest["apps"] = [{"name": "vols", "image": {"id": hello["id"]},
+                             "app": {"exec": ["/bin/busybox", "sh", "-c", VOLUMES_SCRIPT],
+                                     "user": "0", "group": "0", "mountPoints": order}}]
+        manifest["volumes"] = [{"name": "conf", "kind": "empty", "readOnly": True}]
+        with open(os.path.join(d, "pod.json"), "w") as f:
+            json.dump(manifest, f, indent=2)
+        paths[version] = copy_bundle(container, d, "/root/bundles/vols/%d" % version)
+    yield paths
+    ops(container, "undeploy", "vols", "--remove")
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_volumes_are_mounted_as_declared_whatever_the_order_of_mount_points(container, volumes_pod, version):
+    c = container
+    r = ops(c, "deploy", volumes_pod[version], check=0, settle=None)
+    assert last_line(r.stdout) == "deploy vols %d: changed" % version, describe(r)
+    vdir = "/var/lib/ops/volumes/vols/%d" % version
+    assert wait_for(lambda: c.exists(vdir + "/data/result") and c.read_file(vdir + "/data/result"), timeout=10), \
+        c.run(["journalctl", "--no-pager", "-n", "40", "-u", "vols.service"]).stdout
+    assert c.read_file(vdir + "/data/written") == "written\n"
+    assert c.read_file(vdir + "/data/result") == "conf-read-only\n"
+    assert not c.exists(vdir + "/conf/denied")
+    vols = {v["name"]: v for v in json.loads(c.read_file("/etc/ops/pods/vols/%d/manifest.json" % version))["volumes"]}
+    assert vols["data"]["readOnly"] is False and vols["conf"]["readOnly"] is True

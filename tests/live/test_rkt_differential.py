@@ -394,7 +394,8 @@ def test_manifest_json_runs_with_the_real_rkt(ct, inputs, tmp_path):
     assert r.returncode == 0, describe(r, "ops deploy with the real rkt")
     manifest = "/etc/ops/pods/diffpod/1/manifest.json"
     volumes = json.loads(c.read_file(manifest))["volumes"]
-    assert volumes == [{"name": "www", "kind": "host", "source": "/var/lib/ops/volumes/diffpod/1/www"}]
+    assert volumes == [{"name": "www", "kind": "host", "readOnly": False,
+                        "source": "/var/lib/ops/volumes/diffpod/1/www"}]
     try:
         r = c.run([REAL, "run", "--insecure-options=image", "--stage1-path=" + STAGE1, "--pod-manifest=" + manifest],
                   timeout=120)

@@ -44,6 +44,14 @@ def extras_bundle(directory, version):
     ], volumes=[("bin", {"echo.py": ECHO})])
 
 
+# A fatal message of several lines from the main process, then 15 lines from its ExecStopPost (like `rkt gc`).
+WORDY_MAIN = ('echo listening on 127.0.0.1:8093; sleep 0.3; echo "Traceback (most recent call last):"; '
+              'echo "  File server.py, line 3"; echo "    open(db)"; '
+              'echo "PermissionError: cannot open /var/lib/wordy/db"; exit 1')
+# $$: systemd's own escape for a $ it must not expand
+WORDY_STOP = "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do echo gc: noise $$i; done"
+
+
 @pytest.fixture(scope="module")
 def bundles(container, tmp_path_factory):
     base = tmp_path_factory.mktemp("units")
@@ -59,6 +67,11 @@ def bundles(container, tmp_path_factory):
         ("grabby.service", service("grabby", "/bin/sleep infinity"), True, None),
         ("admin-owned.service", service("grabby wants the administrator's unit", "/bin/sleep infinity"), True, None),
     ]), "/root/bundles/grabby/1")
+    copy_bundle(container, make_bundle(str(base / "wordy"), "wordy", 1, units=[
+        ("wordy.service", service("wordy: a server that gives up in its own words, then noise from its stop command",
+                                  "/bin/sh -c '%s'" % WORDY_MAIN, extra="ExecStopPost=/bin/sh -c '%s'\n" % WORDY_STOP),
+         True, None),
+    ]), "/root/bundles/wordy/1")
     d = make_bundle(str(base / "torn"), "torn", 1, units=[
         ("torn.service", service("torn", "/bin/sleep infinity"), True, None),
     ], volumes=[("data", {"a.txt": b"a" * 100000})])
@@ -161,3 +174,15 @@ def test_first_deploy_with_a_truncated_volume_leaves_nothing(container, bundles)
     assert "torn" not in r.stdout, describe(r, "cleanup reports a pod that was never stored")
     assert not exists(c, "/etc/ops/pods/torn")
     assert not exists(c, "/var/lib/ops/volumes/torn")
+
+
+
+def test_the_failure_reason_is_the_servers_own_words_not_its_stop_commands(container, bundles):
+    c = container
+    r = ops(c, "deploy", "/root/bundles/wordy/1", check=1, settle=None)
+    err = r.stderr
+    assert "wordy.service" in err and "rolled back to nothing" in err, describe(r)
+    # the whole fatal message, first line to last, and nothing of the ExecStopPost
+    assert "Traceback (most recent call last):" in err, describe(r)
+    assert "PermissionError: cannot open /var/lib/wordy/db" in err, describe(r)
+    assert "gc: noise" not in err, describe(r)

@@ -418,6 +418,17 @@ def test_list_on_an_empty_root_creates_nothing(ops, root):
     assert os.listdir(str(root)) == []
 
 
+def test_list_of_nothing_says_so_in_one_line(ops, root, deployed):
+    r = ops("list")
+    assert r.code == 0, r
+    assert r.out == "no pod is stored\n"
+    assert ops("--json", "list").json()["pods"] == []
+    deployed(1)
+    r = ops("list", "nothing")
+    assert r.code == 0 and r.out == "no version of pod nothing is stored\n", r
+    assert ops("--json", "list", "nothing").json()["pods"] == []
+
+
 def test_list_shows_a_failed_outcome(ops, root, deployed):
     deployed(1, 2)
     p = root / "etc/ops/pods/web/1/state.json"

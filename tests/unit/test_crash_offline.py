@@ -312,7 +312,7 @@ def whole_problems(root, specs, name=NAME):
                 manifest = json.load(f)
             vols = {x["name"]: x for x in manifest.get("volumes", [])}
             for vol in spec.volumes:
-                want = {"name": vol, "kind": "host",
+                want = {"name": vol, "kind": "host", "readOnly": False,
                         "source": "/var/lib/ops/volumes/%s/%d/%s" % (name, v, vol)}
                 if vols.get(vol) != want:
                     problems.append("stored version %d: manifest.json volume %s is %r"

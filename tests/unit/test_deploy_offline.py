@@ -99,9 +99,9 @@ def test_first_deploy_writes_a_concrete_manifest(ops, root, bundle):
     vols = {v["name"]: v for v in manifest["volumes"]}
     # the top-level "data" volume is replaced, "logs" kept, "conf" appended
     assert len(manifest["volumes"]) == 3
-    assert vols["data"] == {"name": "data", "kind": "host",
+    assert vols["data"] == {"name": "data", "kind": "host", "readOnly": False,
                             "source": "/var/lib/ops/volumes/web/1/data"}
-    assert vols["conf"] == {"name": "conf", "kind": "host",
+    assert vols["conf"] == {"name": "conf", "kind": "host", "readOnly": False,
                             "source": "/var/lib/ops/volumes/web/1/conf"}
     assert vols["logs"] == {"name": "logs", "kind": "host", "source": "/var/log/web"}
     # everything else of the pod manifest is kept as it was
@@ -109,6 +109,26 @@ def test_first_deploy_writes_a_concrete_manifest(ops, root, bundle):
     assert manifest["ports"] == V1_EXTRA["ports"]
     assert manifest["acKind"] == "PodManifest"
     assert manifest["annotations"] == b.manifest["annotations"]
+
+
+def test_manifest_keeps_the_options_of_the_bundles_volume_entry(ops, root, bundle):
+    extra = dict(V1_EXTRA, volumes=[
+        {"name": "data", "kind": "host", "source": "/ignored", "readOnly": False,
+         "recursive": True},
+        {"name": "conf", "kind": "empty", "readOnly": True, "recursive": False,
+         "mode": "0700", "uid": 5, "gid": 5},
+        {"name": "logs", "kind": "host", "source": "/var/log/web"}])
+    b = v1_bundle(bundle, manifest_extra=extra)
+    assert ops("deploy", b).code == 0
+    manifest = json.loads((root / "etc/ops/pods/web/1/manifest.json").read_text())
+    vols = {v["name"]: v for v in manifest["volumes"]}
+    # every option is said explicitly; what a host volume must not carry is dropped
+    assert vols["data"] == {"name": "data", "kind": "host", "readOnly": False,
+                            "recursive": True, "source": "/var/lib/ops/volumes/web/1/data"}
+    assert vols["conf"] == {"name": "conf", "kind": "host", "readOnly": True,
+                            "recursive": False, "source": "/var/lib/ops/volumes/web/1/conf"}
+    # a volume that is not ops's is left exactly as it was
+    assert vols["logs"] == {"name": "logs", "kind": "host", "source": "/var/log/web"}
 
 
 def test_first_deploy_unpacks_volumes_per_version(ops, root, bundle):

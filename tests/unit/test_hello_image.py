@@ -100,4 +100,5 @@ def test_the_bundle_deploys_with_its_signature_checked(ops, root, hello, tmp_pat
     assert current_link(root, "hello") == "../pods/hello/1"
     stored = json.loads((root / "etc/ops/pods/hello/1/manifest.json").read_text())
     assert stored["apps"][0]["image"]["id"] == image_id
-    assert {"name": "www", "kind": "host", "source": "/var/lib/ops/volumes/hello/1/www"} in stored["volumes"]
+    assert {"name": "www", "kind": "host", "readOnly": False,
+            "source": "/var/lib/ops/volumes/hello/1/www"} in stored["volumes"]

@@ -1,0 +1,97 @@
+"""Who owns a volume's tree: the ``owner`` of an ops volume ("USER[:GROUP]").
+
+Each part is a name or a number.  Names are looked up on the host at deploy:
+with pwd and grp on the live host, in ROOT's etc/passwd and etc/group
+offline (the names of the system being prepared, not of the machine preparing
+it).  USER alone means USER's primary group (for a number that names no
+user, the same number).  After the volume is unpacked, the whole tree, its top
+directory included, is given that owner (ops runs as root; see the README).
+"""
+
+import os
+import re
+
+__all__ = ["OWNER_RE", "valid", "resolve", "chown_tree"]
+
+# A user or group name as useradd takes it (a trailing $ for machine
+# accounts), or a number; at most 32 characters.
+_PART = r"(?:[0-9]{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,30}\$?)"
+OWNER_RE = re.compile(r"(%s)(?::(%s))?" % (_PART, _PART))
+MAX_ID = 4294967294          # 4294967295 is chown's "leave as it is"
+
+
+def valid(spec):
+    """None when ``spec`` is a well-formed owner, else what is wrong."""
+    m = OWNER_RE.fullmatch(spec) if isinstance(spec, str) else None
+    if m is None:
+        return ("must be \"USER\" or \"USER:GROUP\", each a name (letters, digits, '_.-') "
+                "or a number")
+    for part in m.groups():
+        if part is not None and part.isdigit() and int(part) > MAX_ID:
+            return "%s is not an owner id (0 to %d)" % (part, MAX_ID)
+    return None
+
+
+def resolve(spec, root="/"):
+    """(uid, gid) of the well-formed ``spec`` on the host under ``root``;
+    raises LookupError saying which name does not resolve."""
+    user, group = OWNER_RE.fullmatch(spec).groups()
+    users, groups = _tables(root)
+    if user.isdigit():
+        uid = int(user)
+        primary = next((g for (n, u, g) in users if u == uid), uid)
+    else:
+        found = [(u, g) for (n, u, g) in users if n == user]
+        if not found:
+            raise LookupError("user %r does not exist on this host (%s)" % (user, _where(root, "passwd")))
+        uid, primary = found[0]
+    if group is None:
+        return uid, primary
+    if group.isdigit():
+        return uid, int(group)
+    found = [g for (n, g) in groups if n == group]
+    if not found:
+        raise LookupError("group %r does not exist on this host (%s)" % (group, _where(root, "group")))
+    return uid, found[0]
+
+
+def _where(root, table):
+    return "etc/%s under %s" % (table, root) if os.path.realpath(root) != "/" else "getent " + table
+
+
+def _tables(root):
+    """[(name, uid, gid)] and [(name, gid)]: the host's users and groups."""
+    if os.path.realpath(root) == "/":
+        import grp
+        import pwd
+        return ([(p.pw_name, p.pw_uid, p.pw_gid) for p in pwd.getpwall()],
+                [(g.gr_name, g.gr_gid) for g in grp.getgrall()])
+    return (_read(root, "passwd", lambda f: (f[0], int(f[2]), int(f[3])), 4),
+            _read(root, "group", lambda f: (f[0], int(f[2])), 3))
+
+
+def _read(root, table, row, fields):
+    out = []
+    try:
+        with open(os.path.join(root, "etc", table), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                f_ = line.rstrip("\n").split(":")
+                if len(f_) < fields or line.startswith(("#", "+", "-")):
+                    continue
+                try:
+                    out.append(row(f_))
+                except ValueError:
+                    continue
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def chown_tree(top, uid, gid):
+    """Give every entry of the tree at ``top`` (``top`` included) the owner
+    uid:gid, symbolic links themselves (never what they point to).  chown
+    clears set-uid and set-gid bits; ops has cleared them already."""
+    os.lchown(top, uid, gid)
+    for d, dirs, files in os.walk(top):
+        for n in dirs + files:
+            os.lchown(os.path.join(d, n), uid, gid)

@@ -1,0 +1,56 @@
+"""The owner of an ops volume: names resolved on the host at deploy, the whole tree given to it."""
+
+import os
+
+import pytest
+
+
+# -- owner: who owns a volume's tree -------------------------------------------------------------------
+
+def _owned_bundle(bundle, owner, version=1):
+    import json as _json
+    b = bundle(name="srv", version=version, units=[],
+               volumes={"data": {"db/state": "s\n", "top.txt": "t\n"}})
+    doc = _json.loads(b.pod_json.read_text())
+    ann = _json.loads(doc["annotations"][-1]["value"])
+    ann["volumes"][0]["owner"] = owner
+    doc["annotations"][-1]["value"] = _json.dumps(ann)
+    b.pod_json.write_text(_json.dumps(doc))
+    return b
+
+
+@pytest.fixture
+def accounts(root):
+    (root / "etc").mkdir(exist_ok=True)
+    (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\napp:x:1234:1235::/srv:/bin/false\n")
+    (root / "etc/group").write_text("root:x:0:\napp:x:1235:\nstaff:x:1300:app\n")
+
+
+def _owners(top):
+    out = set()
+    for d, dirs, files in os.walk(str(top)):
+        for n in [""] + dirs + files:
+            st = os.lstat(os.path.join(d, n))
+            out.add((st.st_uid, st.st_gid))
+    return out
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another user needs root")
+@pytest.mark.parametrize("owner,ids", [("app", (1234, 1235)), ("app:staff", (1234, 1300)),
+                                       ("4321", (4321, 4321)), ("1234", (1234, 1235)),
+                                       ("app:77", (1234, 77)), ("0:staff", (0, 1300))])
+def test_owner_is_given_to_the_whole_tree(ops, root, bundle, accounts, owner, ids):
+    r = ops("deploy", _owned_bundle(bundle, owner))
+    assert r.code == 0, r
+    assert _owners(root / "var/lib/ops/volumes/srv/1/data") == {ids}
+
+
+@pytest.mark.parametrize("owner,what", [("nobody-here", "user 'nobody-here'"),
+                                        ("app:nogroup", "group 'nogroup'")])
+def test_an_owner_that_does_not_resolve_is_refused(ops, root, bundle, accounts, owner, what):
+    b = _owned_bundle(bundle, owner)
+    r = ops("deploy", b)
+    assert r.code == 2, r
+    assert "pod.json: ops.volumes[0].owner" in r.err and what in r.err, r
+    assert not (root / "etc/ops/pods/srv").exists() and not (root / "var/lib/ops/volumes/srv").exists()
+    assert ops("check", b).code == 0           # check reads nothing outside the bundle
