@@ -7,10 +7,10 @@ missing ID).  Offline, rkt gets ``--dir`` and ``--local-config`` under ROOT.
 """
 
 import hashlib
-import json
 import os
 import shutil
 
+from ops import strict_json
 from ops.errors import Failed, Refused, UsageError
 from ops.runner import run
 
@@ -70,7 +70,7 @@ class Rkt:
     def list_ids(self):
         proc = run(self._argv("image", "list", "--format=json"))
         try:
-            data = json.loads(proc.stdout or "null") or []
+            data = strict_json.loads(proc.stdout or "null") or []
             return [str(item["id"]) for item in data]
         except (ValueError, TypeError, KeyError):
             raise Failed("rkt image list", "unexpected output: %r" % proc.stdout[:200])
