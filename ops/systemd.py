@@ -42,9 +42,10 @@ _SLACK = 4096
 def arg_max():
     """Bytes one command line (arguments and environment) may take:
     ``OPS_ARG_MAX`` when set (to test batching), else what the OS allows."""
-    value = os.environ.get("OPS_ARG_MAX", "")
-    if value.isdigit() and value.isascii():
-        return int(value)
+    from ops import environment
+    value = environment.get("OPS_ARG_MAX")
+    if value is not None:
+        return value
     try:
         limit = os.sysconf("SC_ARG_MAX")
     except (ValueError, OSError):

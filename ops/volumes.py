@@ -40,11 +40,10 @@ member may be and creates it.  Files are not fsynced one by one: like
 import collections
 import errno
 import os
-import re
 
 from ops.archive import MAX_HEADER_BYTES, TarStream, detect_compression, strerror
 from ops.atomic import TMP_PREFIX, fsync_dir, remove_tree_quietly
-from ops.errors import UsageError, VolumeError
+from ops.errors import VolumeError
 
 __all__ = ["MAX_UNPACKED_BYTES", "MAX_MEMBERS", "MAX_HEADER_BYTES",
            "UnpackStats", "detect_compression", "unpack"]
@@ -363,15 +362,6 @@ def _show(name):
     return name.decode("utf-8", "backslashreplace")
 
 
-_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-
 def _env_limit(name, default):
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    m = re.match(r"([0-9]+)([KMGT]?)$", value, re.I)
-    if m and int(m.group(1)) > 0:
-        return int(m.group(1)) * _SUFFIXES[m.group(2).upper()]
-    raise UsageError(name, "invalid limit %r: expected a positive whole number, optionally "
-                     "followed by K, M, G or T" % value)
+    from ops import environment
+    return environment.get(name, default)

@@ -89,3 +89,59 @@ def test_a_redeploy_refuses_an_edited_or_removed_stored_unit_copy(ops, root, bun
     assert r.code == 2, r
     assert str(copy) in r.err
     assert state(root, "web", 1)["units"]
+
+
+# -- environment variables ---------------------------------------------------------
+
+BAD_ENV = [("OPS_ARG_MAX", "lots"), ("OPS_ARG_MAX", "0"), ("OPS_ARG_MAX", "1e6"),
+           ("OPS_ARG_MAX", "-1"), ("OPS_ARG_MAX", "9" * 30), ("OPS_ARG_MAX", " 4096"),
+           ("OPS_MAX_VOLUME_BYTES", "1.5G"), ("OPS_MAX_VOLUME_BYTES", "9" * 30 + "T"),
+           ("OPS_MAX_VOLUME_MEMBERS", "many"), ("OPS_DEBUG", "yes"), ("OPS_DEBUG", "2")]
+
+
+@pytest.mark.parametrize("name,value", BAD_ENV)
+@pytest.mark.parametrize("command", ["list", "deploy"])
+def test_a_bad_environment_variable_is_one_error_line_naming_it(ops, root, bundle, monkeypatch,
+                                                               name, value, command):
+    monkeypatch.setenv(name, value)
+    args = ["list"] if command == "list" else ["deploy", web(bundle, 1)]
+    r = ops(*args)
+    assert r.code == 2, r
+    assert r.err.startswith("ops: error: %s: invalid " % name) and r.err.count("\n") == 1, r.err
+    assert "Traceback" not in r.err
+    r = ops("--json", *args)
+    assert r.code == 2 and json.loads(r.out)["error"].startswith(name + ": invalid")
+    assert os.listdir(str(root)) == [] or command == "list"
+
+
+@pytest.mark.parametrize("name,value", [("OPS_ARG_MAX", "100000"), ("OPS_MAX_VOLUME_BYTES", "2G"),
+                                        ("OPS_MAX_VOLUME_MEMBERS", "10k"), ("OPS_DEBUG", "0"),
+                                        ("OPS_DEBUG", "1"), ("OPS_DEBUG", "")])
+def test_good_environment_values_are_taken(ops, root, bundle, monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    assert ops("deploy", web(bundle, 1)).code == 0
+
+
+def test_every_environment_variable_ops_reads_goes_through_the_one_reader():
+    """No module of ops reads os.environ itself, but to pass it on to a child."""
+    import re
+    from pathlib import Path
+    from ops import environment
+    src = Path(environment.__file__).parent
+    named = set()
+    for p in src.glob("*.py"):
+        text = p.read_text()
+        named |= set(re.findall(r"[\"'](OPS_[A-Z_]+)[\"']", text))
+        if p.name == "environment.py":
+            continue
+        reads = re.findall(r"os\.environ\.get|os\.getenv|os\.environ\[|environb\.get", text)
+        assert not reads, "%s reads the environment itself: %s" % (p.name, reads)
+    assert named - {"OPS_"} <= set(environment.VARIABLES), named
+
+
+def test_a_bad_ops_rkt_is_refused_when_rkt_is_needed(ops, root, bundle, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPS_RKT", str(tmp_path / "nothing"))
+    assert ops("deploy", web(bundle, 1)).code == 0          # no image: rkt is not needed
+    b = bundle(name="img", version=1, units=[], images=[{"uri": "docker://x"}])
+    r = ops("--insecure-images", "deploy", b)
+    assert r.code == 2 and "$OPS_RKT names" in r.err, r
