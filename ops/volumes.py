@@ -305,7 +305,7 @@ class _Unpacker(object):
                 name, mode, mtime, uid, gid = meta
                 if self.keep_owners:
                     os.lchown(path, uid, gid)
-                os.chmod(path, _mode(mode))
+                os.chmod(path, _mode(mode, directory=True))
                 _set_mtime(path, mtime)
             except OSError as e:
                 raise VolumeError(where, strerror(e))
@@ -336,8 +336,14 @@ def _split(name):
     return parts
 
 
-def _mode(mode):
-    return mode & 0o775        # no set-uid, set-gid, sticky or world-writable bit
+def _mode(mode, directory=False):
+    """The mode ops gives a member: no set-uid, set-gid or sticky bit, no
+    write for group or others (as CPython's ``data`` extraction filter), and
+    a file its owner cannot execute is executable by no one (idem)."""
+    mode &= 0o755
+    if not directory and not mode & 0o100:
+        mode &= ~0o111
+    return mode
 
 
 def _set_mtime(target, mtime, follow_symlinks=True):
