@@ -4,7 +4,7 @@ with ``-v``, stderr captured for the error message."""
 import subprocess
 
 from ops import log
-from ops.errors import CommandError, UsageError
+from ops.errors import CommandError, UsageError, clip
 
 __all__ = ["run"]
 
@@ -36,7 +36,7 @@ def run(argv, *, check=True, input=None, env=None, timeout=None):
         # a bounded command (a health check) may say why on stdout
         text = proc.stderr + (proc.stdout if timeout is not None else "")
         lines = [l for l in text.strip().splitlines() if l.strip()]
-        detail = " / ".join(lines[-3:]) if lines else "no error output"
+        detail = clip(" / ".join(lines[-3:])) if lines else "no error output"
         raise CommandError(_name(argv),
                            "exited %d: %s" % (proc.returncode, detail),
                            proc.returncode, proc.stderr)

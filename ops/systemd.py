@@ -216,4 +216,5 @@ class Systemd:
             line = line.strip()
             if line and line not in out:      # systemd may repeat a line many times
                 out.append(line)
-        return " / ".join(out[-lines:])
+        from ops.errors import clip
+        return clip(" / ".join(out[-lines:]))         # bounded, control characters escaped

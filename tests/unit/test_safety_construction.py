@@ -145,3 +145,47 @@ def test_a_bad_ops_rkt_is_refused_when_rkt_is_needed(ops, root, bundle, monkeypa
     b = bundle(name="img", version=1, units=[], images=[{"uri": "docker://x"}])
     r = ops("--insecure-images", "deploy", b)
     assert r.code == 2 and "$OPS_RKT names" in r.err, r
+
+
+# -- text from units and checks: bounded, escaped ---------------------------------
+
+CONTROL = __import__("re").compile(r"[\x00-\x1f\x7f]")
+
+
+def test_a_commands_output_in_an_error_is_bounded_and_escaped():
+    import sys
+    from ops.errors import CommandError, OUTPUT_MAX
+    from ops.runner import run
+    code = "import sys; sys.stderr.write('\\x1b[31m' + 'x' * 100000 + '\\rend\\n'); sys.exit(3)"
+    for timeout in (None, 10):
+        with pytest.raises(CommandError) as e:
+            run([sys.executable, "-c", code], timeout=timeout)
+        what = e.value.what
+        assert len(what) < OUTPUT_MAX + 100 and not CONTROL.search(what), what[:200]
+        assert what.endswith("end") and "characters cut" in what
+
+
+def test_a_units_journal_and_a_stored_reason_are_bounded_and_escaped():
+    from ops.errors import Failed, MESSAGE_MAX, OUTPUT_MAX
+    e = Failed("web-api.service", "failed: " + "\x1b]0;" * 3000, unit="web-api.service",
+               journal="line\x07one / " + "y" * 50000 + " / last")
+    assert len(e.journal) <= OUTPUT_MAX + 40 and e.journal.endswith(" / last")
+    assert not CONTROL.search(e.journal)
+    r = e.stored_reason()
+    assert len(r["message"]) <= MESSAGE_MAX + 40 and not CONTROL.search(r["message"])
+    assert r["message"].startswith("web-api.service: failed: \\x1b]0;")
+
+
+def test_a_reason_read_back_from_state_json_is_bounded_and_escaped(ops, root, bundle):
+    assert ops("deploy", web(bundle, 1)).code == 0
+    p = root / "etc/ops/pods/web/1/state.json"
+    st = json.loads(p.read_text())
+    st["outcome"] = "failed"
+    st["reason"] = {"unit": "web-api.service", "journal": "\x1b[2J" + "j" * 100000,
+                    "message": "boom\r\n" * 10000, "result": "exit-code"}
+    p.write_text(json.dumps(st))
+    r = ops("--json", "list", "web")
+    reason = json.loads(r.out)["pods"][0]["reason"]
+    for k in ("journal", "message"):
+        assert len(reason[k]) < 4100 and not CONTROL.search(reason[k]), k
+    assert reason["message"].startswith("boom\\r\\nboom")
