@@ -15,7 +15,11 @@ import re
 
 from ops.errors import UsageError
 
-__all__ = ["VARIABLES", "get", "check"]
+__all__ = ["VARIABLES", "CHECK_MARK", "get", "check"]
+
+# Set (never read) in the environment of a health check's command, to a token
+# of that run: what the command started is found by it and killed (ops.runner).
+CHECK_MARK = "OPS_CHECK_RUN"
 
 _SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _MAX = 2 ** 63 - 1
