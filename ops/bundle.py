@@ -291,10 +291,22 @@ class _Validator:
             argv = h["exec"]
             self.expect(isinstance(argv, list) and argv, where + ".exec",
                         "must be a non-empty list of strings (the command and its arguments)")
+            total = 0
             for i, arg in enumerate(argv):
                 self.expect(isinstance(arg, str) and "\0" not in arg and (arg or i),
                             "%s.exec[%d]" % (where, i),
                             "must be a %sstring without NUL" % ("" if i else "non-empty "))
+                # what the kernel would refuse at run time is refused now
+                try:
+                    size = len(os.fsencode(arg))
+                except UnicodeError:
+                    self.fail("%s.exec[%d]" % (where, i), "holds a character no command line "
+                              "can carry (a lone surrogate)")
+                self.expect(size < 131072, "%s.exec[%d]" % (where, i),
+                            "is longer than the 131071 bytes Linux allows one argument")
+                total += size + 1
+            self.expect(total <= 1 << 20, where + ".exec",
+                        "the command line is longer than 1 MiB")
             self.expect("status" not in h, where + ".status", "only an http check takes status")
         else:
             url = h["http"]
@@ -309,6 +321,11 @@ class _Validator:
             except ValueError as e:
                 self.fail(where + ".http", "not a valid URL: %s" % e)
             self.expect(parts.hostname, where + ".http", "has no host")
+            self.expect(url.isascii(), where + ".http",
+                        "must be ASCII (percent-encode the path, use the IDNA form of the host)")
+            self.expect("@" not in parts.netloc, where + ".http",
+                        "must not hold a user or password (ops sends no credentials)")
+            self.expect(parts.port != 0, where + ".http", "port 0 cannot be connected to")
         status = self.number(h, "status", 200, 100, 599, where, integer=True)
         timeout = self.number(h, "timeout", 5, 0.001, 3600, where)
         retries = self.number(h, "retries", 0, 0, 100, where, integer=True)

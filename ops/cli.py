@@ -67,7 +67,8 @@ def _failed(where, what):
 
 
 def _run(args):
-    from ops import commands
+    from ops import commands, environment
+    environment.check()
     from ops.layout import Layout
     layout = Layout(args.root)
     escape = layout.escape()
@@ -109,7 +110,7 @@ def _fail(err, json_mode, command, args):
     elif isinstance(err, OSError) and err.strerror:
         code, message = 1, "%s: %s" % (err.filename or "ops", err.strerror)
     else:
-        if os.environ.get("OPS_DEBUG"):
+        if _debug():
             raise err
         code, message = 1, "unexpected error: %s: %s (set OPS_DEBUG=1 for details)" % (
             type(err).__name__, err)
@@ -121,6 +122,15 @@ def _fail(err, json_mode, command, args):
         r.reason["what"] = render.printable(str(r.reason["what"]))
         render.write_json(r)
     return code
+
+
+def _debug():
+    from ops import environment
+    from ops.errors import UsageError
+    try:
+        return environment.get("OPS_DEBUG", False)
+    except UsageError:        # refused before the command ran: not an error of its own
+        return False
 
 
 def console():

@@ -171,7 +171,11 @@ def list_versions(layout, name=None, reasons=False):
     with ``reasons``, failed rows carry the reason kept in their state.json."""
     from ops import index
     if name is not None:
-        store.parse_ref(name)
+        from ops.errors import UsageError
+        if store.parse_ref(name)[1] is not None:
+            raise UsageError(name, "list takes a pod name, not NAME:VERSION: ops list %s "
+                             "lists every stored version of %s"
+                             % ((name.partition(":")[0],) * 2))
     interrupted = transaction.interrupted(layout)
     rows = []
     for pod in ([name] if name else store.pods(layout)):

@@ -13,8 +13,29 @@ Exit codes (SPEC §3):
 __all__ = [
     "OpsError", "Refused", "BundleError", "ConflictError", "UsageError",
     "Failed", "FetchError", "VolumeError", "CommandError", "LockTimeout",
-    "RollbackFailed", "about",
+    "RollbackFailed", "about", "clip", "OUTPUT_MAX", "MESSAGE_MAX",
 ]
+
+# The most characters ops keeps and shows of text it did not write: a unit's
+# journal lines, a command's or a health check's output (its end is kept),
+# a failure's message in state.json (its start is kept).
+OUTPUT_MAX = 2000
+MESSAGE_MAX = 4000
+
+
+def clip(text, limit=OUTPUT_MAX, tail=True):
+    """``text`` on one line with every control character escaped (``\\n``,
+    ``\\x1b``), cut to at most ``limit`` characters: the end kept when
+    ``tail``, else the start, the cut said where it is."""
+    if text is None:
+        return None
+    text = "".join(c if c.isprintable() else
+                   c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in str(text))
+    if len(text) <= limit:
+        return text
+    mark = "[%d characters cut]" % (len(text) - limit)
+    return mark + " ..." + text[-limit:] if tail else text[:limit] + "... " + mark
 
 
 class OpsError(Exception):
@@ -34,7 +55,7 @@ class OpsError(Exception):
         self.what = what
         self.unit = unit
         self.result = result
-        self.journal = journal
+        self.journal = clip(journal)          # a unit's words: bounded, escaped
         self.rolled_back = rolled_back
         self.pod, self.version, self.previous = (_subject.pod, _subject.version,
                                                  _subject.previous) if _subject else (None,) * 3
@@ -52,7 +73,7 @@ class OpsError(Exception):
     def stored_reason(self):
         """Why a version failed, as its state.json keeps it."""
         return {"unit": self.unit, "result": self.result, "journal": self.journal,
-                "message": str(self)}
+                "message": clip(str(self), MESSAGE_MAX, tail=False)}
 
 
 _subject = None      # the `about` block in force

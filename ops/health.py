@@ -14,7 +14,7 @@ import os
 import time
 
 from ops import log
-from ops.errors import Failed, OpsError
+from ops.errors import Failed, OpsError, clip
 
 __all__ = ["check"]
 
@@ -42,6 +42,8 @@ def _exec(spec, env):
     full = dict(os.environ)
     full.update(env)
     try:
+        # bounded: killed (with all it started) at the deadline, output kept to
+        # its escaped tail (ops.runner)
         run(list(spec.exec), env=full, timeout=spec.timeout)
     except OpsError as e:
         return "%s: %s" % (spec.exec[0], e.what)
@@ -59,17 +61,40 @@ def _http(ctx, spec):
                                            context=tls_context(ctx.ca_file))
     else:
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=spec.timeout)
+    # One deadline for the attempt: connecting, the headers and the body.  The
+    # socket's timeout bounds each wait; the watchdog ends a server that
+    # trickles a byte at a time by shutting the socket at the deadline.
+    import socket
+    import threading
+    expired = threading.Event()
+
+    def watchdog():
+        expired.set()
+        sock = conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+    timer = threading.Timer(spec.timeout, watchdog)
+    timer.daemon = True
+    timer.start()
     try:
         conn.request("GET", path, headers={"User-Agent": "ops health check"})
         resp = conn.getresponse()
         resp.read(1 << 16)
-    except OSError as e:
-        return "GET %s: %s" % (spec.http, getattr(e, "strerror", None) or e)
-    except http.client.HTTPException as e:
+        if expired.is_set():
+            raise socket.timeout()
+    except (OSError, http.client.HTTPException) as e:
+        if expired.is_set() or isinstance(e, socket.timeout):
+            return "GET %s: no whole answer within %g s" % (spec.http, spec.timeout)
+        if isinstance(e, OSError):
+            return "GET %s: %s" % (spec.http, clip(getattr(e, "strerror", None) or str(e)))
         return "GET %s: bad answer (%s)" % (spec.http, type(e).__name__)
     finally:
+        timer.cancel()
         conn.close()
     if resp.status != spec.status:
-        return "GET %s answered %d %s, expected %d" % (spec.http, resp.status, resp.reason,
+        return "GET %s answered %d %s, expected %d" % (spec.http, resp.status, clip(resp.reason),
                                                         spec.status)
     return None

@@ -17,7 +17,7 @@ answer.  Only commands holding the lock write it; ``list`` only reads it.
 
 import os
 
-__all__ = ["INDEX", "PINNED", "is_version", "read_state", "update", "read", "changed", "remove"]
+__all__ = ["INDEX", "PINNED", "is_version", "read_state", "state_problem", "update", "read", "changed", "remove"]
 
 INDEX = "index"
 PINNED = ".pinned"      # NAME/VERSION.pinned beside the version: seen in the listdir `list` does
@@ -62,14 +62,33 @@ def _load(pod_dir):
 
 
 def read_state(path):
-    """A state.json as a dict; {} when it is missing or not a JSON object."""
-    import json
+    """A state.json as a dict; {} when it is missing, unreadable or not a JSON
+    object (:func:`state_problem` says which)."""
     try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read().decode("utf-8"))
+        data = _load_state(path)
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def state_problem(path):
+    """Why the state.json ``path`` cannot be used, or None when it can."""
+    try:
+        data = _load_state(path)
+    except OSError as e:
+        return "missing" if not os.path.lexists(path) else \
+            "cannot be read (%s)" % (e.strerror or e)
+    except ValueError as e:
+        return "not valid JSON (%s)" % e
+    return None if isinstance(data, dict) else "not a JSON object"
+
+
+def _load_state(path):
+    from ops import strict_json      # bounded: one broken file is that file's problem only
+    return strict_json.load_file(path, _STATE_MAX)
+
+
+_STATE_MAX = 1 << 20
 
 
 def _from_state(vdir):

@@ -189,6 +189,13 @@ def plan_deploy(ctx, bundle):
     digest = bundle.content_digest(known)
     notes = []
     if stored is not None:
+        problem = stored.state_problem()
+        if problem:
+            raise Refused(stored.state_json, "%s, so ops cannot tell whether stored version %d "
+                          "of %s holds this bundle: run `ops undeploy %s:%d --remove` and deploy "
+                          "again, or bump the version" % (problem, version, name, name, version))
+        stored.check_units(known, "put the bundle's file back in its place (the same bytes), "
+                           "or bump the version")
         if known.get("content") != digest:
             raise Refused("%s:%d" % (name, version),
                           "this version is already stored with different content: bump the "
@@ -265,6 +272,7 @@ def plan_redeploy(ctx, name, version):
         if target is None:
             raise Refused("%s:%d" % (name, version), "not stored (see `ops list %s`)" % name)
     tb = target.bundle()
+    target.check_units()
     for vol in tb.volumes:
         d = os.path.join(layout.volumes_dir(name, target.version), vol.name)
         if not os.path.isdir(d):

@@ -7,10 +7,10 @@ missing ID).  Offline, rkt gets ``--dir`` and ``--local-config`` under ROOT.
 """
 
 import hashlib
-import json
 import os
 import shutil
 
+from ops import strict_json
 from ops.errors import Failed, Refused, UsageError
 from ops.runner import run
 
@@ -19,13 +19,16 @@ __all__ = ["Rkt", "find_rkt", "ids_match", "image_sha512"]
 
 def find_rkt(option=None):
     """--rkt PATH, else $OPS_RKT, else rkt on PATH; None when there is none."""
-    env = os.environ.get("OPS_RKT")
-    cand = option or env or shutil.which("rkt")
+    if not option:
+        from ops import environment
+        env = environment.get("OPS_RKT")        # named, so never silently another rkt or none
+        if env:
+            return env
+    cand = option or shutil.which("rkt")
     if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
         return cand
-    if option or env:       # named, so never silently another rkt or none
-        raise UsageError("rkt", "%s names %r, which is not an executable file"
-                         % ("--rkt" if option else "$OPS_RKT", cand))
+    if option:
+        raise UsageError("rkt", "--rkt names %r, which is not an executable file" % cand)
     return None
 
 
@@ -70,7 +73,7 @@ class Rkt:
     def list_ids(self):
         proc = run(self._argv("image", "list", "--format=json"))
         try:
-            data = json.loads(proc.stdout or "null") or []
+            data = strict_json.loads(proc.stdout or "null") or []
             return [str(item["id"]) for item in data]
         except (ValueError, TypeError, KeyError):
             raise Failed("rkt image list", "unexpected output: %r" % proc.stdout[:200])

@@ -4,7 +4,7 @@ with ``-v``, stderr captured for the error message."""
 import subprocess
 
 from ops import log
-from ops.errors import CommandError, UsageError
+from ops.errors import CommandError, UsageError, clip
 
 __all__ = ["run"]
 
@@ -36,7 +36,7 @@ def run(argv, *, check=True, input=None, env=None, timeout=None):
         # a bounded command (a health check) may say why on stdout
         text = proc.stderr + (proc.stdout if timeout is not None else "")
         lines = [l for l in text.strip().splitlines() if l.strip()]
-        detail = " / ".join(lines[-3:]) if lines else "no error output"
+        detail = clip(" / ".join(lines[-3:])) if lines else "no error output"
         raise CommandError(_name(argv),
                            "exited %d: %s" % (proc.returncode, detail),
                            proc.returncode, proc.stderr)
@@ -44,32 +44,107 @@ def run(argv, *, check=True, input=None, env=None, timeout=None):
 
 
 def _run_bounded(argv, env, timeout):
+    """Run ``argv`` for at most ``timeout`` seconds, keeping only the tail of
+    its output (TAIL bytes of each stream).  Everything it started is killed
+    when it ends or times out: its process group, and every process whose
+    environment carries this run's mark (a child that left the group with
+    setsid, a double-forked daemon), found by scanning /proc."""
+    import os
+    import secrets
+    import selectors
+    import time
+    from ops.environment import CHECK_MARK
+    mark = "%s=%s" % (CHECK_MARK, secrets.token_hex(16))
+    env = dict(os.environ if env is None else env)
+    env[CHECK_MARK] = mark.split("=", 1)[1]
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=env, universal_newlines=True,
-                         errors="replace", start_new_session=True)
+                         stderr=subprocess.PIPE, env=env, start_new_session=True)
+    tails = {p.stdout: bytearray(), p.stderr: bytearray()}
+    deadline = time.monotonic() + timeout
+    exited_at = None
     try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill(p)
-        raise CommandError(_name(argv), "timed out after %g s" % timeout)
+        with selectors.DefaultSelector() as sel:
+            for f in tails:
+                sel.register(f, selectors.EVENT_READ)
+            while sel.get_map():
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                if exited_at is None and p.poll() is not None:
+                    exited_at = now
+                if exited_at is not None and now - exited_at > 0.2:
+                    break         # it exited; what holds its pipes is a leftover
+                for key, _ in sel.select(min(0.1, deadline - now)):
+                    data = os.read(key.fileobj.fileno(), 1 << 16)
+                    if not data:
+                        sel.unregister(key.fileobj)
+                        continue
+                    t = tails[key.fileobj]
+                    t += data
+                    del t[:-TAIL]
+        try:         # its pipes are closed: it is exiting, or the deadline is reached
+            p.wait(timeout=max(0, deadline - time.monotonic()))
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
     except BaseException:
-        _kill(p)
+        _kill(p, mark)
         raise
+    _kill(p, mark)
+    if timed_out:
+        raise CommandError(_name(argv), "timed out after %g s" % timeout)
+    out, err = (tails[f].decode("utf-8", "replace") for f in (p.stdout, p.stderr))
     return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
 
-def _kill(p):
-    """Kill the command's process group (what it started too); wait for it,
-    without waiting for a pipe something that escaped the group may hold."""
+TAIL = 64 << 10
+
+
+def _kill(p, mark=None):
+    """Kill the command's process group (what it started too) and every
+    process whose environment holds ``mark``; wait for the command, without
+    waiting for a pipe something that escaped may hold."""
     import os
     import signal
     try:
         os.killpg(p.pid, signal.SIGKILL)
     except OSError:
         pass
+    if mark:
+        _kill_marked(mark.encode())
     p.wait()
     p.stdout.close()
     p.stderr.close()
+
+
+def _kill_marked(mark):
+    """SIGKILL every process whose initial environment holds ``mark``
+    (NAME=TOKEN); scanned again while one is found, as one may fork meanwhile."""
+    import os
+    import signal
+    me = os.getpid()
+    for _ in range(10):
+        found = False
+        try:
+            pids = [int(n) for n in os.listdir("/proc") if n.isdigit()]
+        except OSError:
+            return
+        for pid in pids:
+            if pid == me:
+                continue
+            try:
+                with open("/proc/%d/environ" % pid, "rb") as f:
+                    environ = f.read()
+            except OSError:
+                continue
+            if (b"\0" + mark + b"\0") in (b"\0" + environ + b"\0"):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    found = True
+                except OSError:
+                    pass
+        if not found:
+            return
 
 
 def _name(argv):

@@ -156,7 +156,11 @@ def _last_failure(layout, pod, cur):
 
 def _reason(state):
     r = state.get("reason")
-    return r if isinstance(r, dict) else None
+    if not isinstance(r, dict):
+        return None
+    from ops.errors import MESSAGE_MAX, clip      # the file may have been edited: bound it again
+    return {k: clip(v, MESSAGE_MAX, tail=k != "message") if isinstance(v, str) else v
+            for k, v in r.items()}
 
 
 def failure_reasons(layout, rows):

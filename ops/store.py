@@ -64,6 +64,39 @@ class StoredVersion:
     def state(self):
         return index.read_state(self.state_json)
 
+    def state_problem(self):
+        """Why its state.json cannot be used (missing, unreadable, not JSON),
+        or None."""
+        return index.state_problem(self.state_json)
+
+    def edited_units(self, state=None):
+        """The stored unit copies that no longer hold the bytes whose digest
+        state.json recorded when the version was staged (changed or removed
+        on disk since): ops would install them instead of the bundle's."""
+        from ops.units import digest, read_bytes
+        recorded = (self.state() if state is None else state).get("units")
+        if not isinstance(recorded, dict):
+            return []
+        out = []
+        for unit in sorted(recorded):
+            data = read_bytes(os.path.join(self.units_dir, unit))
+            if data is None or digest(data) != recorded[unit]:
+                out.append(os.path.join(self.units_dir, unit))
+        return out
+
+    def check_units(self, state=None, fix=""):
+        """Refuse (exit 2) when a stored unit copy was edited (:meth:`edited_units`)."""
+        edited = self.edited_units(state)
+        if edited:
+            from ops.errors import Refused
+            raise Refused(edited[0], "this stored copy of %s:%d%s was changed on disk since the "
+                          "version was stored (it no longer matches the digest in %s); ops "
+                          "installs stored copies and will not install an edited one: %s"
+                          % (self.name, self.version, " (and %d more)" % (len(edited) - 1)
+                             if len(edited) > 1 else "", self.state_json,
+                             fix or "put the original back, or run `ops undeploy %s:%d "
+                             "--remove` and deploy the bundle again" % (self.name, self.version)))
+
     def write_state(self, **changes):
         import json
         data = self.state()

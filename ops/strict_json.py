@@ -1,17 +1,22 @@
 """Decode JSON strictly, as ops reads a bundle's manifest (SPEC §1).
 
 Stricter than :func:`json.loads`: UTF-8 without a byte order mark, no
-``NaN``/``Infinity``, no integer of more than 4000 digits, no key twice in
-one object (rkt, in Go, would silently take the last one).  Every failure is
+``NaN``/``Infinity`` and no number too large for a double (``1e999``, which
+:mod:`json` reads as infinity), no integer of more than 4000 digits, no
+nesting deeper than 512, no key twice in one object (rkt, in Go, would
+silently take the last one).  It holds for the whole text, wherever the
+value is.  Every failure is
 a :class:`JSONProblem` that says what, and where (line and column) when a
 place in the text is to blame.
 """
 
 import json
 
-__all__ = ["JSONProblem", "loads", "MAX_INT_DIGITS"]
+__all__ = ["JSONProblem", "loads", "load_file", "MAX_INT_DIGITS", "MAX_DEPTH", "MAX_FILE"]
 
 MAX_INT_DIGITS = 4000
+MAX_DEPTH = 512          # arrays and objects inside each other (Go's encoding/json: 10000)
+MAX_FILE = 16 << 20      # bytes: the most load_file reads (ops's own files are far smaller)
 
 
 class JSONProblem(ValueError):
@@ -34,9 +39,14 @@ def loads(raw):
             raise JSONProblem("not valid UTF-8 (byte %d)" % e.start)
     else:
         text = raw
+    depth = _depth(text)
+    if depth > MAX_DEPTH:
+        raise JSONProblem("nested too deeply (%s levels of arrays and objects; at most %d)"
+                          % (depth if depth < 10 * MAX_DEPTH else "over %d" % (10 * MAX_DEPTH),
+                             MAX_DEPTH))
     try:
         return json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int,
-                          object_pairs_hook=_unique_keys)
+                          parse_float=_finite_float, object_pairs_hook=_unique_keys)
     except _Duplicate as e:
         raise JSONProblem("duplicate key %s in one object (each key may appear once)"
                           % json.dumps(e.args[0]))
@@ -46,6 +56,46 @@ def loads(raw):
         raise JSONProblem(e.what, *_position(text, e.token))
     except RecursionError:
         raise JSONProblem("nested too deeply")
+
+
+def load_file(path, limit=MAX_FILE):
+    """The JSON value file ``path`` holds, read as :func:`loads` reads text,
+    and at most ``limit`` bytes of it (a larger file is a JSONProblem).
+    Raises OSError (cannot be read) or JSONProblem: never anything else."""
+    with open(path, "rb") as f:
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise JSONProblem("larger than %d bytes" % limit)
+    return loads(raw)
+
+
+def _depth(text):
+    """How deeply arrays and objects nest in ``text`` (brackets inside JSON
+    strings do not count); stops counting well past MAX_DEPTH."""
+    if "[" not in text and "{" not in text:
+        return 0
+    import re
+    depth = top = 0
+    # strings first, so that their brackets are skipped whole
+    for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[{]|[\]}]', text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth > top:
+                top = depth
+                if top > 10 * MAX_DEPTH:
+                    break
+        elif c in "]}":
+            depth -= 1
+    return top
+
+
+def _finite_float(token):
+    value = float(token)
+    if value in (float("inf"), float("-inf")):
+        raise _BadToken(token, "the number %s is too large (JSON numbers here must fit a "
+                        "double)" % (token if len(token) <= 40 else token[:37] + "..."))
+    return value
 
 
 def _no_constant(token):

@@ -43,9 +43,10 @@ _SLACK = 4096
 def arg_max():
     """Bytes one command line (arguments and environment) may take:
     ``OPS_ARG_MAX`` when set (to test batching), else what the OS allows."""
-    value = os.environ.get("OPS_ARG_MAX", "")
-    if value.isdigit() and value.isascii():
-        return int(value)
+    from ops import environment
+    value = environment.get("OPS_ARG_MAX")
+    if value is not None:
+        return value
     try:
         limit = os.sysconf("SC_ARG_MAX")
     except (ValueError, OSError):
@@ -224,7 +225,8 @@ class Systemd:
             line = line.strip()
             if line and line not in out:      # systemd may repeat a line many times
                 out.append(line)
-        return " / ".join(out[-lines:])
+        from ops.errors import clip
+        return clip(" / ".join(out[-lines:]))         # bounded, control characters escaped
 
 
 def chosen(journal, main_pid):

@@ -326,13 +326,15 @@ def journals(layout):
         return out
     names = [n for n in names if n.endswith(".json") and not n.startswith(atomic.TMP_PREFIX)]
     if names:
-        import json        # only then: `list` of a host with no journal never needs it
+        # only then: `list` of a host with no journal never needs it
+        from ops.strict_json import loads as json_loads
     for n in names:
         p = os.path.join(layout.journal_dir, n)
         try:
             with open(p, "rb") as f:
                 raw = f.read(1 << 20)
-            data = json.loads(raw.decode("utf-8")) if raw.strip() else None
+            # bounded (size, depth, numbers): one broken journal is that pod's problem only
+            data = json_loads(raw) if raw.strip() else None
             why = _problem(data, n[:-5]) if raw.strip() else "the file is empty"
         except (OSError, ValueError) as e:
             data, why = {}, "not a JSON object (%s)" % (getattr(e, "strerror", None)

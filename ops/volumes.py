@@ -40,11 +40,10 @@ member may be and creates it.  Files are not fsynced one by one: like
 import collections
 import errno
 import os
-import re
 
 from ops.archive import MAX_HEADER_BYTES, TarStream, detect_compression, strerror
 from ops.atomic import TMP_PREFIX, fsync_dir, remove_tree_quietly
-from ops.errors import UsageError, VolumeError
+from ops.errors import VolumeError
 
 __all__ = ["MAX_UNPACKED_BYTES", "MAX_MEMBERS", "MAX_HEADER_BYTES",
            "UnpackStats", "detect_compression", "unpack"]
@@ -306,7 +305,7 @@ class _Unpacker(object):
                 name, mode, mtime, uid, gid = meta
                 if self.keep_owners:
                     os.lchown(path, uid, gid)
-                os.chmod(path, _mode(mode))
+                os.chmod(path, _mode(mode, directory=True))
                 _set_mtime(path, mtime)
             except OSError as e:
                 raise VolumeError(where, strerror(e))
@@ -337,8 +336,14 @@ def _split(name):
     return parts
 
 
-def _mode(mode):
-    return mode & 0o775        # no set-uid, set-gid, sticky or world-writable bit
+def _mode(mode, directory=False):
+    """The mode ops gives a member: no set-uid, set-gid or sticky bit, no
+    write for group or others (as CPython's ``data`` extraction filter), and
+    a file its owner cannot execute is executable by no one (idem)."""
+    mode &= 0o755
+    if not directory and not mode & 0o100:
+        mode &= ~0o111
+    return mode
 
 
 def _set_mtime(target, mtime, follow_symlinks=True):
@@ -363,15 +368,6 @@ def _show(name):
     return name.decode("utf-8", "backslashreplace")
 
 
-_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-
 def _env_limit(name, default):
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    m = re.match(r"([0-9]+)([KMGT]?)$", value, re.I)
-    if m and int(m.group(1)) > 0:
-        return int(m.group(1)) * _SUFFIXES[m.group(2).upper()]
-    raise UsageError(name, "invalid limit %r: expected a positive whole number, optionally "
-                     "followed by K, M, G or T" % value)
+    from ops import environment
+    return environment.get(name, default)

@@ -155,3 +155,89 @@ def test_exec_check_of_a_missing_program():
     with pytest.raises(Failed) as e:
         health.check(None, Version, spec, {})
     assert "/nonexistent/check" in e.value.what and "not found" in e.value.what
+
+
+# -- one deadline, everything killed, output bounded ----------------------------------
+
+def trickle(headers_first):
+    """Send a byte every 0.2 s for 10 s: in the status line, or in the body."""
+    def behave(h):
+        if headers_first:
+            h.send_response(200)
+            h.send_header("Content-Length", "50")
+            h.end_headers()
+            h.wfile.flush()
+            data = b"x" * 50
+        else:
+            data = b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"
+        for c in data:
+            h.wfile.write(bytes([c]))
+            h.wfile.flush()
+            time.sleep(0.2)
+    return behave
+
+
+@pytest.mark.parametrize("headers_first", [False, True], ids=["status-line", "body"])
+def test_a_server_that_trickles_bytes_cannot_hold_the_check_past_its_timeout(no_proxy,
+                                                                             headers_first):
+    with serve({"/h": trickle(headers_first)}) as srv:
+        started = time.monotonic()
+        with pytest.raises(Failed) as e:
+            health.check(None, Version, parse({"http": srv.url("/h"), "timeout": 1}), {})
+        took = time.monotonic() - started
+    assert took < 2, took
+    assert "no whole answer within 1 s" in e.value.what
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["setsid", "double-fork", "setsid-after-exit"])
+def test_every_process_the_exec_check_starts_is_killed(tmp_path, how):
+    pidfile = tmp_path / "pid"
+    escape = ("import os, time\n"
+              "if os.fork() == 0:\n"
+              "    os.setsid()\n"
+              "    if os.fork() == 0:\n"
+              "        open(%r, 'w').write(str(os.getpid()))\n"
+              "        os.close(1); os.close(2)\n"
+              "        time.sleep(60)\n"
+              "    os._exit(0)\n"
+              "time.sleep(0.5)\n" % str(pidfile))
+    import sys
+    if how == "setsid":
+        argv = ["/bin/sh", "-c", "setsid sleep 60 & echo $! > %s; sleep 30" % pidfile]
+    elif how == "double-fork":
+        argv = [sys.executable, "-c", escape + "time.sleep(30)\n"]
+    else:
+        argv = [sys.executable, "-c", escape]       # the check passes, the daemon stays behind
+    spec = parse({"exec": argv, "timeout": 1.5})
+    started = time.monotonic()
+    if how == "setsid-after-exit":
+        health.check(None, Version, spec, {})
+    else:
+        with pytest.raises(Failed):
+            health.check(None, Version, spec, {})
+    assert time.monotonic() - started < 3
+    pid = int(pidfile.read_text())
+    for _ in range(50):
+        if not alive(pid):
+            break
+        time.sleep(0.05)
+    assert not alive(pid), "process %d outlived the check" % pid
+
+
+def test_the_exec_checks_output_is_a_bounded_escaped_tail():
+    import sys
+    code = ("import sys; sys.stdout.write('\\x1b[2J' + 'a' * 10000000 + '\\x07the end'); "
+            "sys.exit(1)")
+    with pytest.raises(Failed) as e:
+        health.check(None, Version, parse({"exec": [sys.executable, "-c", code]}), {})
+    what = e.value.what
+    assert len(what) < 2200 and what.endswith("\\x07the end (1 attempt)"), what[-100:]
+    assert not any(ord(c) < 32 for c in what)

@@ -77,6 +77,12 @@ UNTRUSTED = {
     "unknown command": ('{"pod": "web", "from": 1, "to": 2, "command": "rm -rf"}',
                         '"command" is not one of'),
     "not UTF-8": ("\udcff", "not a JSON object"),
+    "nested too deeply": ('{"pod": "web", "x": ' + "[" * 100000 + "]" * 100000 + "}",
+                          "not a JSON object (nested too deeply"),
+    "infinite from": ('{"pod": "web", "from": 1e999, "to": 2, "command": "deploy"}',
+                      "not a JSON object (the number 1e999 is too large"),
+    "NaN": ('{"pod": "web", "from": NaN, "to": 2, "command": "deploy"}',
+            "not a JSON object (NaN is not valid JSON"),
 }
 
 

@@ -48,10 +48,18 @@ def test_a_unit_too_long_for_any_batch_still_goes_alone(monkeypatch):
     assert out == [["a.service"], ["b.service"]]
 
 
-@pytest.mark.parametrize("value", ["", "abc", "-5", "\u0661\u0662"])
-def test_arg_max_ignores_a_value_that_is_not_a_number(monkeypatch, value):
-    monkeypatch.setenv("OPS_ARG_MAX", value)
+def test_arg_max_is_the_systems_when_ops_arg_max_is_empty(monkeypatch):
+    monkeypatch.setenv("OPS_ARG_MAX", "")
     assert arg_max() == os.sysconf("SC_ARG_MAX")
+
+
+@pytest.mark.parametrize("value", ["abc", "-5", "\u0661\u0662"])
+def test_arg_max_refuses_a_value_that_is_not_a_number(monkeypatch, value):
+    from ops.errors import UsageError
+    monkeypatch.setenv("OPS_ARG_MAX", value)
+    with pytest.raises(UsageError) as e:
+        arg_max()
+    assert e.value.where == "OPS_ARG_MAX"
 
 
 # -- is_up -------------------------------------------------------------------------

@@ -155,7 +155,7 @@ def test_concatenated_gzip_members_are_one_stream(area):
     assert sorted(os.listdir(str(area.dest))) == ["f%d" % i for i in range(10)]
 
 
-def test_modes_are_kept_and_setid_sticky_and_world_writable_bits_cleared(area):
+def test_modes_are_kept_and_setid_sticky_group_and_world_writable_bits_cleared(area):
     write_tar(area.archive, [
         regular("plain", b"a", mode=0o640),
         regular("exec", b"b", mode=0o755),
@@ -166,12 +166,20 @@ def test_modes_are_kept_and_setid_sticky_and_world_writable_bits_cleared(area):
         directory("shared", mode=0o1777),
         directory("group", mode=0o2775),
         directory("private", mode=0o700),
+        regular("group-writable", b"g", mode=0o664),
+        regular("others-exec-only", b"x", mode=0o611),
+        regular("group-exec-only", b"x", mode=0o650),
+        directory("others-only", mode=0o507),
     ], "gz")
     area.unpack()
     d = area.dest
+    # at least as strict as CPython's "data" extraction filter: no group or
+    # other write, and no exec for anyone when the owner has none
     assert {n: _mode(d / n) for n in os.listdir(str(d))} == {
-        "plain": 0o640, "exec": 0o755, "suid": 0o755, "sgid": 0o750, "world": 0o664,
-        "all": 0o775, "shared": 0o775, "group": 0o775, "private": 0o700}
+        "plain": 0o640, "exec": 0o755, "suid": 0o755, "sgid": 0o750, "world": 0o644,
+        "all": 0o755, "shared": 0o755, "group": 0o755, "private": 0o700,
+        "group-writable": 0o644, "others-exec-only": 0o600, "group-exec-only": 0o640,
+        "others-only": 0o505}
     assert os.stat(str(d / "plain")).st_mtime == MTIME
 
 
@@ -731,3 +739,18 @@ def test_public_surface():
     assert volumes.UnpackStats(files=1, bytes=2) == (1, 2)
     assert "OPS_MAX_VOLUME_BYTES" in volumes.__doc__
 
+
+
+@pytest.mark.skipif(not hasattr(__import__("tarfile"), "data_filter"),
+                    reason="this Python's tarfile has no extraction filters")
+def test_no_file_mode_grants_what_the_data_filter_would_not():
+    """For every mode of a regular file, ops grants no permission bit that
+    CPython's data filter takes away (the filter also adds owner read and
+    write; ops keeps the owner's bits as archived)."""
+    import tarfile
+    from ops.volumes import _mode as ops_mode
+    for mode in range(0o10000):
+        ti = tarfile.TarInfo("f")
+        ti.mode = mode
+        allowed = tarfile.data_filter(ti, "/nonexistent").mode
+        assert ops_mode(mode) & ~allowed & 0o7777 == 0, oct(mode)

@@ -157,6 +157,19 @@ UNIT_DIR = "etc/systemd/system"
 ERROR_PREFIX = "ops: error: "
 
 
+def check_values(module):
+    """Every value given is passed on to ops, or the task fails: an empty string (``root: ""``, an
+    unset variable) is never taken for "not given", which for root would mean the live host."""
+    for key, value in sorted(module.params.items()):
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, str) and v.strip() == "":
+                module.fail_json(msg="%s: %s; leave the option out for its default"
+                                 % (key, "an empty string" if v == "" else "only spaces"
+                                    if not isinstance(value, list) else "an empty element"),
+                                 changed=False)
+
+
 def ops_command(module):
     """argv of ops with its global options (without --dry-run and the command)."""
     p = module.params
@@ -164,13 +177,13 @@ def ops_command(module):
     if os.sep in ops and not os.path.isfile(ops):
         module.fail_json(msg="ops: %s: no such file on the host" % ops, changed=False)
     if ops.endswith((".pyz", ".py")):
-        argv = [p["python"] or sys.executable, ops]
+        argv = [sys.executable if p["python"] is None else p["python"], ops]
     elif os.sep in ops:
         argv = [ops]
     else:
         argv = [module.get_bin_path(ops, required=True)]
     argv.append("--json")
-    if p["root"]:
+    if p["root"] is not None:
         argv += ["--root", p["root"]]
     if p["settle"] is not None:
         argv += ["--settle", str(p["settle"])]
@@ -243,7 +256,7 @@ class UnitDiff:
     """The unit files a plan installs or removes, read before ops runs; ``after()`` makes Ansible's diff."""
 
     def __init__(self, params, actions):
-        self.root = params["root"] or "/"
+        self.root = "/" if params["root"] is None else params["root"]
         self.installs = [a["target"] for a in actions if a["action"] == "install-unit"]
         self.removals = [a["target"] for a in actions if a["action"] == "remove-unit"]
         self.before = dict((u, read_text(self.installed(u))) for u in self.installs + self.removals)
@@ -308,6 +321,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    check_values(module)
     if p["bundle"] and p["state"] != "deployed":
         module.fail_json(msg="bundle is only for state=deployed (state=%s takes name and version)" % p["state"])
     ops = ops_command(module)
