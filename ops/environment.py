@@ -11,7 +11,6 @@ without images never depends on it.
 """
 
 import os
-import re
 
 from ops.errors import UsageError
 
@@ -25,9 +24,15 @@ _SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _MAX = 2 ** 63 - 1
 
 
+def _digits(text):
+    """ASCII digits only, 1 to 19 of them (no sign, space, '_' or other script)."""
+    return 0 < len(text) <= 19 and all("0" <= c <= "9" for c in text)
+
+
 def _size(name, value):
-    m = re.match(r"([0-9]{1,19})([KMGT]?)\Z", value, re.I)
-    n = int(m.group(1)) * _SUFFIXES[m.group(2).upper()] if m else 0
+    number, suffix = (value[:-1], value[-1].upper()) if value[-1:].upper() in "KMGT" \
+        else (value, "")
+    n = int(number) * _SUFFIXES[suffix] if _digits(number) else 0
     if not 0 < n <= _MAX:
         raise UsageError(name, "invalid limit %r: expected a positive whole number, optionally "
                          "followed by K, M, G or T" % value)
@@ -35,7 +40,7 @@ def _size(name, value):
 
 
 def _count(name, value):
-    if not (re.match(r"[0-9]{1,19}\Z", value) and 0 < int(value) <= _MAX):
+    if not (_digits(value) and 0 < int(value) <= _MAX):
         raise UsageError(name, "invalid value %r: expected a positive whole number of bytes"
                          % value)
     return int(value)
