@@ -125,43 +125,6 @@ def _current_units(layout, name, current):
                   % (number, name, name))
 
 
-def lost_units(layout, name, number):
-    """The units of stored version ``number`` whose pod.json is gone: from
-    its manifest.json (which keeps the ops annotation), else from the names
-    in its units/ directory (plain units only: a template's instances are
-    known only from the manifest)."""
-    from ops import bundle
-    from ops.errors import BundleError
-    vdir = layout.version_dir(name, number)
-    where = os.path.join(vdir, "pod.json")
-    manifest = os.path.join(vdir, "manifest.json")
-    raw = read_bytes(manifest)
-    if raw is not None:
-        try:
-            return bundle.parse(raw, manifest, None, insecure_images=True).units
-        except BundleError:
-            pass
-    try:
-        names = sorted(n for n in os.listdir(os.path.join(vdir, "units"))
-                       if not n.startswith("."))
-    except OSError:
-        raise Refused(where, "missing, and so is the version's units/ directory: ops cannot tell "
-                      "which units version %d of pod %s installed; stop and remove them by "
-                      "hand, then remove %s" % (number, name, layout.current_link(name)))
-    templates = [n for n in names if "@" in n]
-    if templates:
-        raise Refused(where, "missing, and so is manifest.json: the instances of %s are "
-                      "unknown; put pod.json back from the bundle and run the undeploy again"
-                      % templates[0])
-    return tuple(bundle.UnitSpec(n, bundle.Artifact(n), False, None) for n in names)
-
-
-def _lost_versions(layout, name):
-    """Version directories of the pod that lost their pod.json."""
-    return [store.StoredVersion(name, n, d) for n, d in store.version_dirs(layout, name)
-            if not os.path.isfile(os.path.join(d, "pod.json"))]
-
-
 def _stored_text(sv):
     return lambda u: read_bytes(os.path.join(sv.units_dir, u.name))
 
@@ -308,7 +271,7 @@ def plan_undeploy(ctx, name, version, remove):
     versions = store.versions(layout, name)
     switch = ()
     if number is not None and (version is None or version == number):
-        units = current.bundle().units if current else lost_units(layout, name, number)
+        units = current.bundle().units if current else store.lost_units(layout, name, number)
         check_removal(layout, name, [u.name for u in units])
         acts = [Stop(all_units(units)), Disable(all_units(units))] if all_units(units) else []
         acts += [RemoveUnit(u.name) for u in units]
@@ -318,7 +281,7 @@ def plan_undeploy(ctx, name, version, remove):
         switch = tuple(acts)
     removals = ()
     if remove:
-        doomed = [v for v in versions + _lost_versions(layout, name)
+        doomed = [v for v in versions + store.lost_versions(layout, name)
                   if version is None or v.version == version]
         refuse_pinned(layout, name, doomed)
         removals = plan_removal(ctx, name, sorted(doomed, key=lambda v: v.version))

@@ -16,7 +16,8 @@ from ops.errors import Failed
 from ops.index import is_version    # there, so that `list` imports nothing more
 
 __all__ = ["is_version", "StoredVersion", "versions", "version_dirs", "pods", "get", "current_version",
-           "set_current", "clear_current", "now", "remove_tree", "remove_if_empty"]
+           "set_current", "clear_current", "now", "remove_tree", "remove_if_empty", "lost_units",
+           "lost_versions"]
 
 
 def now():
@@ -240,3 +241,41 @@ def parse_ref(ref):
             raise UsageError(ref, "VERSION must be a non-negative integer")
         return name, int(version)
     return name, None
+
+
+def lost_units(layout, name, number):
+    """The units of stored version ``number`` whose pod.json is gone: from
+    its manifest.json (which keeps the ops annotation), else from the names
+    in its units/ directory (plain units only: a template's instances are
+    known only from the manifest)."""
+    from ops import bundle
+    from ops.errors import BundleError, Refused
+    from ops.units import read_bytes
+    vdir = layout.version_dir(name, number)
+    where = os.path.join(vdir, "pod.json")
+    manifest = os.path.join(vdir, "manifest.json")
+    raw = read_bytes(manifest)
+    if raw is not None:
+        try:
+            return bundle.parse(raw, manifest, None, insecure_images=True).units
+        except BundleError:
+            pass
+    try:
+        names = sorted(n for n in os.listdir(os.path.join(vdir, "units"))
+                       if not n.startswith("."))
+    except OSError:
+        raise Refused(where, "missing, and so is the version's units/ directory: ops cannot tell "
+                      "which units version %d of pod %s installed; stop and remove them by "
+                      "hand, then remove %s" % (number, name, layout.current_link(name)))
+    templates = [n for n in names if "@" in n]
+    if templates:
+        raise Refused(where, "missing, and so is manifest.json: the instances of %s are "
+                      "unknown; put pod.json back from the bundle and run the undeploy again"
+                      % templates[0])
+    return tuple(bundle.UnitSpec(n, bundle.Artifact(n), False, None) for n in names)
+
+
+def lost_versions(layout, name):
+    """Version directories of the pod that lost their pod.json."""
+    return [StoredVersion(name, n, d) for n, d in version_dirs(layout, name)
+            if not os.path.isfile(os.path.join(d, "pod.json"))]
