@@ -232,7 +232,8 @@ class Systemd:
 def chosen(journal, main_pid):
     """The messages of ``journal`` (``journalctl -o json`` of one run of a unit)
     that say why it failed: those of the main process (PID ``main_pid``: what it
-    and its children wrote on stdout and stderr) when there are any; else all
+    and its children wrote on stdout and stderr) and systemd's own (how it
+    exited), when the main process wrote any; else all
     but those the unit's processes wrote after systemd saw the main process exit
     (its ExecStop= and ExecStopPost= commands: ``rkt gc`` and the like)."""
     import json
@@ -250,9 +251,10 @@ def chosen(journal, main_pid):
                 continue
         if isinstance(msg, str):
             entries.append((str(e.get("_PID", "")), msg))
-    main = [m for pid, m in entries if main_pid not in ("", "0") and pid == main_pid]
-    if main:
-        return main
+    if main_pid not in ("", "0") and any(pid == main_pid for pid, _ in entries):
+        # the main process's words, then systemd's own about it (how it exited)
+        first = next(i for i, (pid, _) in enumerate(entries) if pid == main_pid)
+        return [m for pid, m in entries[first:] if pid in (main_pid, "1")]
     out, exited = [], False
     for pid, m in entries:
         if pid == "1":

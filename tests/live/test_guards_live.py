@@ -2,6 +2,9 @@
 crash-looping service, a unit another pod runs, and a version whose rollback
 cannot succeed."""
 
+import hashlib
+import json
+
 import pytest
 
 from .conftest import (copy_bundle, describe, exists, is_active, list_pods, make_bundle, ops,
@@ -63,9 +66,16 @@ def test_a_journal_that_cannot_be_rolled_back_does_not_block_the_pod(container, 
     and goes on, and commands about other pods are not blocked."""
     c = container
     ops(c, "deploy", "/root/guards/loop/1", check=0)
-    # an interrupted switch towards loop 2 whose `from` version can no longer start
+    # an interrupted switch towards loop 2 whose `from` version can no longer start (its
+    # stored and installed unit, and the digest its state.json records, made so: not an
+    # edit of a stored copy, which ops refuses)
     stored = "/etc/ops/pods/loop/1/units/loop-a.service"
-    c.write_file(stored, service("loop: broken on disk", "/bin/false"))
+    broken = service("loop: broken on disk", "/bin/false")
+    c.write_file(stored, broken)
+    c.write_file("/etc/systemd/system/loop-a.service", broken)
+    state = json.loads(c.read_file("/etc/ops/pods/loop/1/state.json"))
+    state["units"]["loop-a.service"] = "sha256:" + hashlib.sha256(broken.encode()).hexdigest()
+    c.write_file("/etc/ops/pods/loop/1/state.json", json.dumps(state))
     c.write_file("/var/lib/ops/journal/loop.json",
                  '{"pod": "loop", "from": 1, "to": 2, "command": "deploy"}\n')
     r = ops(c, "undeploy", "taker", check=0)          # another pod: not blocked

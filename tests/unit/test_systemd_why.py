@@ -20,7 +20,10 @@ RUN = journal(
 
 
 def test_the_main_process_lines_are_chosen():
-    assert chosen(RUN, "40") == ["starting", "fatal: cannot open /var/data/db: Permission denied"]
+    assert chosen(RUN, "40") == [
+        "starting", "fatal: cannot open /var/data/db: Permission denied",
+        "app.service: Main process exited, code=exited, status=1/FAILURE",
+        "app.service: Failed with result 'exit-code'."]
 
 
 def test_without_lines_of_the_main_process_the_stop_commands_are_left_out():
