@@ -8,12 +8,11 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 
-from conftest import REPO
-
-pytest.importorskip("ansible.module_utils.basic")
-
+REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "examples/ansible/library/ops_pod.py"
 
 
