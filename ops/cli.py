@@ -80,7 +80,7 @@ def _run(args):
     from ops.host import Host
     host = Host(root=args.root, rkt=args.rkt, settle=args.settle, timeout=args.timeout,
                 ca_file=args.ca_file, insecure_images=args.insecure_images,
-                dry_run=args.dry_run)
+                dry_run=args.dry_run, stop_timeout=args.stop_timeout)
     if args.command in options.MUTATING and not args.dry_run and not host.layout.offline \
             and os.geteuid() != 0:
         raise _usage(args.command, "must run as root (or give --root DIR to prepare an image "
@@ -99,6 +99,7 @@ def _run(args):
         result = commands.pin(host, args.ref, args.command == "pin", args.lock_timeout)
     else:
         result = commands.cleanup(host, args.names, args.keep, args.lock_timeout)
+    result.stop_timed_out = list(host.stops_timed_out)
     return render.result(result, args)
 
 

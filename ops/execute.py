@@ -14,7 +14,8 @@ from ops.actions import (ClearCurrent, DaemonReload, Disable, Enable, HealthChec
                          Pin, RemoveImages, RemoveUnit, RemoveVersion, RemoveVolumes, SetCurrent,
                          Settle, Start, Stop, Unpin)
 from ops.errors import Failed, OpsError
-from ops.transaction import Transaction, irreversible
+from ops.systemd import waiting
+from ops.transaction import Transaction, irreversible, stopped_late
 from ops.units import install_unit, installed, pod_env, remove_unit
 
 __all__ = ["apply", "Executor"]
@@ -61,7 +62,10 @@ class Executor:
     # -- the switch --------------------------------------------------------------
 
     def stop(self, a):
-        self.sd.stop(installed(self.layout, a.units))
+        timeout = self.ctx.stop_timeout
+        late = self.sd.stop(installed(self.layout, a.units), timeout, waiting(timeout))
+        if late:
+            stopped_late(self.ctx, late)
 
     def disable(self, a):
         self.sd.disable(installed(self.layout, a.units))

@@ -9,11 +9,13 @@ __all__ = ["Host"]
 
 class Host:
     def __init__(self, root="/", rkt=None, settle=2.0, timeout=30.0, ca_file=None,
-                 insecure_images=False, dry_run=False):
+                 insecure_images=False, dry_run=False, stop_timeout=30.0):
         self.layout = Layout(root)
         self.systemd = Systemd(self.layout)
         self.rkt_option = rkt
         self.settle = settle
+        self.stop_timeout = stop_timeout
+        self.stops_timed_out = []       # units whose stop timed out in this command
         self.timeout = timeout
         self.ca_file = ca_file
         self.insecure_images = insecure_images

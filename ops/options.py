@@ -133,6 +133,8 @@ GLOBAL_OPTIONS = (
     (("--rkt",), "rkt", _executable, None, "PATH", "the rkt binary (default $OPS_RKT, then PATH)"),
     (("--settle",), "settle", _seconds, 2.0, "S",
      "seconds started units must stay active (default 2)"),
+    (("--stop-timeout",), "stop_timeout", _timeout, 30.0, "S",
+     "seconds a unit may take to stop before ops kills it (default 30)"),
     (("--timeout",), "timeout", _timeout, 30.0, "S", "download connect/read timeout (default 30)"),
     (("--ca-file",), "ca_file", _ca_file, None, "F", "extra CA certificates for https downloads"),
     (("--insecure-images",), "insecure_images", None, False, None,

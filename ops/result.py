@@ -7,7 +7,9 @@ Its ``--json`` object has the same keys in both cases:
 
   ok, changed, command, dry_run, exit_code, pod {name, version} or null,
   previous, rolled_back, actions, error (the one-line message, or null),
-  reason ({pod, version, unit, what, rolled_back}, or null)
+  reason ({pod, version, unit, what, rolled_back}, or null),
+  stop_timed_out (the units whose stop outlasted --stop-timeout and that ops
+  killed, in a switch or its rollback; [] when none)
 
 and the keys of the command's own report (``EXTRA``), empty on failure.
 """
@@ -38,6 +40,7 @@ class Result:
         self.error = None                   # the one-line message of a failure
         self.reason = None
         self.lines = []                     # human output (cleanup)
+        self.stop_timed_out = []            # units ops killed: their stop timed out
         self.extra = {key: make() for key, make in EXTRA.get(command, ())}
         self.extra.update(extra)
 
@@ -52,6 +55,7 @@ class Result:
         # and started again, and the failed version is stored with its outcome
         r.changed = exit_code == 4 or r.rolled_back
         r.error = message
+        r.stop_timed_out = list(getattr(err, "stop_timed_out", None) or ())
         r.reason = dict(err.reason) if hasattr(err, "reason") and isinstance(err.reason, dict) \
             else {"pod": None, "version": None, "unit": None, "what": message,
                   "rolled_back": False}
@@ -68,4 +72,5 @@ class Result:
             "pod": {"name": self.name, "version": self.version} if self.name else None,
             "previous": self.previous, "rolled_back": self.rolled_back,
             "actions": [a.to_json() for a in self.actions],
-            "error": self.error, "reason": self.reason}, **self.extra)
+            "error": self.error, "reason": self.reason,
+            "stop_timed_out": list(self.stop_timed_out)}, **self.extra)

@@ -6,7 +6,7 @@ import subprocess
 from ops import log
 from ops.errors import CommandError, UsageError, clip
 
-__all__ = ["run"]
+__all__ = ["run", "run_waiting"]
 
 
 def run(argv, *, check=True, input=None, env=None, timeout=None):
@@ -40,6 +40,49 @@ def run(argv, *, check=True, input=None, env=None, timeout=None):
         raise CommandError(_name(argv),
                            "exited %d: %s" % (proc.returncode, detail),
                            proc.returncode, proc.stderr)
+    return proc
+
+
+def run_waiting(argv, tick, every=1.0, check=True):
+    """Run ``argv`` as :func:`run` does, calling ``tick(seconds)`` every
+    ``every`` seconds while it runs; when ``tick`` returns False the command
+    is killed (what it asked for may go on: a systemd job does) and that is
+    a CommandError.  Returns the CompletedProcess."""
+    import time
+    argv = [str(a) for a in argv]
+    log.command(argv)
+    try:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, universal_newlines=True, errors="replace")
+    except FileNotFoundError:
+        raise UsageError(argv[0], "command not found (install it or put it on PATH)")
+    except OSError as e:
+        raise CommandError(_name(argv), "cannot run: %s" % (e.strerror or e))
+    start = time.monotonic()
+    abandoned = False
+    try:
+        while True:
+            try:
+                out, err = p.communicate(timeout=every)
+                break
+            except subprocess.TimeoutExpired:
+                if tick(time.monotonic() - start) is False:
+                    p.kill()
+                    out, err = p.communicate()
+                    abandoned = True
+                    break
+    except BaseException:
+        p.kill()
+        p.wait()
+        raise
+    if abandoned:
+        raise CommandError(_name(argv), "abandoned after %d s" % (time.monotonic() - start))
+    proc = subprocess.CompletedProcess(argv, p.returncode, out, err)
+    if check and proc.returncode != 0:
+        lines = [l for l in err.strip().splitlines() if l.strip()]
+        raise CommandError(_name(argv), "exited %d: %s" % (
+            proc.returncode, clip(" / ".join(lines[-3:])) if lines else "no error output"),
+            proc.returncode, err)
     return proc
 
 

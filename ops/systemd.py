@@ -8,12 +8,24 @@ Offline mode (``--root`` other than /) only enables and disables with
 import os
 import time
 
-from ops.errors import OpsError
+from ops import log
+from ops.errors import Failed, OpsError
 from ops.layout import template_file
 from ops.runner import run
 from ops.units import enabled_by_links
 
-__all__ = ["Systemd", "arg_max", "batches", "chosen", "ENABLED", "STATE", "is_up"]
+__all__ = ["Systemd", "arg_max", "batches", "chosen", "ENABLED", "STATE", "is_up", "waiting"]
+
+
+def waiting(timeout):
+    """The progress line of a bounded stop: which units ops is waiting for."""
+    def say(units, seconds):
+        log.info("waiting %d s for %s to stop (%s)" % (
+            seconds, " ".join(units),
+            "killed at %g s" % timeout if seconds >= timeout
+            else "--stop-timeout %g s, then ops kills %s" % (
+                timeout, "it" if len(units) == 1 else "them")))
+    return say
 
 # What `systemctl is-enabled` says of a unit that is enabled, in effect.
 ENABLED = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
@@ -116,20 +128,90 @@ class Systemd:
         if not self.offline:
             self._mutate("start", units)
 
-    def stop(self, units):
-        if not self.offline:
-            self._mutate("stop", units)
-
-    def stop_and_disable_quietly(self, units):
-        """For rollbacks: best effort, whatever state a failed run left."""
+    def stop(self, units, timeout=None, waiting=None, every=5.0, check=True):
+        """Stop ``units``; online, with ``timeout`` seconds, bounded: while
+        ``systemctl stop`` waits, ``waiting(units, seconds)`` is told every
+        ``every`` seconds which units are still stopping; those still
+        stopping after ``timeout`` are killed (SIGKILL to all their
+        processes: their ExecStopPost= still runs) and given as long again
+        (at least 10 s) to end.  Returns the units whose stop timed out
+        (killed by ops, or systemd's own Result=timeout); raises
+        :class:`Failed` when some are still not down after the kill.
+        A quick stop is one ``systemctl stop``, as without a bound."""
         units = list(units)
+        if self.offline or not units:
+            return []
+        if timeout is None:
+            self._mutate("stop", units)
+            return []
+        from ops.runner import run_waiting
+        start = time.monotonic()
+        late, state = [], {"shown": 0.0, "killed": False, "left": []}
+
+        def stopping():
+            props = self._show(units, "ActiveState", "SubState")
+            return [u for u in units if props.get(u, {}).get("ActiveState", "inactive")
+                    not in ("inactive", "failed")]
+
+        def tick(_):
+            now = time.monotonic() - start
+            if not state["killed"] and now >= timeout:
+                left = stopping()
+                late.extend(u for u in left if u not in late)
+                if left:
+                    self._each(("kill", "--signal=SIGKILL"), left, check=False)
+                state["killed"] = True
+                if waiting is not None:
+                    waiting(left, now)
+                state["shown"] = now
+            elif state["killed"] and now >= timeout + max(timeout, 10.0):
+                state["left"] = stopping()
+                return False
+            elif waiting is not None and now - state["shown"] >= every:
+                state["shown"] = now
+                left = stopping()
+                if left:
+                    waiting(left, now)
+            return True
+
+        fixed = self._argv(["stop", "--"])
+        for batch in batches(fixed, units):
+            try:
+                run_waiting(fixed + batch, tick, 1.0, check=check)
+            except OpsError:
+                if not state["left"]:
+                    raise
+                u = state["left"][0]
+                raise Failed(u, "still stopping %d s after its stop timed out (--stop-timeout "
+                             "%g s) and ops killed it" % (time.monotonic() - start - timeout,
+                                                         timeout), unit=u, result="timeout")
+        if time.monotonic() - start >= 1.0:       # slow: did systemd time a stop out itself?
+            props = self._show(units, "Result")
+            late.extend(u for u in units if u not in late
+                        and props.get(u, {}).get("Result") == "timeout")
+        return late
+
+    def stop_and_disable_quietly(self, units, timeout=None, waiting=None):
+        """For rollbacks: best effort, whatever state a failed run left
+        (the stop bounded by ``timeout``, as :meth:`stop`).  Returns the
+        units whose stop timed out."""
+        units = list(units)
+        late = []
         if not units:
-            return
+            return late
         if not self.offline:
-            self._each(("stop",), units, check=False)
+            if timeout is None:
+                self._each(("stop",), units, check=False)
+            else:
+                try:
+                    late = self.stop(units, timeout, waiting, check=False)
+                except Failed as e:       # still not down after the kill: said, not raised
+                    log.warn(str(e))
+                    late = [e.unit] if e.unit else []
         self._each(("disable", "--no-reload"), units, check=False)
         if not self.offline:
             self._each(("reset-failed",), units, check=False)
+        return late
 
     def unit_states(self, units, *props):
         """{unit: {property: value}}: what systemd says of each unit, in one

@@ -30,6 +30,7 @@ import os
 from ops import atomic, index, log, signals, store
 from ops.errors import Failed, OpsError, Refused, RollbackFailed
 from ops.ownership import Owner
+from ops.systemd import waiting
 from ops.units import all_units, install_unit, installed, remove_unit, start_units
 
 __all__ = ["Transaction", "irreversible", "restore", "recover", "journals", "interrupted"]
@@ -106,10 +107,15 @@ class Transaction:
                                  % (self.command, cause, back, e2, self.path, name,
                                     ":%d" % previous.version if previous else ""))
         _remove_journal(self.path)
-        raise Failed(cause.where, "%s; rolled back to %s" % (
+        late = list(getattr(self.ctx, "stops_timed_out", ()))
+        failed = Failed(cause.where, "%s; rolled back to %s%s" % (
             cause.what, previous.version if previous else "nothing (no unit of %s is "
-            "installed)" % name), unit=cause.unit, result=cause.result, journal=cause.journal,
-            rolled_back=True)
+            "installed)" % name,
+            "; the stop of %s timed out after %g s and ops killed it" % (
+                " ".join(late), self.ctx.stop_timeout) if late else ""),
+            unit=cause.unit, result=cause.result, journal=cause.journal, rolled_back=True)
+        failed.stop_timed_out = late
+        raise failed
 
 
 class irreversible:
@@ -129,6 +135,17 @@ def _remove_journal(path):
     atomic.fsync_dir(os.path.dirname(path))
 
 
+def stopped_late(ctx, units):
+    """Units whose stop timed out: said now, kept for the result
+    (``stops_timed_out``) and for the failure reason of the command."""
+    timeout = getattr(ctx, "stop_timeout", None)
+    log.warn("stop timed out after %g s (--stop-timeout): ops killed %s" % (
+        timeout, " ".join(units)))
+    seen = getattr(ctx, "stops_timed_out", None)
+    if seen is not None:
+        seen.extend(u for u in units if u not in seen)
+
+
 def restore(ctx, name, good, bad):
     """Make pod ``name`` run ``good`` (a stored version, or nothing) again,
     whatever mix of units the versions in ``bad`` left installed."""
@@ -138,8 +155,11 @@ def restore(ctx, name, good, bad):
     owner = Owner(layout, name)
     foreign = {u.name: owner.foreign(u.name) for u in bad_units}
     # a unit whose file is not the pod's (an administrator's, put there since) is left alone
-    sd.stop_and_disable_quietly(installed(layout, all_units(
-        [u for u in bad_units if foreign[u.name] is None])))
+    timeout = getattr(ctx, "stop_timeout", None)
+    late = sd.stop_and_disable_quietly(installed(layout, all_units(
+        [u for u in bad_units if foreign[u.name] is None])), timeout, waiting(timeout))
+    if late:
+        stopped_late(ctx, late)
     keep = {u.name for u in good_units}
     for u in bad_units:
         if u.name in keep:
