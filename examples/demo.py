@@ -55,6 +55,10 @@ while True:
         time.sleep(0.1)
 """
 
+# every process's mount table: a pod's mounts outlive it only if some namespace still holds them
+MOUNTS = "grep -l /var/lib/rkt/pods /proc/[0-9]*/mountinfo 2>/dev/null; true"
+MOUNTS_SHOWN = "grep -l /var/lib/rkt/pods /proc/[0-9]*/mountinfo   (any process's mount table)"
+
 USE_COLOR = sys.stdout.isatty()
 
 
@@ -74,6 +78,8 @@ class Demo:
         self.failures = []
 
     def show(self, shown, argv, env=None, expect_exit=0):
+        """Run and print a command; ``expect_exit`` None: a check, whose
+        exit status says nothing by itself (the ok: line after it judges)."""
         say("\n$ " + shown, "1")
         r = self.c.run(argv, env=env, timeout=180)
         # progress lines (stderr) come before the result line (stdout) when ops runs
@@ -81,11 +87,17 @@ class Demo:
             say("  " + line, "2")
         for line in r.stdout.splitlines():
             say("  " + line)
-        ok = expect_exit is None or r.returncode == expect_exit
+        if expect_exit is None:
+            return r
+        ok = r.returncode == expect_exit
         say("  [exit %d]" % r.returncode, "32" if ok else "31")
         if not ok:
             self.fail("%s: exit %d, expected %d" % (shown, r.returncode, expect_exit))
         return r
+
+    def check(self, shown, argv):
+        """A check's command: printed as one, without its exit status."""
+        return self.show("check: " + shown, argv, expect_exit=None)
 
     def ops(self, *args, expect_exit=0):
         return self.show("ops " + " ".join(args), ["/usr/bin/python3", "-m", "ops"] + list(args), env=OPS_ENV,
@@ -106,8 +118,7 @@ class Demo:
         return lines[-1] if lines else ""
 
     def active(self, units):
-        r = self.show("systemctl is-active " + " ".join(units), ["systemctl", "is-active"] + units,
-                      expect_exit=None)
+        r = self.check("systemctl is-active " + " ".join(units), ["systemctl", "is-active"] + units)
         states = r.stdout.split()
         self.expect(states == ["active"] * len(units), "all active")
 
@@ -126,11 +137,14 @@ class Demo:
 
     def prepare(self, workdir):
         rkt, stage1 = realrkt.find()
+        say("# copying rkt and its stage1 into the container, building and signing the hello image ...")
         realrkt.install(self.c, rkt, stage1)
         say("# copied %s and %s to %s and %s inside the container" % (rkt, stage1, realrkt.RKT, realrkt.STAGE1))
         _, image_id = realrkt.prepare_hello(self.c, workdir, "/root/hello", trust=False)
         say("# built example.com/hello-web from /bin/busybox (examples/hello/make-image.py): %s..." % image_id[:39])
         say("# signed it with a new gpg key; copied the bundles to /root/hello and the key to %s" % realrkt.KEY)
+        # what rkt's own install does (scripts/setup-data-dir.sh): without the group, `rkt run` warns on every start
+        self.show("groupadd --force --system rkt", ["groupadd", "--force", "--system", "rkt"])
         self.show(" ".join(["rkt"] + realrkt.trust_argv()[1:]), realrkt.trust_argv())
 
     def run(self, workdir):
@@ -142,6 +156,7 @@ class Demo:
         self.expect(self.last_line(r) == "deploy hello 1: changed", "deploy hello 1: changed")
         self.active(["hello-web.service", "hello-worker@1.service", "hello-worker@2.service", "hello-stamp.service"])
         self.pods(1)
+        self.mounts()
         self.rkt("image", "list")
         self.page(1)
 
@@ -149,8 +164,7 @@ class Demo:
         self.expect(self.last_line(r) == "deploy hello 2: changed", "deploy hello 2: changed")
         self.active(["hello-web.service", "hello-worker@0.service", "hello-worker@1.service",
                      "hello-worker@2.service", "hello-tick.timer"])
-        r = self.show("systemctl is-active hello-stamp.service", ["systemctl", "is-active", "hello-stamp.service"],
-                      expect_exit=None)
+        r = self.check("systemctl is-active hello-stamp.service", ["systemctl", "is-active", "hello-stamp.service"])
         self.expect(r.stdout.strip() == "inactive", "v1's hello-stamp.service is gone")
         self.pods(1)
         self.page(2)
@@ -180,9 +194,19 @@ class Demo:
         self.expect(realrkt.pods(self.c) == [], "no pod is left")
         r = self.rkt("image", "list")
         self.expect(realrkt.IMAGE_NAME not in r.stdout, "the hello image is removed (the stage1 stays: rkt's own)")
-        r = self.show("grep -c /var/lib/rkt /proc/1/mountinfo", ["grep", "-c", "/var/lib/rkt", "/proc/1/mountinfo"],
-                      expect_exit=None)
-        self.expect(r.stdout.strip() == "0", "no rkt mount is left")
+        r = self.check(MOUNTS_SHOWN, ["/bin/sh", "-c", MOUNTS])
+        self.expect(r.stdout.strip() == "", "no process holds a mount of an rkt pod (none is left)")
+
+    def mounts(self):
+        """The pod's mounts live in hello-web.service's own mount namespace (PrivateMounts=yes), not
+        the host's: they are in its main process's mountinfo, not in PID 1's, and go with the unit."""
+        pid = self.c.run(["systemctl", "show", "-p", "MainPID", "--value", "hello-web.service"]).stdout.strip()
+        r = self.check("grep -c /var/lib/rkt/pods /proc/%s/mountinfo   (hello-web.service's main process)" % pid,
+                       ["grep", "-c", "/var/lib/rkt/pods", "/proc/%s/mountinfo" % pid])
+        self.expect(r.stdout.strip() not in ("", "0"), "the pod's mounts are in hello-web.service's mount namespace")
+        r = self.check("grep -c /var/lib/rkt/pods /proc/1/mountinfo   (the host's)",
+                       ["grep", "-c", "/var/lib/rkt/pods", "/proc/1/mountinfo"])
+        self.expect(r.stdout.strip() == "0", "and not in the host's (PrivateMounts=yes)")
 
 
 def main():

@@ -20,26 +20,30 @@ need gzip gzip
 # the static busybox that the hello example's image (and the real-rkt live tests' images) are built from
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing: ${missing[*]}"
+    echo "deps: apt-get update (the package lists; needs the Debian mirrors)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    echo "deps: apt-get install ${missing[*]} (a minute or two on a fresh machine)"
     apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 make_venv() {   # make_venv DIR PYTHON REQUIREMENTS...
     local dir=$1 py=$2; shift 2
     if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c 'import pytest' 2>/dev/null; then
+        echo "deps: making the virtualenv $dir ($py)"
         rm -rf "$dir"
         "$py" -m venv "$dir"
     fi
     # a venv made before a requirement was added gets it now; one that has everything is left alone
     if ! "$dir/bin/python" -c 'import pytest, hypothesis, xdist' 2>/dev/null; then
+        echo "deps: pip install into $dir: $* (needs PyPI)"
         "$dir/bin/pip" install -q --disable-pip-version-check "$@"
     fi
 }
 make_venv .venv "${PYTHON:-python3}" -r tests/requirements.txt
 "./.venv/bin/python" -c 'import ansible, ansible_collections.community.docker.plugins.connection.nsenter' \
-    2>/dev/null || .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+    2>/dev/null || { echo "deps: pip install into .venv: ansible (needs PyPI)"
+                     .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt; }
 
 # The compatibility subset of the unit tests also runs on the oldest and newest supported Pythons.
 for v in 3.8 3.13; do
