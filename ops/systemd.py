@@ -20,11 +20,13 @@ __all__ = ["Systemd", "arg_max", "batches", "chosen", "ENABLED", "STATE", "is_up
 def waiting(timeout):
     """The progress line of a bounded stop: which units ops is waiting for."""
     def say(units, seconds):
-        log.info("waiting %d s for %s to stop (%s)" % (
-            seconds, " ".join(units),
-            "killed at %g s" % timeout if seconds >= timeout
-            else "--stop-timeout %g s, then ops kills %s" % (
-                timeout, "it" if len(units) == 1 else "them")))
+        them = "it" if len(units) == 1 else "them"
+        if seconds >= timeout:
+            log.info("%s still stopping after %d s (--stop-timeout): killing %s (SIGKILL)"
+                     % (" ".join(units), seconds, them))
+        else:
+            log.info("waiting %d s for %s to stop (--stop-timeout %g s, then ops kills %s)"
+                     % (seconds, " ".join(units), timeout, them))
     return say
 
 # What `systemctl is-enabled` says of a unit that is enabled, in effect.
