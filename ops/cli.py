@@ -77,6 +77,8 @@ def _run(args):
                      "the tree" % (layout.root, escape[1]))
     if args.command == "list":
         return render.versions(commands.list_versions(layout, args.name, args.json), args)
+    if args.command == "history":
+        return render.history(commands.history(layout, args.name), args)
     from ops.host import Host
     host = Host(root=args.root, rkt=args.rkt, settle=args.settle, timeout=args.timeout,
                 ca_file=args.ca_file, insecure_images=args.insecure_images,

@@ -49,6 +49,10 @@ EXAMPLES = {
     "pin": "examples:\n  ops pin hello:3      cleanup keeps hello 3; undeploy --remove refuses it"
            "\n  ops list hello       pinned versions show \"(pinned)\"",
     "unpin": "example:\n  ops unpin hello:3    cleanup may delete hello 3 again",
+    "history": "examples:\n  ops history hello          every change to hello, oldest first"
+               "\n  ops --json history hello   the same as JSON (\"history\": [...])"
+               "\nkept in /etc/ops/history/NAME.jsonl (the newest 1000 events, at most 1 MiB);"
+               "\nundeploy --remove and cleanup keep it",
 }
 
 MUTATING = ("deploy", "redeploy", "undeploy", "cleanup", "pin", "unpin")
@@ -161,6 +165,8 @@ COMMANDS = {
     "pin": ("protect a stored version from cleanup and undeploy --remove",
             ("ref", "NAME:VERSION", None, None), ()),
     "unpin": ("remove the protection of ops pin", ("ref", "NAME:VERSION", None, None), ()),
+    "history": ("every deploy, redeploy, rollback, undeploy and cleanup of a pod, oldest "
+                "first; reads only", ("name", "NAME", None, None), ()),
 }
 
 

@@ -19,6 +19,7 @@ EXTRA = {
     "cleanup": (("removed", dict), ("kept", dict)),
     "list": (("pods", list),),
     "status": (("pods", list),),
+    "history": (("history", list),),
     "check": (("units", list), ("images", list), ("volumes", list), ("health", lambda: None)),
 }
 
