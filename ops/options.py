@@ -53,6 +53,11 @@ EXAMPLES = {
                "\n  ops --json history hello   the same as JSON (\"history\": [...])"
                "\nkept in /etc/ops/history/NAME.jsonl (the newest 1000 events, at most 1 MiB);"
                "\nundeploy --remove and cleanup keep it",
+    "logs": "examples:\n  ops logs hello                the last 100 lines of every unit of hello"
+            "\n  ops logs hello -f -n 20       the last 20, then follow (Ctrl-C stops)"
+            "\n  ops logs hello --version 2    the units of stored version 2"
+            "\n  ops --json logs hello -n 5    the entries as objects (journalctl -o json)"
+            "\nit runs journalctl --no-pager -n N -u UNIT... (refused with --root)",
 }
 
 MUTATING = ("deploy", "redeploy", "undeploy", "cleanup", "pin", "unpin")
@@ -167,6 +172,13 @@ COMMANDS = {
     "unpin": ("remove the protection of ops pin", ("ref", "NAME:VERSION", None, None), ()),
     "history": ("every deploy, redeploy, rollback, undeploy and cleanup of a pod, oldest "
                 "first; reads only", ("name", "NAME", None, None), ()),
+    "logs": ("the journal of every unit of the pod's current version (journalctl)",
+             ("name", "NAME", None, None),
+             ((("-n", "--lines"), "lines", _count, 100, "N", "the last N lines (default 100)"),
+              (("-f", "--follow"), "follow", None, False, None,
+               "then follow new lines, until Ctrl-C (not with --json)"),
+              (("--version",), "log_version", _count, None, "V",
+               "the units of stored version V instead of the current one"))),
 }
 
 

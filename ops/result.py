@@ -20,6 +20,7 @@ EXTRA = {
     "list": (("pods", list),),
     "status": (("pods", list),),
     "history": (("history", list),),
+    "logs": (("entries", list),),
     "check": (("units", list), ("images", list), ("volumes", list), ("health", lambda: None)),
 }
 
