@@ -101,7 +101,7 @@ def _run(args):
     if args.command == "check":
         return render.check(commands.check(host, args.bundle), args)
     if args.command == "status":
-        return render.status(commands.status(host, args.name), args)
+        return render.status(commands.status(host, args.name, args.health), args)
     if args.command == "deploy":
         result = commands.deploy(host, args.bundle, args.lock_timeout)
     elif args.command == "redeploy":

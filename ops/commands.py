@@ -209,6 +209,6 @@ def history(layout, name):
     return events
 
 
-def status(host, name=None):
+def status(host, name=None, health=False):
     from ops.status import status as pod_status
-    return pod_status(host, name)
+    return pod_status(host, name, health)

@@ -42,7 +42,9 @@ EXAMPLES = {
     "list": "examples:\n  ops list\n  ops list --json hello",
     "status": "examples:\n  ops status             every pod: units, live state, drift\n"
               "  ops --json status hello\n"
-              "exit 0: all good; 5: drift, a unit down or failed, or an interrupted run",
+              "  ops status --health    also run each pod's health check now\n"
+              "exit 0: all good; 5: drift, a unit down or failed, a failed health check,\n"
+              "or an interrupted run",
     "cleanup": "examples:\n  ops cleanup                 keep the current and 1 newer other per pod"
                "\n  ops cleanup --keep 0 hello  keep hello's current version (and pins, and the"
                "\n                              newest ok version before it)",
@@ -163,7 +165,10 @@ COMMANDS = {
                    "also delete the stored version(s), their volumes and unused images"),)),
     "list": ("every stored version; changes nothing", ("name", "NAME", "?", None), ()),
     "status": ("each pod's units, their live state and drift; reads only (exit 5: drift)",
-               ("name", "NAME", "?", None), ()),
+               ("name", "NAME", "?", None),
+               ((("--health",), "health", None, False, None,
+                 "also run each current version's health check now (exit 5 when it fails; "
+                 "refused with --root)"),)),
     "cleanup": ("delete old stored versions", ("names", "NAME", "*", None),
                 ((("--keep",), "keep", _count, 1, "N",
                   "besides the current version, keep the N newest (default 1)"),)),

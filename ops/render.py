@@ -133,6 +133,10 @@ def _pod_status(r):
              "%s (%s)" % (u["active"], u["sub"]) if u["active"] else "-",
              str(u["main_pid"] or "-"), u["since"] or "-", u["enabled"] or "-")
             for u in r["units"]], indent="  ")
+    h = r.get("health")
+    if h:
+        yield "  health: " + ("none (%s)" % h["reason"] if not h["checked"] else
+                              "ok (%s)" % h["check"] if h["ok"] else "FAILED (%s)" % h["check"])
     for d in r["drift"]:
         yield "  drift: " + ("%s: %s" % (d["unit"], d["problem"]) if d["unit"] else d["problem"])
     f = r["last_failure"]
