@@ -77,6 +77,19 @@ def _run(args):
                      "the tree" % (layout.root, escape[1]))
     if args.command == "list":
         return render.versions(commands.list_versions(layout, args.name, args.json), args)
+    if args.command == "history":
+        return render.history(commands.history(layout, args.name), args)
+    if args.command == "logs":
+        from ops import logs
+        sv, names = logs.units(layout, args.name, args.log_version)
+        if args.json:
+            if args.follow:
+                raise _usage("logs", "--follow and --json: one JSON object cannot follow")
+            from ops.result import Result
+            render.write_json(Result("logs", sv.name, sv.version, dry_run=args.dry_run,
+                                     entries=logs.entries(names, args.lines)))
+            return 0
+        logs.run(names, args.lines, args.follow)
     from ops.host import Host
     host = Host(root=args.root, rkt=args.rkt, settle=args.settle, timeout=args.timeout,
                 ca_file=args.ca_file, insecure_images=args.insecure_images,
@@ -88,7 +101,7 @@ def _run(args):
     if args.command == "check":
         return render.check(commands.check(host, args.bundle), args)
     if args.command == "status":
-        return render.status(commands.status(host, args.name), args)
+        return render.status(commands.status(host, args.name, args.health), args)
     if args.command == "deploy":
         result = commands.deploy(host, args.bundle, args.lock_timeout)
     elif args.command == "redeploy":

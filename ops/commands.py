@@ -13,7 +13,8 @@ from ops import log, store, transaction
 from ops.errors import BundleError, Refused, about
 from ops.result import Result
 
-__all__ = ["check", "deploy", "redeploy", "undeploy", "pin", "list_versions", "cleanup", "status"]
+__all__ = ["check", "deploy", "redeploy", "undeploy", "pin", "list_versions", "cleanup", "status",
+           "history"]
 
 
 # The modules a command needs are imported inside it, so that `list` (run on
@@ -129,6 +130,8 @@ def undeploy(host, ref, remove, lock_timeout):
         if not host.dry_run and plan.changed:
             from ops.execute import apply
             apply(host, plan, None, store.current_version(host.layout, name))
+            if remove and version is None:
+                log.info("the history of %s is kept: ops history %s" % (name, name))
         return _result(plan)
 
 
@@ -194,6 +197,18 @@ def list_versions(layout, name=None, reasons=False):
     return rows
 
 
-def status(host, name=None):
+def history(layout, name):
+    """The events of pod ``name``, oldest first (:mod:`ops.history`)."""
+    from ops import history as hist
+    from ops.errors import UsageError
+    if store.parse_ref(name)[1] is not None:
+        raise UsageError(name, "history takes a pod name, not NAME:VERSION")
+    events = hist.read(layout, name)
+    if not events and not hist.exists(layout, name) and not store.versions(layout, name):
+        raise Refused(name, "no such pod: nothing stored and no history (see `ops list`)")
+    return events
+
+
+def status(host, name=None, health=False):
     from ops.status import status as pod_status
-    return pod_status(host, name)
+    return pod_status(host, name, health)

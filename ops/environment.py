@@ -65,9 +65,11 @@ VARIABLES = {
     "OPS_MAX_VOLUME_BYTES": (_size, "most bytes one volume archive may unpack to"),
     "OPS_MAX_VOLUME_MEMBERS": (_size, "most members one volume archive may hold"),
     "OPS_DEBUG": (_flag, "1: an unexpected error shows Python's traceback"),
+    "SUDO_USER": (lambda name, value: value, "who ran ops through sudo (the history records it)"),
 }
 
-_CHECKED_FIRST = tuple(n for n in VARIABLES if n != "OPS_RKT")
+# OPS_RKT is checked when rkt is needed; SUDO_USER is sudo's, never a reason to refuse
+_CHECKED_FIRST = tuple(n for n in VARIABLES if n not in ("OPS_RKT", "SUDO_USER"))
 
 
 def get(name, default=None):

@@ -23,7 +23,37 @@ __all__ = ["apply", "Executor"]
 
 def apply(ctx, plan, target=None, previous=None):
     """Run ``plan``: its switch towards stored version ``target`` (None:
-    nothing, as undeploy) from ``previous``, then its removals and marks."""
+    nothing, as undeploy) from ``previous``, then its removals and marks.
+    Whatever happens, the pod's history gets one event (:mod:`ops.history`)."""
+    try:
+        _apply(ctx, plan, target, previous)
+    except BaseException as e:
+        rolled_back = getattr(e, "rolled_back", False)
+        _record(ctx, plan, target, previous, "rolled back" if rolled_back else "failed",
+                str(e) if isinstance(e, Exception) else "interrupted")
+        raise
+    _record(ctx, plan, target, previous,
+            "removed" if plan.removals and plan.command != "deploy" else "ok")
+
+
+def _record(ctx, plan, target, previous, outcome, reason=None):
+    from ops import history
+    removed = [int(os.path.basename(a.path)) for a in plan.removals
+               if isinstance(a, RemoveVersion) and os.path.basename(a.path).isdigit()]
+    if plan.switch:
+        frm, to = (previous.version if previous else None), (target.version if target else None)
+    else:
+        frm, to = None, plan.version if plan.marks else None
+    command = plan.command
+    if plan.marks:
+        command = plan.marks[0].verb        # pin or unpin
+    try:
+        history.record(ctx.layout, plan.name, command, outcome, frm, to, reason, removed)
+    except OSError as e:
+        log.warn("the history of %s was not written: %s" % (plan.name, e.strerror or e))
+
+
+def _apply(ctx, plan, target, previous):
     if plan.switch:
         ex = Executor(ctx, plan.name, target)
         with Transaction(ctx, plan.command, plan.name, previous, target):

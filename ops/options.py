@@ -42,13 +42,24 @@ EXAMPLES = {
     "list": "examples:\n  ops list\n  ops list --json hello",
     "status": "examples:\n  ops status             every pod: units, live state, drift\n"
               "  ops --json status hello\n"
-              "exit 0: all good; 5: drift, a unit down or failed, or an interrupted run",
+              "  ops status --health    also run each pod's health check now\n"
+              "exit 0: all good; 5: drift, a unit down or failed, a failed health check,\n"
+              "or an interrupted run",
     "cleanup": "examples:\n  ops cleanup                 keep the current and 1 newer other per pod"
                "\n  ops cleanup --keep 0 hello  keep hello's current version (and pins, and the"
                "\n                              newest ok version before it)",
     "pin": "examples:\n  ops pin hello:3      cleanup keeps hello 3; undeploy --remove refuses it"
            "\n  ops list hello       pinned versions show \"(pinned)\"",
     "unpin": "example:\n  ops unpin hello:3    cleanup may delete hello 3 again",
+    "history": "examples:\n  ops history hello          every change to hello, oldest first"
+               "\n  ops --json history hello   the same as JSON (\"history\": [...])"
+               "\nkept in /etc/ops/history/NAME.jsonl (the newest 1000 events, at most 1 MiB);"
+               "\nundeploy --remove and cleanup keep it",
+    "logs": "examples:\n  ops logs hello                the last 100 lines of every unit of hello"
+            "\n  ops logs hello -f -n 20       the last 20, then follow (Ctrl-C stops)"
+            "\n  ops logs hello --version 2    the units of stored version 2"
+            "\n  ops --json logs hello -n 5    the entries as objects (journalctl -o json)"
+            "\nit runs journalctl --no-pager -n N -u UNIT... (refused with --root)",
 }
 
 MUTATING = ("deploy", "redeploy", "undeploy", "cleanup", "pin", "unpin")
@@ -156,13 +167,25 @@ COMMANDS = {
                    "also delete the stored version(s), their volumes and unused images"),)),
     "list": ("every stored version; changes nothing", ("name", "NAME", "?", None), ()),
     "status": ("each pod's units, their live state and drift; reads only (exit 5: drift)",
-               ("name", "NAME", "?", None), ()),
+               ("name", "NAME", "?", None),
+               ((("--health",), "health", None, False, None,
+                 "also run each current version's health check now (exit 5 when it fails; "
+                 "refused with --root)"),)),
     "cleanup": ("delete old stored versions", ("names", "NAME", "*", None),
                 ((("--keep",), "keep", _count, 1, "N",
                   "besides the current version, keep the N newest (default 1)"),)),
     "pin": ("protect a stored version from cleanup and undeploy --remove",
             ("ref", "NAME:VERSION", None, None), ()),
     "unpin": ("remove the protection of ops pin", ("ref", "NAME:VERSION", None, None), ()),
+    "history": ("every deploy, redeploy, rollback, undeploy and cleanup of a pod, oldest "
+                "first; reads only", ("name", "NAME", None, None), ()),
+    "logs": ("the journal of every unit of the pod's current version (journalctl)",
+             ("name", "NAME", None, None),
+             ((("-n", "--lines"), "lines", _count, 100, "N", "the last N lines (default 100)"),
+              (("-f", "--follow"), "follow", None, False, None,
+               "then follow new lines, until Ctrl-C (not with --json)"),
+              (("--version",), "log_version", _count, None, "V",
+               "the units of stored version V instead of the current one"))),
 }
 
 

@@ -15,7 +15,7 @@ from ops.result import Result
 # json is imported when needed: `ops list` runs on every Ansible play, and
 # start-up time counts there.
 
-__all__ = ["write", "write_json", "result", "check", "versions", "status", "table",
+__all__ = ["write", "write_json", "result", "check", "versions", "status", "history", "table",
            "printable", "STATUS_DRIFT"]
 
 STATUS_DRIFT = 5      # `status` found drift, a unit down or failed, or an interrupted run
@@ -133,6 +133,10 @@ def _pod_status(r):
              "%s (%s)" % (u["active"], u["sub"]) if u["active"] else "-",
              str(u["main_pid"] or "-"), u["since"] or "-", u["enabled"] or "-")
             for u in r["units"]], indent="  ")
+    h = r.get("health")
+    if h:
+        yield "  health: " + ("none (%s)" % h["reason"] if not h["checked"] else
+                              "ok (%s)" % h["check"] if h["ok"] else "FAILED (%s)" % h["check"])
     for d in r["drift"]:
         yield "  drift: " + ("%s: %s" % (d["unit"], d["problem"]) if d["unit"] else d["problem"])
     f = r["last_failure"]
@@ -141,6 +145,31 @@ def _pod_status(r):
         yield "  last failed deploy: version %d at %s: %s" % (
             f["version"], f["at"] or "-", printable(why.get("message") or "no reason kept")
             + (" (result %s)" % why["result"] if why.get("result") else ""))
+
+
+def history(events, args):
+    """The events of ``history``: one row each, oldest first."""
+    if args.json:
+        write_json(Result("history", args.name, dry_run=args.dry_run, history=events))
+        return 0
+    if not events:
+        write("no event of pod %s is recorded" % args.name)
+        return 0
+
+    def version(v):
+        return "-" if v is None else str(v)
+
+    def outcome(e):
+        removed = e.get("removed") or []
+        return str(e.get("outcome") or "-") + (" " + ",".join(map(str, removed)) if removed
+                                              else "")
+    rows = [("AT", "COMMAND", "FROM", "TO", "OUTCOME", "BY", "REASON")] + [
+        (str(e.get("at") or "-"), str(e.get("command") or "-"), version(e.get("from")),
+         version(e.get("to")), outcome(e), str(e.get("by") or "-"),
+         printable(str(e.get("reason") or "")))
+        for e in events]
+    write("\n".join(table(rows)))
+    return 0
 
 
 def table(rows, indent=""):

@@ -21,6 +21,8 @@ EXTRA = {
     "cleanup": (("removed", dict), ("kept", dict)),
     "list": (("pods", list),),
     "status": (("pods", list),),
+    "history": (("history", list),),
+    "logs": (("entries", list),),
     "check": (("units", list), ("images", list), ("volumes", list), ("health", lambda: None)),
 }
 

@@ -6,7 +6,9 @@ from the stored version: unit files or drop-ins missing or different, start
 units not enabled or not running.  Offline (``--root``) there is no manager
 to ask: units are only checked for files and ``is-enabled``.  The reason of
 the pod's last failed deploy, kept in that version's state.json, is shown
-when it is newer than the current version's deploy.
+when it is newer than the current version's deploy.  With ``--health``, each
+current version's health check runs now (:func:`ops.health.check`, as the
+deploy ran it): a failure is drift.
 """
 
 import filecmp
@@ -22,9 +24,14 @@ __all__ = ["status", "mark_running", "failure_reasons"]
 PROPS = ("MainPID", "StateChangeTimestamp")      # shown besides systemd.STATE
 
 
-def status(host, name=None):
-    """[pod report] for pod ``name``, or for every pod stored."""
+def status(host, name=None, health=False):
+    """[pod report] for pod ``name``, or for every pod stored; with
+    ``health``, each current version's health check runs now (online only)."""
     layout = host.layout
+    if health and layout.offline:
+        from ops.errors import UsageError
+        raise UsageError("status --health", "runs each pod's health check on this host, and "
+                         "--root %s is an image where nothing runs" % layout.root)
     if name is not None:
         if store.parse_ref(name)[1] is not None:
             from ops.errors import UsageError
@@ -61,10 +68,29 @@ def status(host, name=None):
         if report["interrupted"]:
             report["drift"].append({"unit": None, "problem": "an interrupted run left its "
                                     "journal; the next mutating command rolls it back"})
+        report["health"] = _health(host, cur, report["drift"]) if health and cur else None
         report["last_failure"] = _last_failure(layout, pod, cur)
         report["healthy"] = not report["drift"]
         reports.append(report)
     return reports
+
+
+def _health(host, cur, drift):
+    """Run the health check of stored version ``cur`` now, as the deploy does;
+    a failure is drift.  {checked, ok, check, reason}."""
+    spec = cur.bundle().health
+    if spec is None:
+        return {"checked": False, "ok": None, "check": None,
+                "reason": "the pod has no health check"}
+    from ops import health
+    from ops.errors import Failed
+    from ops.units import pod_env
+    try:
+        health.check(host, cur, spec, dict(pod_env(host.layout, cur.name, cur.version)))
+    except Failed as e:
+        drift.append({"unit": None, "problem": "health check failed: %s" % e})
+        return {"checked": True, "ok": False, "check": spec.describe(), "reason": str(e)}
+    return {"checked": True, "ok": True, "check": spec.describe(), "reason": None}
 
 
 # Where `systemctl edit` and administrators put drop-ins that change a unit

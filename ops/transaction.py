@@ -233,6 +233,7 @@ def recover(ctx, own=()):
         bad = [b for b in bad if b is not None]
         log.info("recovering the interrupted %s of %s: rolling back to %s"
                  % (j.get("command"), name, "version %d" % good.version if good else "nothing"))
+        restored = good
         try:
             restore(ctx, name, good, bad)
         except (OpsError, OSError) as e:
@@ -245,11 +246,13 @@ def recover(ctx, own=()):
             log.warn("rolling %s back to %s failed (%s); taking %s down to nothing before "
                      "this command" % (name, "version %d" % good.version if good else "nothing",
                                        e, name))
+            restored = None
             try:
                 restore(ctx, name, None, bad + ([good] if good else []))
             except (OpsError, OSError) as e2:
                 raise RollbackFailed(j["path"], "an interrupted run of %s could not be rolled "
                                      "back (%s), nor its units removed (%s)" % (name, e, e2))
+        _record_recovery(layout, j, restored)
         for b in bad:
             if j.get("command") in ("deploy", "redeploy"):
                 b.record("failed", reason={
@@ -258,6 +261,18 @@ def recover(ctx, own=()):
                     "rolled back by the next command" % j.get("command")})
         _remove_journal(j["path"])
     return left
+
+
+def _record_recovery(layout, j, good):
+    """The pod's history: the interrupted run was rolled back (to ``good``)."""
+    from ops import history
+    try:
+        history.record(layout, j["pod"], "recover", "rolled back", j.get("to"),
+                       good.version if good else None,
+                       "the interrupted %s was rolled back by the next command"
+                       % j.get("command"))
+    except OSError as e:
+        log.warn("the history of %s was not written: %s" % (j["pod"], e.strerror or e))
 
 
 def remove_leftovers(layout, pending, left=()):

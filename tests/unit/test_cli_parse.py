@@ -14,7 +14,8 @@ TOKENS = ["--root", "--root=/tmp", "/tmp", "--dry-run", "--json", "-v", "--verbo
           "check", "deploy", "redeploy", "undeploy", "list", "cleanup", "pin", "unpin", "--remove", "--keep",
           "--keep=2", "007", "hello", "hello:3", "./bundle", "--", "-", "", "-h", "--help",
           "--ro", "--json=1", "--remove=yes", "-vq", "a=b", "--root=", "--keep=-1", "x y",
-          "//", "0", "1e300", "1_0", "/bin/sh", "--timeout=0", "--rkt=/tmp"]
+          "//", "0", "1e300", "1_0", "/bin/sh", "--timeout=0", "--rkt=/tmp", "history", "logs",
+          "-n", "-n=3", "--lines", "-f", "--follow", "--version", "--version=2", "--health"]
 
 
 def argparse_view(argv):
@@ -42,6 +43,8 @@ def test_quick_reader_agrees_with_argparse(argv):
                                                                      "--insecure-images", "check", "b"],
     ["list", "--json"], ["deploy", "--json", "./b"], ["deploy", "./b", "--root", "/tmp", "-q"],
     ["cleanup", "--dry-run", "--keep", "0", "a"], ["pin", "hello:3"], ["--json", "unpin", "hello:3"],
+    ["history", "hello"], ["--json", "history", "hello"], ["logs", "hello", "-n", "20", "-f"],
+    ["logs", "hello", "--version", "2"], ["status", "--health"], ["--json", "status", "--health", "a"],
 ])
 def test_the_usual_command_lines_need_no_argparse(argv):
     quick = options._quick_parse(argv)

@@ -223,9 +223,11 @@ def test_offline_deploy_gives_the_same_tree_as_the_module(pyz, workdir):
     assert a.stderr.replace(root_pyz, "ROOT") == b.stderr.replace(root_mod, "ROOT")
     tree, tree_mod = snapshot(root_pyz), snapshot(root_mod)
     index = os.path.join("etc", "ops", "pods", "pyzdemo", "index")   # inode numbers and times
-    assert tree[index][0] == tree_mod[index][0] == "file"
-    assert {k: v for k, v in tree.items() if k != index} == \
-        {k: v for k, v in tree_mod.items() if k != index}
+    history = os.path.join("etc", "ops", "history", "pyzdemo.jsonl")  # times
+    for timed in (index, history):
+        assert tree[timed][0] == tree_mod[timed][0] == "file"
+    assert {k: v for k, v in tree.items() if k not in (index, history)} == \
+        {k: v for k, v in tree_mod.items() if k not in (index, history)}
     # what a user checks: the stored version, the current link, the units enabled offline, the volume
     assert tree[os.path.join("etc", "ops", "current", "pyzdemo")] == ("link", "../pods/pyzdemo/3")
     assert tree[os.path.join("etc", "systemd", "system", "multi-user.target.wants", "pyzdemo-worker@1.service")][0] \

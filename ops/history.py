@@ -1,0 +1,101 @@
+"""`ops history`: every change made to a pod, oldest first.
+
+One JSON object per line in etc/ops/history/NAME.jsonl, beside the store and
+not in any version's directory, so it outlives the versions it mentions
+(cleanup, ``undeploy --remove``).  Each event is appended (``O_APPEND``,
+fsynced) by :func:`record`, which only :func:`ops.execute.apply` (every
+change a command makes) and :func:`ops.transaction.recover` (the rollback of
+an interrupted run) call; ``--dry-run`` never gets there.  Past
+``MAX_ENTRIES`` lines or ``MAX_BYTES``, the file is rewritten atomically
+with its newest entries only.
+"""
+
+import json
+import os
+
+from ops import atomic, store
+
+__all__ = ["record", "read", "who", "MAX_ENTRIES", "MAX_BYTES"]
+
+MAX_ENTRIES = 1000
+MAX_BYTES = 1 << 20
+
+
+def path(layout, name):
+    return layout.path("etc/ops/history", name + ".jsonl")
+
+
+def who():
+    """Who runs ops: $SUDO_USER, else the name of the effective uid, else the uid."""
+    from ops import environment
+    from ops.errors import UsageError, clip
+    try:
+        sudo = environment.get("SUDO_USER")
+    except UsageError:        # spaces or NUL in it: not a user name sudo sets
+        sudo = None
+    if sudo:
+        return clip(sudo, 64)
+    uid = os.geteuid()
+    try:
+        import pwd
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)
+
+
+def record(layout, name, command, outcome, previous=None, target=None, reason=None,
+           removed=()):
+    """Append one event of pod ``name``: ``command`` took it from version
+    ``previous`` to ``target`` (numbers or None) with ``outcome``."""
+    from ops.errors import MESSAGE_MAX, clip
+    event = {"at": store.now(), "command": command, "from": previous, "to": target,
+             "outcome": outcome, "reason": clip(reason, MESSAGE_MAX, tail=False),
+             "by": who(), "removed": sorted(removed)}
+    line = (json.dumps(event, sort_keys=True) + "\n").encode("utf-8")
+    p = path(layout, name)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+        size = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    if size > MAX_BYTES or size > MAX_ENTRIES * 64:     # else it cannot hold too many lines
+        _trim(p)
+
+
+def _trim(p):
+    with open(p, "rb") as f:
+        lines = f.read().splitlines(keepends=True)
+    kept, size = [], 0
+    for line in reversed(lines):
+        if len(kept) == MAX_ENTRIES or size + len(line) > MAX_BYTES:
+            break
+        kept.append(line)
+        size += len(line)
+    if len(kept) < len(lines):
+        atomic.write_bytes(p, b"".join(reversed(kept)))
+
+
+def read(layout, name):
+    """The events of pod ``name``, oldest first ([] when none); a line that
+    is not a JSON object (torn by a crash) is skipped."""
+    try:
+        with open(path(layout, name), "rb") as f:
+            raw = f.read(MAX_BYTES * 2)
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in raw.splitlines():
+        try:
+            event = json.loads(line.decode("utf-8"))
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            out.append(event)
+    return out
+
+
+def exists(layout, name):
+    return os.path.isfile(path(layout, name))

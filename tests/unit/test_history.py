@@ -1,0 +1,130 @@
+"""`ops history`: one event per change, from execute.apply and recovery,
+kept outside the versions, bounded, never written by --dry-run."""
+
+import json
+import os
+
+import pytest
+
+from conftest import unit_text
+from ops import history
+from ops.layout import Layout
+
+pytestmark = pytest.mark.compat
+
+KEYS = {"ok", "changed", "command", "dry_run", "exit_code", "pod", "previous", "rolled_back",
+        "actions", "error", "reason", "history"}
+
+
+def web(bundle, version):
+    return bundle(name="web", version=version, units=[
+        {"file": "web-api.service", "start": True,
+         "text": unit_text("web-api.service", body="v%d" % version)}])
+
+
+def events(ops):
+    r = ops("--json", "history", "web")
+    assert r.code == 0, r
+    assert set(r.json()) == KEYS
+    return r.json()["history"]
+
+
+def test_every_change_is_an_event_oldest_first_and_outlives_the_pod(ops, root, bundle,
+                                                                   monkeypatch):
+    monkeypatch.setenv("SUDO_USER", "alice")
+    for v in (1, 2):
+        assert ops("deploy", web(bundle, v)).code == 0
+    assert ops("redeploy", "web:1").code == 0
+    assert ops("pin", "web:1").code == 0
+    assert ops("unpin", "web:1").code == 0
+    assert ops("cleanup", "--keep", "0").code == 0
+    r = ops("undeploy", "web", "--remove")
+    assert r.code == 0, r
+    assert "history of web is kept" in r.err
+    assert not (root / "etc/ops/pods/web").exists()
+    got = [(e["command"], e["from"], e["to"], e["outcome"], e["removed"]) for e in events(ops)]
+    assert got == [("deploy", None, 1, "ok", []), ("deploy", 1, 2, "ok", []),
+                   ("redeploy", 2, 1, "ok", []), ("pin", None, 1, "ok", []),
+                   ("unpin", None, 1, "ok", []), ("cleanup", None, None, "removed", [2]),
+                   ("undeploy", 1, None, "removed", [1])]
+    assert all(e["by"] == "alice" and e["at"].endswith("Z") for e in events(ops))
+    text = ops("history", "web")
+    assert text.code == 0
+    assert text.lines[0].split() == ["AT", "COMMAND", "FROM", "TO", "OUTCOME", "BY", "REASON"]
+    assert text.lines[2].split()[1:6] == ["deploy", "1", "2", "ok", "alice"]
+    assert text.lines[-1].split()[1:6] == ["undeploy", "1", "-", "removed", "1"]
+
+
+def test_dry_run_and_unchanged_record_nothing(ops, root, bundle):
+    b = web(bundle, 1)
+    assert ops("--dry-run", "deploy", b).code == 0
+    assert ops("history", "web").code == 2          # no such pod
+    assert ops("deploy", b).code == 0
+    assert ops("deploy", b).code == 0               # unchanged: no plan to apply
+    assert ops("--dry-run", "undeploy", "web", "--remove").code == 0
+    assert [e["command"] for e in events(ops)] == ["deploy"]
+
+
+def test_a_rolled_back_deploy_keeps_its_reason(ops, bundle, monkeypatch):
+    assert ops("deploy", web(bundle, 1)).code == 0
+    from ops.execute import Executor
+
+    def broken(self, a):
+        raise OSError(28, "No space left on device", "/etc/systemd/system/web-api.service")
+    monkeypatch.setattr(Executor, "install_unit", broken)
+    r = ops("deploy", web(bundle, 2))
+    assert r.code == 1, r
+    last = events(ops)[-1]
+    assert (last["command"], last["from"], last["to"], last["outcome"]) == \
+        ("deploy", 1, 2, "rolled back")
+    assert "No space left on device" in last["reason"] and "rolled back to 1" in last["reason"]
+
+
+def test_recovery_of_an_interrupted_run_is_an_event(ops, root, bundle):
+    for v in (1, 2):
+        assert ops("deploy", web(bundle, v)).code == 0
+    j = root / "var/lib/ops/journal/web.json"
+    j.parent.mkdir(parents=True, exist_ok=True)
+    j.write_text(json.dumps({"pod": "web", "from": 1, "to": 2, "command": "deploy"}))
+    assert ops("pin", "web:1").code == 0
+    rec, pin = events(ops)[-2:]
+    assert (rec["command"], rec["from"], rec["to"], rec["outcome"]) == \
+        ("recover", 2, 1, "rolled back")
+    assert "interrupted deploy" in rec["reason"]
+    assert pin["command"] == "pin"
+
+
+def test_history_is_bounded_and_rewritten_whole(root, monkeypatch):
+    monkeypatch.setattr(history, "MAX_ENTRIES", 5)
+    layout = Layout(str(root))
+    for n in range(400):       # past 5 * 64 bytes the lines are counted
+        history.record(layout, "web", "deploy", "ok", n, n + 1)
+    got = history.read(layout, "web")
+    assert [e["to"] for e in got] == [396, 397, 398, 399, 400]
+    monkeypatch.setattr(history, "MAX_ENTRIES", 1000)
+    monkeypatch.setattr(history, "MAX_BYTES", 1000)
+    history.record(layout, "web", "deploy", "ok", 400, 401, reason="x" * 600)
+    assert os.path.getsize(history.path(layout, "web")) <= 1000
+    assert history.read(layout, "web")[-1]["to"] == 401
+
+
+def test_a_torn_line_is_skipped(root):
+    layout = Layout(str(root))
+    history.record(layout, "web", "deploy", "ok", None, 1)
+    with open(history.path(layout, "web"), "a") as f:
+        f.write('{"at": "2026-')
+    assert len(history.read(layout, "web")) == 1
+
+
+def test_who_ran_it(monkeypatch):
+    monkeypatch.setenv("SUDO_USER", "bob")
+    assert history.who() == "bob"
+    monkeypatch.delenv("SUDO_USER")
+    import pwd
+    assert history.who() == pwd.getpwuid(os.geteuid()).pw_name
+
+
+def test_unknown_pod_and_a_version_are_refused(ops):
+    r = ops("--json", "history", "nope")
+    assert r.code == 2 and r.json()["history"] == [] and set(r.json()) == KEYS
+    assert ops("history", "web:1").code == 2
