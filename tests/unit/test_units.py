@@ -215,3 +215,15 @@ def test_a_specifier_is_refused(line):
 
 def test_a_specifier_outside_install_is_no_concern():
     assert install_names("[Service]\nExecStart=/bin/echo %i\n[Install]\n") == (set(), set())
+
+
+def test_a_unit_named_by_systemd_escape_is_deployed_and_undeployed(ops, root, bundle):
+    name = "web\\x2dapi.service"
+    b = bundle(name="web", version=1, units=[{"file": name, "start": True,
+                                              "text": unit_text(name, body="v1")}])
+    r = ops("deploy", b)
+    assert r.code == 0, r
+    udir = root / "etc/systemd/system"
+    assert (udir / name).is_file() and (udir / (name + ".d") / "50-ops.conf").is_file()
+    assert ops("undeploy", "web").code == 0
+    assert not (udir / name).exists() and not (udir / (name + ".d")).exists()
