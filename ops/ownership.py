@@ -35,8 +35,11 @@ SEARCH_PATHS = (
     "usr/local/lib/systemd/system", "lib/systemd/system", "usr/lib/systemd/system",
     "run/systemd/generator.late",
 )
-# units systemd itself provides, without a file
-BUILTIN = ("-.mount", "-.slice")
+# units systemd itself provides, without a file (its perpetual units,
+# src/core/mount.c, slice.c, scope.c: the root mount, the root slice, PID 1's
+# own scope and the system slice, which it makes even without
+# system.slice's file); offline these are the names known without asking
+BUILTIN = ("-.mount", "-.slice", "init.scope", "system.slice")
 _MOUNT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:_.")
 
 

@@ -227,3 +227,12 @@ def test_a_unit_named_by_systemd_escape_is_deployed_and_undeployed(ops, root, bu
     assert (udir / name).is_file() and (udir / (name + ".d") / "50-ops.conf").is_file()
     assert ops("undeploy", "web").code == 0
     assert not (udir / name).exists() and not (udir / (name + ".d")).exists()
+
+
+@pytest.mark.parametrize("unit", ["system.slice", "-.slice"])
+def test_a_unit_systemd_builds_in_is_refused_offline_without_a_file(ops, root, bundle, unit):
+    b = bundle(name="web", version=1, units=[{"file": unit, "text": "[Slice]\n"}])
+    r = ops("deploy", b)
+    assert r.code == 2, r
+    assert "systemd already has a unit %s" % unit in r.err
+    assert not (root / "etc/systemd/system" / unit).exists()
