@@ -5,6 +5,8 @@ next mutating run removes (see :func:`remove_leftovers`)."""
 
 import os
 
+from ops import confine
+
 __all__ = ["TMP_PREFIX", "remove_quietly", "remove_tree_quietly", "write_bytes", "write_text", "copy_file", "symlink",
            "remove_leftovers", "fsync_dir"]
 
@@ -31,7 +33,7 @@ def fsync_dir(path):
 
 def _replace(path, mode, fill, sync_dir=True):
     """Create ``path`` through a temporary file that ``fill(f)`` writes."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    confine.makedirs(os.path.dirname(path) or ".")
     tmp = _tmp_name(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -64,7 +66,7 @@ def copy_file(src, path, mode=0o644, sync_dir=True):
 
 def symlink(target, path):
     """Point symlink ``path`` at ``target``, replacing it atomically."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    confine.makedirs(os.path.dirname(path) or ".")
     tmp = _tmp_name(path)
     remove_quietly(tmp)
     os.symlink(target, tmp)
@@ -92,7 +94,9 @@ def remove_leftovers(directory):
 
 
 def remove_quietly(path):
-    """Unlink ``path`` if it is there; a missing file is no error."""
+    """Unlink ``path`` if it is there; a missing file is no error.  A
+    symbolic link on the way inside ops's trees is refused (:mod:`ops.confine`)."""
+    confine.check(path)
     try:
         os.unlink(path)
     except OSError:
@@ -102,7 +106,9 @@ def remove_quietly(path):
 def remove_tree_quietly(path):
     """Remove ``path``: a directory with everything under it, else the file
     or symbolic link itself.  Errors are ignored (what cannot be removed
-    stays); a missing path is no error."""
+    stays); a missing path is no error.  A symbolic link on the way inside
+    ops's trees is refused (:mod:`ops.confine`)."""
+    confine.check(path)
     if os.path.isdir(path) and not os.path.islink(path):
         import shutil          # only when there is a tree to remove
         shutil.rmtree(path, ignore_errors=True)

@@ -171,7 +171,7 @@ class _Validator:
             base = _basename(art.location)
             m = UNIT_RE.fullmatch(base)
             self.expect(m is not None and len(base) <= UNIT_NAME_MAX, where + ".unit-file",
-                        "%r is not a valid unit name (letters, digits, ':_.-', an optional "
+                        "%r is not a valid unit name (letters, digits, ':_.-\\', an optional "
                         "'@' for a template, ending in .%s)" % (base, ", .".join(UNIT_SUFFIXES)))
             self.expect("@" not in m.group(1), where + ".unit-file",
                         "%r: a unit file is a plain unit or a template (name@.service), "
@@ -217,7 +217,8 @@ class _Validator:
             self.expect(isinstance(inst, (str, int)) and not isinstance(inst, bool), w,
                         "must be a string or an integer")
             s = str(inst)
-            self.expect(INSTANCE_RE.fullmatch(s) is not None and len(s) <= 200, w,
+            # its length: the full unit name's, checked by the caller
+            self.expect(INSTANCE_RE.fullmatch(s) is not None, w,
                         "%r is not a valid instance name (letters, digits, ':_.-')" % s)
             self.expect(s not in seen, w, "duplicate instance %r" % s)
             seen.add(s)

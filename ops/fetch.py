@@ -125,7 +125,8 @@ def download(uri, dest_dir, *, timeout=30.0, ca_file=None, attempts=3, backoff=0
         urllib.request.HTTPSHandler(context=tls_context(ca_file)), _Redirects())
     final = os.path.join(dest_dir, local_name(uri))
     try:
-        os.makedirs(dest_dir, exist_ok=True)
+        from ops import confine
+        confine.makedirs(dest_dir)
     except OSError as e:
         raise FetchError(uri, "cannot create %s: %s" % (dest_dir, e.strerror or e))
     attempts = max(1, int(attempts))

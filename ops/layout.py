@@ -16,6 +16,9 @@ class Layout:
         # the live host, never offline mode
         self.root = os.path.realpath(root or "/")
         self.offline = self.root != "/"
+        # below these, ops refuses a symbolic link on the way to what it changes
+        from ops import confine
+        confine.register(self.path("etc/ops"), self.state_dir, self.unit_dir)
 
     def escape(self):
         """(path, real path) of the first directory ops writes under ROOT that

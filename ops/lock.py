@@ -22,9 +22,10 @@ class Lock:
         self.fd = None
 
     def acquire(self):
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        from ops import confine
+        confine.makedirs(os.path.dirname(self.path))
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         except OSError as e:
             raise UsageError(self.path, "cannot open the lock file: %s" % e.strerror)
         deadline = time.monotonic() + self.timeout

@@ -13,7 +13,7 @@ import os
 from ops import store
 from ops.errors import Refused, UsageError
 
-__all__ = ["argv", "entries", "follow", "MAX_LINES"]
+__all__ = ["units", "argv", "run", "entries", "MAX_LINES"]
 
 MAX_LINES = 10000
 

@@ -16,7 +16,9 @@ NAME_RE = re.compile(r"[a-z0-9]+([-.][a-z0-9]+)*")
 MAX_NAME_LENGTH = 128
 UNIT_SUFFIXES = ("service", "socket", "timer", "path", "target", "mount",
                  "automount", "slice")
-UNIT_RE = re.compile(r"([A-Za-z0-9:_.\-]+?)(@?)\.(%s)" % "|".join(UNIT_SUFFIXES))
+# systemd's unit_name_is_valid(): letters, digits and ":-_.\\" (the backslash
+# of systemd-escape's "\x2d"); one optional '@' before the suffix (a template)
+UNIT_RE = re.compile(r"([A-Za-z0-9:_.\\\-]+?)(@?)\.(%s)" % "|".join(UNIT_SUFFIXES))
 UNIT_NAME_MAX = 255              # systemd: a unit name is shorter than UNIT_NAME_MAX (256)
 # systemd refuses templates (and so instances) of these unit types
 NO_TEMPLATE_SUFFIXES = ("mount", "automount", "slice")
@@ -62,6 +64,13 @@ def unit_name_problem(name):
         if "" in parts:
             return ("%r: '-' stands for '/' in a .%s unit's name; it cannot start or end the "
                     "name or come twice in a row" % (name, suffix))
-        if suffix != "slice" and any(p in (".", "..") for p in parts):
+        if suffix != "slice" and any(_unescape(p) in (".", "..") for p in parts):
             return "%r: the path of a .%s unit cannot hold '.' or '..'" % (name, suffix)
     return None
+
+
+def _unescape(part):
+    """A part of an escaped path with systemd-escape's ``\\xNN`` undone."""
+    if "\\" not in part:
+        return part
+    return re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), part)

@@ -35,8 +35,11 @@ SEARCH_PATHS = (
     "usr/local/lib/systemd/system", "lib/systemd/system", "usr/lib/systemd/system",
     "run/systemd/generator.late",
 )
-# units systemd itself provides, without a file
-BUILTIN = ("-.mount", "-.slice")
+# units systemd itself provides, without a file (its perpetual units,
+# src/core/mount.c, slice.c, scope.c: the root mount, the root slice, PID 1's
+# own scope and the system slice, which it makes even without
+# system.slice's file); offline these are the names known without asking
+BUILTIN = ("-.mount", "-.slice", "init.scope", "system.slice")
 _MOUNT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:_.")
 
 
@@ -123,6 +126,7 @@ class SystemNames:
         self.dirs = [layout.path(d) for d in SEARCH_PATHS]
         self.dirs = [d for d in self.dirs if d != own]
         self._listed = None
+        self._asked = set()
 
     def _names(self):
         if self._listed is None:
@@ -160,6 +164,20 @@ class SystemNames:
                 points.append(f[4])
         return points
 
+    def ask(self, units):
+        """Online, ask systemd itself too (one batched ``systemctl show``)
+        about ``units`` no file names: a unit it has without a file in its
+        search path (built in, a device, a scope) is its own as well."""
+        if self.layout.offline:
+            return
+        listed = self._names()
+        todo = [u for u in dict.fromkeys(units) if u not in listed and u not in self._asked]
+        if not todo:
+            return
+        self._asked.update(todo)
+        from ops.systemd import Systemd
+        listed.update(Systemd(self.layout).known_elsewhere(todo))
+
     def where(self, unit):
         """Where systemd already has ``unit`` (a path, or what makes it), or None."""
         return self._names().get(unit)
@@ -195,6 +213,7 @@ def check_conflicts(layout, name, units, text_of, removed=()):
                 continue
     check_removal(layout, name, removed, owner)
     system = SystemNames(layout)
+    system.ask(n for u in units for n in (u.name,) + u.unit_names)
     for u in units:
         p = layout.unit_path(u.name)
         if u.name in others:
@@ -266,6 +285,7 @@ def check_install_section(layout, name, units, u, text, owner=None, system=None)
         if u.instances is not None and "@." in a:
             stem, suffix = a.split("@", 1)
             names += ["%s@%s%s" % (stem, i, suffix) for i in u.instances]
+        system.ask(n for n in names if n not in ours)
         for n in names:
             if n in ours:
                 continue

@@ -56,6 +56,7 @@ def set_pin(ctx, name, version, on):
         if on:
             atomic.write_text(path, "pinned at %s\n" % store.now())
         else:
+            atomic.confine.check(path)
             os.unlink(path)
             atomic.fsync_dir(os.path.dirname(path))
     return True

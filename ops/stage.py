@@ -13,7 +13,7 @@ import errno
 import json
 import os
 
-from ops import atomic, log, store
+from ops import atomic, confine, log, store
 from ops.actions import Download, FetchImage, StoreVersion, UnpackVolume
 from ops.errors import Failed, OpsError
 from ops.ownership import check_install_section
@@ -73,7 +73,7 @@ class Stager:
         self.tmp_version = os.path.join(pod_dir, "%s%d-%d" % (atomic.TMP_PREFIX, os.getpid(),
                                                               b.version))
         atomic.remove_tree_quietly(self.tmp_version)
-        os.makedirs(os.path.join(self.tmp_version, "units"))
+        confine.makedirs(os.path.join(self.tmp_version, "units"), exist_ok=False)
         # files inside the staging directory need no fsync of their directory:
         # _finish renames the directory into place and fsyncs its parent
         atomic.write_bytes(os.path.join(self.tmp_version, "pod.json"), b.raw, sync_dir=False)
@@ -115,7 +115,7 @@ class Stager:
                 arg = os.path.join(self.layout.tmp_dir, "%simage-%d-%d.aci"
                                    % (atomic.TMP_PREFIX, os.getpid(), img.index))
                 atomic.remove_quietly(arg)
-                os.makedirs(self.layout.tmp_dir, exist_ok=True)
+                confine.makedirs(self.layout.tmp_dir)
                 os.symlink(src, arg)
                 self.temporary.append(arg)
         sig = self._local(img.signature) if img.signature else None
@@ -155,6 +155,7 @@ class Stager:
 
     def _makedirs(self, path):
         """makedirs, remembering the topmost directory it created (for _undo)."""
+        confine.check_dir(path)
         top = None
         p = path
         while not os.path.exists(p):
@@ -177,6 +178,7 @@ class Stager:
                            source=b.source(), images=ids, outcome="staged",
                            staged_at=store.now(), start_units=list(start_units(b.units)),
                            units=unit_digests(sv.units_dir))
+            confine.check(final)
             os.rename(self.tmp_version, final)
             atomic.fsync_dir(os.path.dirname(final))
             self.tmp_version = None

@@ -11,7 +11,7 @@ pod's directory also holds ``index``, what `list` shows of each version (see
 import os
 import time
 
-from ops import atomic, index
+from ops import atomic, confine, index
 from ops.errors import Failed
 from ops.index import is_version    # there, so that `list` imports nothing more
 
@@ -199,6 +199,7 @@ def set_current(layout, sv):
 
 
 def clear_current(layout, name):
+    confine.check(layout.current_link(name))
     try:
         os.unlink(layout.current_link(name))
     except FileNotFoundError:
@@ -208,6 +209,7 @@ def clear_current(layout, name):
 def remove_tree(path):
     """Delete a directory so that a killed run leaves only a temporary name
     (removed by the next run), never a half-deleted version."""
+    confine.check(path)
     if not os.path.lexists(path):
         return
     parent, base = os.path.split(path.rstrip("/"))
@@ -221,6 +223,7 @@ def remove_tree(path):
 
 def remove_if_empty(path):
     """Remove a pod's directory once it holds no version (its index aside)."""
+    confine.check(path)
     try:
         if os.listdir(path) == [index.INDEX]:
             index.remove(path)

@@ -276,6 +276,32 @@ class Systemd:
             return {}
         return self._show(units, *props)
 
+    def known_elsewhere(self, units):
+        """Online: {unit: what systemd says of it} of the ``units`` systemd
+        itself knows (LoadState other than not-found) from no file in
+        /etc/systemd/system: built in, transient, generated, a device or a
+        scope.  One batched ``systemctl show``; offline {}."""
+        units = list(units)
+        if self.offline or not units:
+            return {}
+        own = self.layout.unit_dir + "/"
+        out = {}
+        args = self._argv(["show", "-p", "Id", "-p", "LoadState", "-p", "FragmentPath", "--"])
+        for batch in batches(args, units):
+            proc = run(args + batch, check=False)
+            blocks = [dict(l.split("=", 1) for l in b.splitlines() if "=" in l)
+                      for b in proc.stdout.split("\n\n") if b.strip()]
+            if len(blocks) != len(batch):     # not one block per name: match by Id alone
+                ids = {b.get("Id"): b for b in blocks}
+                blocks = [ids.get(u, {}) for u in batch]
+            for u, b in zip(batch, blocks):
+                state = b.get("LoadState", "not-found") or "not-found"
+                frag = b.get("FragmentPath", "")
+                if state != "not-found" and not frag.startswith(own):
+                    out[u] = "systemd itself (LoadState=%s%s)" % (
+                        state, ", FragmentPath=" + frag if frag else "")
+        return out
+
     def settle(self, units, seconds):
         """Poll for ``seconds``; return the first units found down, else []."""
         units = list(units)

@@ -42,6 +42,7 @@ import errno
 import os
 
 from ops.archive import MAX_HEADER_BYTES, TarStream, detect_compression, strerror
+from ops import confine
 from ops.atomic import TMP_PREFIX, fsync_dir, remove_tree_quietly
 from ops.errors import VolumeError
 
@@ -92,7 +93,7 @@ def unpack(archive, dest, *, label=None, keep_owners=None, max_bytes=None, max_m
     parent, base = os.path.split(dest)
     tmp = os.path.join(parent, "%s%d-%s" % (TMP_PREFIX, os.getpid(), base))
     try:
-        os.makedirs(parent, exist_ok=True)
+        confine.makedirs(parent)
         if os.path.lexists(tmp):            # left by a killed run with our PID
             remove_tree_quietly(tmp)
         os.mkdir(tmp, 0o700)

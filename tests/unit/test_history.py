@@ -12,7 +12,7 @@ from ops.layout import Layout
 
 pytestmark = pytest.mark.compat
 
-KEYS = {"ok", "changed", "command", "dry_run", "exit_code", "pod", "previous", "rolled_back",
+KEYS = {"ok", "changed", "command", "dry_run", "exit_code", "pod", "previous", "rolled_back", "stop_timed_out",
         "actions", "error", "reason", "history"}
 
 

@@ -215,3 +215,66 @@ def test_a_specifier_is_refused(line):
 
 def test_a_specifier_outside_install_is_no_concern():
     assert install_names("[Service]\nExecStart=/bin/echo %i\n[Install]\n") == (set(), set())
+
+
+def test_a_unit_named_by_systemd_escape_is_deployed_and_undeployed(ops, root, bundle):
+    name = "web\\x2dapi.service"
+    b = bundle(name="web", version=1, units=[{"file": name, "start": True,
+                                              "text": unit_text(name, body="v1")}])
+    r = ops("deploy", b)
+    assert r.code == 0, r
+    udir = root / "etc/systemd/system"
+    assert (udir / name).is_file() and (udir / (name + ".d") / "50-ops.conf").is_file()
+    assert ops("undeploy", "web").code == 0
+    assert not (udir / name).exists() and not (udir / (name + ".d")).exists()
+
+
+@pytest.mark.parametrize("unit", ["system.slice", "-.slice"])
+def test_a_unit_systemd_builds_in_is_refused_offline_without_a_file(ops, root, bundle, unit):
+    b = bundle(name="web", version=1, units=[{"file": unit, "text": "[Slice]\n"}])
+    r = ops("deploy", b)
+    assert r.code == 2, r
+    assert "systemd already has a unit %s" % unit in r.err
+    assert not (root / "etc/systemd/system" / unit).exists()
+
+
+def fake_systemctl(tmp_path, monkeypatch, known):
+    """A systemctl on PATH whose ``show`` says what ``known`` ({unit: (LoadState,
+    FragmentPath)}) says, not-found for any other unit; it logs its calls."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "systemctl"
+    script.write_text("""#!%s
+import json, sys
+known = json.loads(%r)
+args = sys.argv[1:]
+with open(%r, "a") as f:
+    f.write(" ".join(args) + "\\n")
+units = args[args.index("--") + 1:]
+print("\\n\\n".join("Id=%%s\\nLoadState=%%s\\nFragmentPath=%%s" %% ((u,) + tuple(known.get(u, ("not-found", ""))))
+                     for u in units))
+""" % (__import__("sys").executable, __import__("json").dumps(known), str(tmp_path / "calls")))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
+    return tmp_path / "calls"
+
+
+def test_online_a_unit_systemd_has_without_a_file_is_refused(tmp_path, monkeypatch):
+    from ops.errors import ConflictError
+    from ops.ownership import check_conflicts
+    from ops.records import Artifact, UnitSpec
+    calls = fake_systemctl(tmp_path, monkeypatch, {
+        "opsfake-built-in.service": ("loaded", ""),
+        "opsfake-generated@1.service": ("loaded", "/run/systemd/generator/opsfake-generated@1.service"),
+        "opsfake-mine.service": ("loaded", "/etc/systemd/system/opsfake-mine.service")})
+    layout = Layout("/")
+    mine = UnitSpec("opsfake-mine.service", Artifact("x"), True, None)
+    check_conflicts(layout, "opsfake", [mine], lambda u: None)     # its own file: no conflict
+    for unit in (UnitSpec("opsfake-built-in.service", Artifact("x"), True, None),
+                 UnitSpec("opsfake-generated@.service", Artifact("x"), True, ("0", "1"))):
+        with pytest.raises(ConflictError) as e:
+            check_conflicts(layout, "opsfake", [mine, unit], lambda u: None)
+        assert "systemd already has a unit opsfake-" in str(e.value.message)
+    lines = calls.read_text().splitlines()
+    assert len(lines) == 3 and all(l.startswith("show -p Id -p LoadState -p FragmentPath --")
+                                   for l in lines)
