@@ -104,7 +104,12 @@ def _hint_redeploy(host, arg):
     if version is not None and store.get(host.layout, name, version) is not None:
         raise BundleError(arg, "no such bundle; to run stored version %d of %s again: "
                           "ops redeploy %s" % (version, name, arg))
-    if version is None and store.versions(host.layout, name):
+    stored = [v.version for v in store.versions(host.layout, name)]
+    if version is not None and stored:
+        raise BundleError(arg, "no such bundle, and version %d of %s is not stored (stored: %s); "
+                          "deploy its bundle, or ops redeploy %s:VERSION" % (
+                              version, name, " ".join(map(str, stored)), name))
+    if version is None and stored:
         raise BundleError(arg, "no such bundle; pod %s is stored: ops redeploy %s:VERSION "
                           "(or ops redeploy %s: the last good version before the current)"
                           % (name, name, name))

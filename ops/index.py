@@ -28,8 +28,8 @@ _FIELDS = 9
 
 def is_version(text):
     """A version as a directory name: ASCII digits only (``str.isdigit`` also
-    accepts digits such as '²' that ``int`` refuses)."""
-    return text.isdigit() and text.isascii() and len(text) <= 19
+    accepts digits such as '²' that ``int`` refuses), below 2^63 as SPEC says."""
+    return text.isdigit() and text.isascii() and len(text) <= 19 and int(text) < 2 ** 63
 
 
 def _key(vdir):

@@ -681,3 +681,18 @@ def test_the_reason_of_a_refused_redeploy_names_the_pod(ops, root, deployed):
     assert doc["pod"] == {"name": "web", "version": 7} and doc["previous"] == 1
     assert doc["reason"] == {"pod": "web", "version": 7, "unit": None,
                              "what": "not stored (see `ops list web`)", "rolled_back": False}
+
+
+def test_deploy_of_a_stored_pods_version_that_is_not_stored_says_what_is(ops, root, deployed):
+    deployed(1, 2)
+    r = ops("deploy", "web:7")
+    assert r.code == 2, r
+    assert r.error_lines == ["ops: error: web:7: no such bundle, and version 7 of web is not "
+                             "stored (stored: 1 2); deploy its bundle, or ops redeploy web:VERSION"]
+
+
+def test_a_version_of_2_to_the_63_is_not_a_version(ops, root, deployed):
+    deployed(1)
+    r = ops("redeploy", "web:9223372036854775808")
+    assert r.code == 2 and "web:9223372036854775808" in r.err, r
+    assert "not stored" not in r.err, r

@@ -181,5 +181,5 @@ def test_deploy_of_a_stored_version_hints_redeploy(ops, root, deployed, tmp_path
     r = ops("deploy", "web")
     assert r.code == 2 and "ops redeploy web:VERSION" in r.error_lines[0], r
     r = ops("deploy", "web:9")
-    assert r.code == 2 and "redeploy" not in r.err, r
+    assert r.code == 2 and "version 9 of web is not stored (stored: 1 2)" in r.err, r
     assert diff(before, snapshot(root)) == []
