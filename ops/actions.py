@@ -76,7 +76,8 @@ SetCurrent = _kind("SetCurrent", "set-current", "name version", target="label", 
 ClearCurrent = _kind("ClearCurrent", "clear-current", "name", target="name")
 
 # -- removals: after the switch, not undone ------------------------------------
-RemoveVersion = _kind("RemoveVersion", "remove-version", "path shown", target="shown")
+RemoveVersion = _kind("RemoveVersion", "remove-version", "version path shown", target="shown",
+                      doc="Delete stored version ``version`` (its directory ``path``).")
 RemoveVolumes = _kind("RemoveVolumes", "remove-volumes", "path shown", target="shown")
 RemoveImages = _kind("RemoveImages", "remove-images", "ids", listed="ids",
                      doc="Remove images no remaining stored version uses from rkt's store.")

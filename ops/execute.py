@@ -38,8 +38,7 @@ def apply(ctx, plan, target=None, previous=None):
 
 def _record(ctx, plan, target, previous, outcome, reason=None):
     from ops import history
-    removed = [int(os.path.basename(a.path)) for a in plan.removals
-               if isinstance(a, RemoveVersion) and os.path.basename(a.path).isdigit()]
+    removed = [a.version for a in plan.removals if isinstance(a, RemoveVersion)]
     if plan.switch:
         frm, to = (previous.version if previous else None), (target.version if target else None)
     else:

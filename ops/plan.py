@@ -303,7 +303,7 @@ def plan_removal(ctx, name, doomed, doomed_elsewhere=(), scheduled=None, stored_
     acts = []
     doomed_keys = {(name, v.version) for v in doomed} | set(doomed_elsewhere)
     for v in doomed:
-        acts.append(RemoveVersion(v.dir, layout.host(v.dir)))
+        acts.append(RemoveVersion(v.version, v.dir, layout.host(v.dir)))
         if os.path.isdir(layout.volumes_dir(name, v.version)):
             vdir = layout.volumes_dir(name, v.version)
             acts.append(RemoveVolumes(vdir, layout.host(vdir)))

@@ -232,9 +232,9 @@ def test_undeploy_remove_deletes_every_version_and_its_volumes(ops, root, bundle
     plan = plan_undeploy(host(root), "web", None, remove=True)
     assert plan.switch[-1] == ClearCurrent("web")
     assert plan.removals == (
-        RemoveVersion(str(root / "etc/ops/pods/web/1"), "/etc/ops/pods/web/1"),
+        RemoveVersion(1, str(root / "etc/ops/pods/web/1"), "/etc/ops/pods/web/1"),
         RemoveVolumes(str(root / "var/lib/ops/volumes/web/1"), "/var/lib/ops/volumes/web/1"),
-        RemoveVersion(str(root / "etc/ops/pods/web/2"), "/etc/ops/pods/web/2"))
+        RemoveVersion(2, str(root / "etc/ops/pods/web/2"), "/etc/ops/pods/web/2"))
 
 
 def test_undeploy_of_an_old_version_switches_nothing(ops, root, bundle):
@@ -317,7 +317,7 @@ def test_cleanup_keeps_pinned_and_the_rollback_target(ops, root, bundle):
     assert name == "web"
     assert removed == [2]
     assert kept == [(1, "pinned"), (3, "rollback target")]
-    assert acts == (RemoveVersion(str(root / "etc/ops/pods/web/2"), "/etc/ops/pods/web/2"),)
+    assert acts == (RemoveVersion(2, str(root / "etc/ops/pods/web/2"), "/etc/ops/pods/web/2"),)
     assert plan.changed and plan.actions == acts
 
 
