@@ -269,13 +269,6 @@ class Systemd:
                     out[cur["Id"]] = cur
         return out
 
-    def show(self, units, *props):
-        """{unit: {prop: value}} of ``units``, in batched ``systemctl show`` (online only)."""
-        units = list(units)
-        if self.offline or not units:
-            return {}
-        return self._show(units, *props)
-
     def known_elsewhere(self, units):
         """Online: {unit: what systemd says of it} of the ``units`` systemd
         itself knows (LoadState other than not-found) from no file in
