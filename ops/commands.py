@@ -14,7 +14,7 @@ from ops.errors import BundleError, Refused, about
 from ops.result import Result
 
 __all__ = ["check", "deploy", "redeploy", "undeploy", "pin", "list_versions", "cleanup", "status",
-           "history"]
+           "history", "diff"]
 
 
 # The modules a command needs are imported inside it, so that `list` (run on
@@ -217,3 +217,9 @@ def history(layout, name):
 def status(host, name=None, health=False):
     from ops.status import status as pod_status
     return pod_status(host, name, health)
+
+
+def diff(layout, ref, target, insecure_images=False):
+    """What changes from stored version ``ref`` to ``target`` (:mod:`ops.diff`)."""
+    from ops import diff as diff_mod
+    return diff_mod.diff(layout, ref, target, insecure_images)

@@ -15,7 +15,7 @@ from ops.result import Result
 # json is imported when needed: `ops list` runs on every Ansible play, and
 # start-up time counts there.
 
-__all__ = ["write", "write_json", "result", "check", "versions", "status", "history", "table",
+__all__ = ["write", "write_json", "result", "check", "versions", "status", "history", "diff", "table",
            "printable", "STATUS_DRIFT"]
 
 STATUS_DRIFT = 5      # `status` found drift, a unit down or failed, or an interrupted run
@@ -169,6 +169,19 @@ def history(events, args):
          printable(str(e.get("reason") or "")))
         for e in events]
     write("\n".join(table(rows)))
+    return 0
+
+
+def diff(found, args):
+    """What ``diff`` found: the text as it is (nothing when the two are the same)."""
+    name, version, differs, text, changes = found
+    if args.json:
+        write_json(Result("diff", name, version, dry_run=args.dry_run, differs=differs,
+                          diff=text, changes=changes))
+        return 0
+    if text:
+        signals.hold()
+        log.write(sys.stdout, text)
     return 0
 
 

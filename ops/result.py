@@ -23,6 +23,7 @@ EXTRA = {
     "status": (("pods", list),),
     "history": (("history", list),),
     "logs": (("entries", list),),
+    "diff": (("differs", bool), ("diff", str), ("changes", list)),
     "check": (("units", list), ("images", list), ("volumes", list), ("health", lambda: None)),
 }
 

@@ -34,6 +34,7 @@ class Stager:
         self.downloads = {}        # uri -> local path
         self.fetched = []          # image IDs this run imported
         self.image_ids = {}        # image index -> ID to record
+        self.volume_digests = {}   # volume name -> sha256 of its archive (for `ops diff`)
         self.created = []          # directories this run created (removed on failure)
         self.temporary = []        # files removed when staging ends, whatever happens
         self.tmp_version = None
@@ -139,6 +140,8 @@ class Stager:
         self._makedirs(vdir)
         dest = os.path.join(vdir, vol.name)
         from ops import volumes
+        from ops.records import _file_digest
+        self.volume_digests[vol.name] = "sha256:" + _file_digest(self._local(vol.data)).hex()
         volumes.unpack(self._local(vol.data), dest,
                        label="%s: ops.volumes[%d].data (%s)" % (b.label, a.index, vol.data.location))
         self.created.append(dest)
@@ -177,7 +180,7 @@ class Stager:
             sv.write_state(name=b.name, version=b.version, content=b.content_digest(),
                            source=b.source(), images=ids, outcome="staged",
                            staged_at=store.now(), start_units=list(start_units(b.units)),
-                           units=unit_digests(sv.units_dir))
+                           units=unit_digests(sv.units_dir), volumes=self.volume_digests)
             confine.check(final)
             os.rename(self.tmp_version, final)
             atomic.fsync_dir(os.path.dirname(final))
