@@ -59,7 +59,11 @@ class _Locked:
             raise
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, err, tb):
+        if isinstance(err, Exception):
+            # what the command did before it failed (and its rollback's steps):
+            # the actions of its failure result
+            err.actions = list(self.host.done)
         if self.lock is not None:
             self.lock.release()
 

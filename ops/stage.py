@@ -17,6 +17,7 @@ from ops import atomic, confine, log, store
 from ops.actions import Download, FetchImage, StoreVersion, UnpackVolume
 from ops.errors import Failed, OpsError
 from ops.ownership import check_install_section
+from ops.transaction import did
 from ops.rkt import ids_match, image_sha512
 from ops.units import start_units, unit_digests
 
@@ -45,6 +46,7 @@ class Stager:
         try:
             for a in self.plan.stage:
                 log.info(a.describe())
+                did(self.ctx, a)
                 steps[type(a)](a)
             return self._finish()
         except OSError as e:
