@@ -47,6 +47,10 @@ class _Locked:
                     log.info("note: %s is left by an interrupted run and cannot be trusted (%s)"
                              % (j["path"], j["unreadable"]))
                     continue
+                if j["in_progress"]:
+                    log.info("note: %s is %s, run by PID %d now (it holds the lock)"
+                             % (j["pod"], j["command"] + "ing", j["in_progress"]))
+                    continue
                 log.info("note: %s is left by an interrupted run; the next mutating command "
                          "rolls %s back to %s (dry run: nothing recovered)"
                          % (j["path"], j["pod"], j.get("from")))
@@ -189,6 +193,8 @@ def list_versions(layout, name=None, reasons=False):
                              "lists every stored version of %s"
                              % ((name.partition(":")[0],) * 2))
     interrupted = transaction.interrupted(layout)
+    from ops.progress import running
+    going = running(layout)
     rows = []
     for pod in ([name] if name else store.pods(layout)):
         cur = store.current_number(layout, pod)
@@ -196,7 +202,7 @@ def list_versions(layout, name=None, reasons=False):
             rows.append({"name": pod, "version": version, "current": cur == version,
                          "outcome": outcome, "deployed_at": deployed_at,
                          "interrupted": pod in interrupted, "pinned": pinned,
-                         "running": None})
+                         "running": None, "in_progress": going.get(pod)})
     if not layout.offline and any(r["current"] for r in rows):
         from ops.status import mark_running
         mark_running(layout, rows)

@@ -98,11 +98,18 @@ def versions(rows, args):
         (r["name"], str(r["version"]), "*" if r["current"] else "",
          (r["outcome"] or "-") + (" (pinned)" if r["pinned"] else "")
          + (" (interrupted)" if r["interrupted"] else "")
+         + (" (%s)" % _progress(r["in_progress"]) if r.get("in_progress") and r["current"]
+            else "")
          + (" (down)" if r.get("running") is False else ""),
          r["deployed_at"] or "-")
         for r in rows])
     write("\n".join(lines))     # one write for the whole table
     return 0
+
+
+def _progress(p):
+    from ops.progress import describe
+    return describe(p)
 
 
 def status(reports, args):
@@ -121,7 +128,9 @@ def status(reports, args):
 
 def _pod_status(r):
     head = "%s %s" % (r["name"], r["version"] if r["version"] is not None else "-")
-    if r["version"] is None:
+    if r.get("in_progress"):
+        yield "%s: %s" % (head, _progress(r["in_progress"]))
+    elif r["version"] is None:
         yield head + ": not deployed (no current version)"
     else:
         yield "%s: %s, outcome %s, deployed %s" % (

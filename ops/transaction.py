@@ -360,8 +360,9 @@ def _listdir(d):
 
 
 def interrupted(layout):
-    """The pods whose journal an interrupted run left behind."""
-    return {j["pod"] for j in journals(layout)}
+    """The pods whose journal an interrupted run left behind (not a run
+    still going on: :mod:`ops.progress`)."""
+    return {j["pod"] for j in journals(layout) if not j["in_progress"]}
 
 
 COMMANDS = ("deploy", "redeploy", "undeploy")
@@ -373,7 +374,8 @@ def journals(layout):
     ``pod`` is always the file's name; a journal that cannot be read, or that
     does not say plainly which pod it is about and where it goes, has
     ``unreadable`` set to why: recovery must not guess what to roll back
-    (see :func:`recover`)."""
+    (see :func:`recover`).  ``in_progress``: the PID of its writer when that
+    run still holds the lock, else None (:mod:`ops.progress`)."""
     out = []
     try:
         names = sorted(os.listdir(layout.journal_dir))
@@ -398,6 +400,9 @@ def journals(layout):
             data = {"pod": n[:-5], "from": None, "to": None, "command": "?",
                     "unreadable": why}
         data["path"] = p
+        if not why:
+            from ops.progress import writer_alive
+        data["in_progress"] = None if why else writer_alive(layout, data)
         out.append(data)
     return out
 
