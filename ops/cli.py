@@ -40,10 +40,11 @@ def _main(argv):
     except SystemExit as e:            # --help and --version
         return e.code or 0
     except KeyboardInterrupt as e:
-        command = next((a for a in argv if a in options.COMMANDS), "usage")
+        command = _command_of(argv)
         return _fail(_failed(command, "interrupted by " + signals.Interrupted.name_of(e)), json_mode, command, None)
     except Exception as e:             # UsageError
-        return _fail(e, json_mode, "usage", None)
+        # the command's own keys (empty) when the command is known
+        return _fail(e, json_mode, _command_of(argv), None)
     try:
         log.set_verbosity(0 if args.quiet else 2 if args.verbose else 1)
         if not args.command:
@@ -54,6 +55,22 @@ def _main(argv):
         return _fail(_failed(args.command, "interrupted by " + signals.Interrupted.name_of(e)), args.json, args.command, args)
     except Exception as e:
         return _fail(e, args.json, args.command, args)
+
+
+def _command_of(argv):
+    """The command named in ``argv`` (skipping the values of global options),
+    or "usage" when there is none."""
+    valued = {f for flags, _, convert, _, _, _ in options.GLOBAL_OPTIONS if convert
+              for f in flags}
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in valued:
+            skip = True
+        elif a == "--" or not a.startswith("-"):
+            return a if a in options.COMMANDS else "usage"
+    return "usage"
 
 
 def _usage(where, what):
