@@ -3,7 +3,6 @@ progress by `status` and `list`, read without taking or waiting for the lock;
 a journal whose writer is dead, or whose PID now names another process, is
 an interrupted run."""
 
-import json
 import subprocess
 import sys
 import time
