@@ -10,7 +10,7 @@ one meaning: unit names in ``units``, image IDs in ``ids``, real paths in
 
 from collections import namedtuple
 
-__all__ = ["Rollback", "Download", "StoreVersion", "FetchImage", "UnpackVolume",
+__all__ = ["did", "Rollback", "Download", "StoreVersion", "FetchImage", "UnpackVolume",
            "Stop", "Disable", "RemoveUnit", "InstallUnit", "DaemonReload", "Enable", "Start",
            "Settle", "HealthCheck", "SetCurrent", "ClearCurrent",
            "RemoveVersion", "RemoveVolumes", "RemoveImages", "Pin", "Unpin"]
@@ -98,3 +98,12 @@ class Rollback(namedtuple("Rollback", "step")):
 
     def describe(self):
         return "rollback: " + self.step.describe()
+
+
+def did(ctx, *steps, rollback=False):
+    """Note ``steps`` as carried out by the command running with ``ctx`` (its
+    ``done`` list, when it has one): the ``actions`` of its result, failed or
+    not; ``rollback``: steps of a rollback."""
+    done = getattr(ctx, "done", None)
+    if done is not None:
+        done.extend(Rollback(s) if rollback else s for s in steps)

@@ -17,7 +17,7 @@ from ops import atomic, confine, log, store
 from ops.actions import Download, FetchImage, StoreVersion, UnpackVolume
 from ops.errors import Failed, OpsError
 from ops.ownership import check_install_section
-from ops.transaction import did
+from ops.actions import did
 from ops.rkt import ids_match, image_sha512
 from ops.units import start_units, unit_digests
 

@@ -33,7 +33,7 @@ from ops.ownership import Owner
 from ops.systemd import waiting
 from ops.units import all_units, install_unit, installed, remove_unit, start_units
 
-__all__ = ["Transaction", "irreversible", "restore", "recover", "journals", "interrupted", "did"]
+__all__ = ["Transaction", "irreversible", "restore", "recover", "journals", "interrupted"]
 
 
 class Transaction:
@@ -135,15 +135,6 @@ def _remove_journal(path):
     atomic.fsync_dir(os.path.dirname(path))
 
 
-def did(ctx, step, rollback=False):
-    """Note ``step`` (an :mod:`ops.actions` record) as carried out by this
-    command: the ``actions`` of its result, failed or not."""
-    done = getattr(ctx, "done", None)
-    if done is not None:
-        from ops.actions import Rollback
-        done.append(Rollback(step) if rollback else step)
-
-
 def stopped_late(ctx, units):
     """Units whose stop timed out: said now, kept for the result
     (``stops_timed_out``) and for the failure reason of the command."""
@@ -168,8 +159,7 @@ def restore(ctx, name, good, bad):
     timeout = getattr(ctx, "stop_timeout", None)
     down = installed(layout, all_units([u for u in bad_units if foreign[u.name] is None]))
     if down:
-        did(ctx, step.Stop(down), True)
-        did(ctx, step.Disable(down), True)
+        step.did(ctx, step.Stop(down), step.Disable(down), rollback=True)
     late = sd.stop_and_disable_quietly(down, timeout, waiting(timeout))
     if late:
         stopped_late(ctx, late)
@@ -178,7 +168,7 @@ def restore(ctx, name, good, bad):
         if u.name in keep:
             continue
         if foreign[u.name] is None:
-            did(ctx, step.RemoveUnit(u.name), True)
+            step.did(ctx, step.RemoveUnit(u.name), rollback=True)
             remove_unit(layout, u.name)
         else:
             log.warn("%s is not what ops installed for %s: left in place" % (foreign[u.name], name))
@@ -187,22 +177,22 @@ def restore(ctx, name, good, bad):
         if foreign is not None:
             raise Failed(foreign, "is not what ops installed for %s, and ops does not overwrite "
                          "it; move it away" % name)
-        did(ctx, step.InstallUnit(u.name), True)
+        step.did(ctx, step.InstallUnit(u.name), rollback=True)
         install_unit(layout, good, u.name)
     starts = start_units(good_units)
-    if starts:
-        did(ctx, step.Enable(starts), True)
+    step.did(ctx, *([step.Enable(starts)] if starts else []), step.DaemonReload(),
+             rollback=True)
     sd.enable(starts)
-    did(ctx, step.DaemonReload(), True)
     sd.daemon_reload()
     if starts:
-        did(ctx, step.Start(starts), True)
+        step.did(ctx, step.Start(starts), rollback=True)
         sd.start(starts)
-        did(ctx, step.Settle(starts), True)
+        step.did(ctx, step.Settle(starts), rollback=True)
         down = sd.settle(starts, ctx.settle)
         if down:
             raise Failed(down[0], "is not active after the rollback")
-    did(ctx, step.SetCurrent(good.name, good.version) if good else step.ClearCurrent(name), True)
+    step.did(ctx, step.SetCurrent(good.name, good.version) if good else step.ClearCurrent(name),
+             rollback=True)
     if good is not None:
         store.set_current(layout, good)
     else:
