@@ -84,7 +84,8 @@ def bundle_side(arg, insecure_images=False):
     texts = {u.name: _read(u.source.path) if u.source.path else None for u in b.units}
     digests = {v.name: "sha256:" + _file_digest(v.data.path).hex() for v in b.volumes
                if v.data.path}
-    return _Side(arg.rstrip("/") or arg, b, texts, [], digests)
+    label = arg if os.path.isdir(arg) else os.path.dirname(arg) or "."
+    return _Side(label.rstrip("/") or label, b, texts, [], digests)
 
 
 def _read(path):
@@ -103,6 +104,11 @@ def diff(layout, ref_a, target, insecure_images=False):
         else stored_side(layout, target)
     lines, changes = [], []
     for unit in sorted(set(a.units) | set(b.units)):
+        remote = unit in b.units and b.units[unit].source.uri
+        if remote:          # not downloaded by a command that reads only
+            changes.append({"kind": "unit", "name": unit, "change": "unknown"})
+            lines.append("unit %s: its file is remote (%s): not compared\n" % (unit, remote))
+            continue
         ta, tb = a.texts.get(unit), b.texts.get(unit)
         if ta == tb and (unit in a.units) == (unit in b.units):
             continue

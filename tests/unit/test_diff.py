@@ -118,3 +118,24 @@ def test_invalid_bundle_is_refused_as_check_refuses_it(ops, bundle):
     r = ops("diff", "web", str(b.dir))
     assert r.code == 2
     assert r.error_lines == ops("check", str(b.dir)).error_lines
+
+
+def test_a_bundle_named_by_its_pod_json_is_labelled_by_its_directory(ops, bundle):
+    assert ops("deploy", web(bundle, 1)).code == 0
+    b = web(bundle, 2, body="v2")
+    r = ops("diff", "web", str(b.pod_json))
+    assert r.code == 0 and "+++ %s/web-api.service\n" % b.dir in r.out, r
+
+
+def test_a_remote_unit_is_not_downloaded_and_said_so(ops, bundle):
+    import json
+    assert ops("deploy", web(bundle, 1)).code == 0
+    b = web(bundle, 2)
+    b.ops_doc["systemd-units"] = [{"unit-file": "http://127.0.0.1:9/web-api.service",
+                                   "start": True}]
+    b.manifest["annotations"][-1]["value"] = json.dumps(b.ops_doc)
+    b.pod_json.write_text(json.dumps(b.manifest))
+    r = ops("diff", "web", str(b.dir))
+    assert r.code == 0, r
+    assert r.lines == ["unit web-api.service: its file is remote "
+                       "(http://127.0.0.1:9/web-api.service): not compared"], r
