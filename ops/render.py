@@ -94,11 +94,13 @@ def versions(rows, args):
     if not rows:
         write("no version of pod %s is stored" % args.name if args.name else "no pod is stored")
         return 0
+    deployed = {r["name"] for r in rows if r["current"]}     # a run in progress shows on that row
     lines = table([("NAME", "VERSION", "CURRENT", "OUTCOME", "DEPLOYED AT")] + [
         (r["name"], str(r["version"]), "*" if r["current"] else "",
          (r["outcome"] or "-") + (" (pinned)" if r["pinned"] else "")
          + (" (interrupted)" if r["interrupted"] else "")
-         + (" (%s)" % _progress(r["in_progress"]) if r.get("in_progress") and r["current"]
+         + (" (%s)" % _progress(r["in_progress"]) if r.get("in_progress") and (
+             r["current"] if r["name"] in deployed else r["version"] == r["in_progress"]["to"])
             else "")
          + (" (down)" if r.get("running") is False else ""),
          r["deployed_at"] or "-")

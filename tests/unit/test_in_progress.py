@@ -3,6 +3,7 @@ progress by `status` and `list`, read without taking or waiting for the lock;
 a journal whose writer is dead, or whose PID now names another process, is
 an interrupted run."""
 
+import json
 import subprocess
 import sys
 import time
@@ -13,13 +14,14 @@ from conftest import unit_text
 
 HOLDER = r'''
 import fcntl, json, os, sys, time
-lock, journal, started_at = sys.argv[1:4]
+lock, journal, started_at, frm, to = sys.argv[1:6]
 fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
 fcntl.flock(fd, fcntl.LOCK_EX)
 os.pwrite(fd, b"%20d\n" % os.getpid(), 0)
 os.makedirs(os.path.dirname(journal), exist_ok=True)
 with open(journal, "w") as f:
-    json.dump({"pod": "web", "from": 1, "to": 2, "command": "deploy", "pid": os.getpid(),
+    json.dump({"pod": "web", "from": json.loads(frm), "to": json.loads(to), "command": "deploy",
+               "pid": os.getpid(),
                "started_at": started_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, f)
 print("ready", flush=True)
 sys.stdin.read()
@@ -39,9 +41,10 @@ def deployed(ops, bundle):
 def holder(root):
     procs = []
 
-    def start(started_at=""):
+    def start(started_at="", frm=1, to=2):
         p = subprocess.Popen([sys.executable, "-c", HOLDER, str(root / "var/lib/ops/lock"),
-                              str(root / "var/lib/ops/journal/web.json"), started_at],
+                              str(root / "var/lib/ops/journal/web.json"), started_at,
+                              json.dumps(frm), json.dumps(to)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              universal_newlines=True)
         procs.append(p)
@@ -83,3 +86,13 @@ def test_a_pid_started_after_the_journal_was_written_is_not_its_writer(ops, depl
     holder(started_at="2001-01-01T00:00:00Z")
     report = ops("--json", "status", "web").json()["pods"][0]
     assert report["interrupted"] is True and report["in_progress"] is None
+
+
+def test_a_first_deploy_in_progress_shows_on_its_version(ops, bundle, holder):
+    b = bundle(name="web", version=1)
+    assert ops("deploy", b).code == 0
+    assert ops("undeploy", "web").code == 0          # stored, nothing current
+    p = holder(frm=None, to=1)
+    r = ops("list", "web")
+    assert "(deploying 1 (pid %d" % p.pid in r.lines[1], r
+    assert ops("status", "web").lines[0].startswith("web -: deploying 1 (pid %d" % p.pid)
