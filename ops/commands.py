@@ -192,9 +192,12 @@ def list_versions(layout, name=None, reasons=False):
             raise UsageError(name, "list takes a pod name, not NAME:VERSION: ops list %s "
                              "lists every stored version of %s"
                              % ((name.partition(":")[0],) * 2))
-    interrupted = transaction.interrupted(layout)
-    from ops.progress import running
-    going = running(layout)
+    journals = transaction.journals(layout)
+    interrupted = {j["pod"] for j in journals if not j["in_progress"]}
+    going = {}
+    if journals:          # only then: `list` runs on every Ansible play
+        from ops.progress import running
+        going = running(layout)
     rows = []
     for pod in ([name] if name else store.pods(layout)):
         cur = store.current_number(layout, pod)

@@ -9,7 +9,6 @@ run that died: it is interrupted, and the next mutating command rolls it
 back.
 """
 
-import calendar
 import os
 import time
 
@@ -43,14 +42,12 @@ def writer_alive(layout, journal):
     if holder != str(pid):
         return None
     started = _started(pid)
-    if started is None:
+    written = journal.get("started_at")
+    if started is None or not isinstance(written, str) or len(written) != 20:
         return None
-    try:
-        written = calendar.timegm(time.strptime(str(journal.get("started_at")),
-                                                "%Y-%m-%dT%H:%M:%SZ"))
-    except ValueError:
-        return None
-    return pid if started <= written + 1 else None
+    # both as ops writes times (ISO 8601, UTC, whole seconds), which sort as text
+    return pid if time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started - 1)) <= written \
+        else None
 
 
 def _started(pid):
