@@ -139,3 +139,19 @@ def test_a_remote_unit_is_not_downloaded_and_said_so(ops, bundle):
     assert r.code == 0, r
     assert r.lines == ["unit web-api.service: its file is remote "
                        "(http://127.0.0.1:9/web-api.service): not compared"], r
+
+
+def test_volume_options_read_only_and_owner(ops, bundle):
+    import json
+    same = [{"file": "web-api.service", "start": True, "text": unit_text("web-api.service")}]
+    assert ops("deploy", bundle(name="web", version=1, units=same,
+                                volumes={"data": {"a": "1"}})).code == 0
+    b = bundle(name="web", version=2, units=same, volumes={"data": {"a": "1"}},
+               manifest_extra={"volumes": [{"name": "data", "kind": "host",
+                                            "source": "/x", "readOnly": True}]})
+    b.ops_doc["volumes"][0]["owner"] = "0:0"
+    b.manifest["annotations"][-1]["value"] = json.dumps(b.ops_doc)
+    b.pod_json.write_text(json.dumps(b.manifest))
+    r = ops("diff", "web", str(b.dir))
+    assert r.code == 0, r
+    assert r.lines == ["volume data: readOnly no -> yes", "volume data: owner none -> 0:0"], r
