@@ -116,7 +116,7 @@ NGINX = Server(
     {"state": "/var/lib/nginx", "conf": "/etc/nginx", "logs": "/var/log/nginx"}, "nginx.conf",
     {1: NGINX_CONF % "version 1", 2: NGINX_CONF % "version 2",
      3: NGINX_CONF.replace("worker_processes 1;", "worker_processes 1;\nno_such_directive on;") % "version 3"},
-    "state", ['[emerg] unknown directive "no_such_directive" in /etc/nginx/nginx.conf:4'])
+    "state", ["[emerg]", 'unknown directive "no_such_directive" in /etc/nginx/nginx.conf:4'])
 WEB_LOGS = "/var/lib/web-logs"        # nginx's host volume: its access log, kept across versions
 
 B = "/root/bundles/"
