@@ -75,6 +75,7 @@ class Executor:
         self.sd = ctx.systemd
         self.name = name
         self.target = target
+        self.started = []               # the units the switch started (a health check's suspects)
         self.steps = {
             Stop: self.stop, Disable: self.disable, RemoveUnit: self.remove_unit,
             InstallUnit: self.install_unit, DaemonReload: self.daemon_reload,
@@ -114,6 +115,7 @@ class Executor:
         self.sd.enable(a.units)
 
     def start(self, a):
+        self.started = list(a.units)
         try:
             self.sd.start(a.units)
         except OpsError as e:
@@ -130,8 +132,16 @@ class Executor:
 
     def health_check(self, a):
         from ops import health
-        health.check(self.ctx, self.target, a.check,
-                     dict(pod_env(self.layout, self.target.name, self.target.version)))
+        try:
+            health.check(self.ctx, self.target, a.check,
+                         dict(pod_env(self.layout, self.target.name, self.target.version)))
+        except Failed:
+            # a server that went down after the settle fails its check too: then why it went
+            # (its own lines) is the reason, not the check's refused connection
+            down = self.sd.down(self.started) if self.started else []
+            if down:
+                raise self._unit_failure(down[0], lambda state: "%s after start, its health check failed" % state)
+            raise
 
     def _unit_failure(self, unit, say):
         """The failure of ``unit``: ``say(its state)``, its last journal lines

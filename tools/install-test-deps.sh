@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine:
 # system packages (systemd-nspawn for the live tests, gpg, tar's compressors,
-# openssl, busybox-static for the images of real rkt pods) and the test virtualenvs.  ops itself needs none of it.
+# openssl, busybox-static for the images of real rkt pods), Debian's redis-server and nginx unpacked for the real-server
+# live tests, and the test virtualenvs.  ops itself needs none of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,12 +20,30 @@ need tar tar
 need gzip gzip
 # the static busybox that the hello example's image (and the real-rkt live tests' images) are built from
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+# Real servers from Debian's packages for the live tests on the real rkt (tests/live/server_aci.py builds their
+# images): downloaded and unpacked into one tree, never installed, so no service starts and no user is made here.
+SERVERS=${OPS_TEST_SERVERS:-/var/cache/ops-tests/servers}
+SERVER_DEBS="redis-server redis-tools libjemalloc2 liblzf1 liblua5.1-0 nginx"
+# the libraries those binaries take from the machine itself (present on most Debian machines already)
+for p in libssl3 libsystemd0 libatomic1 libstdc++6 libpcre2-8-0 libcrypt1 zlib1g; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "deps: apt-get update (the package lists; needs the Debian mirrors)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     echo "deps: apt-get install ${missing[*]} (a minute or two on a fresh machine)"
     apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x "$SERVERS/usr/bin/redis-server" ] || [ ! -x "$SERVERS/usr/sbin/nginx" ]; then
+    echo "deps: apt-get download $SERVER_DEBS, unpacked into $SERVERS (not installed)"
+    debs=$(mktemp -d)
+    ( cd "$debs" && apt-get download -qq $SERVER_DEBS 2>/dev/null ) || {
+        export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; ( cd "$debs" && apt-get download -qq $SERVER_DEBS ); }
+    rm -rf "$SERVERS.new" && mkdir -p "$SERVERS.new"
+    for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$SERVERS.new"; done
+    rm -rf "$SERVERS" "$debs" && mv "$SERVERS.new" "$SERVERS"
 fi
 
 make_venv() {   # make_venv DIR PYTHON REQUIREMENTS...

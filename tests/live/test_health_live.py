@@ -112,3 +112,23 @@ def test_a_pinned_version_stays_until_unpinned(container, bundles):
     assert last_line(r.stdout) == "undeploy probe 1: changed", describe(r)
     assert not [k for k in list_pods(c) if k[0] == "probe"]
     assert is_active(c, "probe-web.service") in ("inactive", "failed")
+
+
+def test_a_check_failing_because_the_server_exited_after_the_settle_gives_the_servers_words(container,
+                                                                                           tmp_path_factory):
+    # a server that takes longer to fail than the settle time (a slow start, a loaded host): the settle sees it
+    # up, then the check fails because the server has gone; why it went is in its own lines, not the check's
+    c = container
+    late = service("late: fails a second after start",
+                   "/bin/sh -c 'sleep 1; echo late: fatal: cannot parse /etc/late.conf line 3 >&2; exit 1'")
+    d = make_bundle(str(tmp_path_factory.mktemp("late") / "late"), "late", 1,
+                    units=[("late.service", late, True, None)],
+                    extra_ops={"health": {"exec": ["/bin/sh", "-c", "exit 1"], "retries": 3, "interval": 1}})
+    copy_bundle(c, d, "/root/bundles/late")
+    obj, r = ops_json(c, "deploy", "/root/bundles/late", check=1)
+    assert obj["reason"]["unit"] == "late.service", describe(r)
+    assert obj["error"].startswith("late.service: failed after start, its health check failed: "), describe(r)
+    # the unit's journal, not the check's output (the server's own line is there once journald has stored it)
+    assert "late.service: Main process exited, code=exited, status=1/FAILURE" in obj["error"], describe(r)
+    assert "no error output" not in obj["error"] and "rolled back to nothing" in obj["error"], describe(r)
+    assert list_pods(c, "late")[("late", 1)]["reason"]["unit"] == "late.service"
