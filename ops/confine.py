@@ -145,7 +145,17 @@ def makedirs(path, mode=0o777, exist_ok=True):
 def open_file(path, flags, mode=0o644, create_dirs=False):
     """``os.open`` of ``path`` with ``O_NOFOLLOW`` from its confined parent."""
     with parent(path, create_dirs) as (fd, leaf):
-        return os.open(leaf, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=fd)
+        try:
+            return os.open(leaf, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=fd)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            try:
+                target = os.readlink(leaf, dir_fd=fd)
+            except OSError:
+                raise e
+            raise refused(path, target, _top(os.path.normpath(os.path.abspath(path))) or
+                          os.path.dirname(path))
 
 
 def kind(path):
