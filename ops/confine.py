@@ -20,7 +20,7 @@ Every operation ops does in its trees goes through this module: :func:`parent`
 (a directory descriptor and a leaf name, for the callers that do the final
 system call themselves), :func:`makedirs`, :func:`open_file`, :func:`unlink`,
 :func:`rmtree`, :func:`rename`, :func:`symlink`, :func:`listdir`,
-:func:`kind`, :func:`walk_fd` (chown of a volume) and :func:`fsync_dir`.
+:func:`kind`, :func:`walk` (removal, chown of a volume) and :func:`fsync_dir`.
 
 The tops are registered by every :class:`ops.layout.Layout` (``register``);
 a path under no registered top is used as given (tests, a bundle's files).
@@ -32,7 +32,7 @@ import os
 import stat
 
 __all__ = ["register", "open_dir", "parent", "makedirs", "open_file", "unlink", "rmtree",
-           "rename", "symlink", "listdir", "kind", "walk_fd", "fsync_dir", "DIR_FLAGS", "Tree"]
+           "rename", "symlink", "listdir", "kind", "walk", "fsync_dir", "DIR_FLAGS", "Tree"]
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _TOPS = set()
@@ -211,24 +211,25 @@ def remove_at(dfd, name):
         st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
     except FileNotFoundError:
         return
-    if stat.S_ISDIR(st.st_mode):
-        try:
-            child = os.open(name, DIR_FLAGS, dir_fd=dfd)
-        except OSError as e:
-            if e.errno not in (errno.ELOOP, errno.ENOTDIR):
-                raise
-            os.unlink(name, dir_fd=dfd)   # swapped for a link since: the link goes
-            return
-        try:
-            if os.fstat(child).st_ino != st.st_ino:
-                raise OSError(errno.EBUSY, "changed while being removed", name)
-            for entry in os.listdir(child):
-                remove_at(child, entry)
-        finally:
-            os.close(child)
-        os.rmdir(name, dir_fd=dfd)
-    else:
+    if not stat.S_ISDIR(st.st_mode):
         os.unlink(name, dir_fd=dfd)
+        return
+    try:
+        child = os.open(name, DIR_FLAGS, dir_fd=dfd)
+    except OSError as e:
+        if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        os.unlink(name, dir_fd=dfd)       # swapped for a link since: the link goes
+        return
+    try:
+        def entry(d, n, is_dir):
+            if not is_dir:
+                os.unlink(n, dir_fd=d)
+            return is_dir
+        walk(child, name, entry, lambda d, n: os.rmdir(n, dir_fd=d), unlink_links=True)
+    finally:
+        os.close(child)
+    os.rmdir(name, dir_fd=dfd)
 
 
 def rename(src, dst, sync=False):
@@ -244,20 +245,57 @@ def symlink(target, path, create_dirs=False):
         os.symlink(target, leaf, dir_fd=fd)
 
 
-def walk_fd(fd, visit, where):
-    """Call ``visit(dir_fd, name, is_dir)`` for every entry under the open
-    directory ``fd``, depth first, opening each subdirectory relative to its
-    parent without following a link (a link swapped in is refused)."""
+def walk(fd, where, entry, leave=None, unlink_links=False):
+    """Depth first over the tree under the open directory ``fd`` (borrowed):
+    ``entry(dir_fd, name, is_dir)`` for every entry, which says whether to go
+    into it; ``leave(dir_fd, name)`` once a subdirectory is done.  Each
+    subdirectory is opened relative to its parent without following a link
+    (one swapped in is refused, or unlinked with ``unlink_links``), the way
+    back up is its ``..`` checked to be the directory it came from, and one
+    descriptor is open at a time whatever the depth."""
+    cur = os.dup(fd)
+    stack = [(None, where, _ident(cur), _enter(cur, entry))]
+    try:
+        while True:
+            name, here, ident, pending = stack[-1]
+            if pending:
+                sub = pending.pop()
+                path = os.path.join(here, os.fsdecode(sub))
+                try:
+                    child = open_child(cur, sub, path)
+                except Exception as e:
+                    from ops.errors import Refused
+                    if not (unlink_links and isinstance(e, Refused)):
+                        raise
+                    os.unlink(sub, dir_fd=cur)
+                    continue
+                os.close(cur)
+                cur = child
+                stack.append((sub, path, _ident(cur), _enter(cur, entry)))
+                continue
+            if len(stack) == 1:
+                return
+            up = os.open("..", DIR_FLAGS, dir_fd=cur)
+            os.close(cur)
+            cur = up
+            if _ident(cur) != stack[-2][2]:
+                raise OSError(errno.EBUSY, "moved elsewhere while ops went through it", here)
+            stack.pop()
+            if leave:
+                leave(cur, name)
+    finally:
+        os.close(cur)
+
+
+def _ident(fd):
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def _enter(fd, entry):
     with os.scandir(fd) as it:
-        entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
-    for name, is_dir in entries:
-        visit(fd, name, is_dir)
-        if is_dir:
-            child = open_child(fd, name, os.path.join(where, name))
-            try:
-                walk_fd(child, visit, os.path.join(where, name))
-            finally:
-                os.close(child)
+        items = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+    return [n for n, is_dir in items if entry(fd, n, is_dir) and is_dir]
 
 
 def fsync_dir(path):
@@ -300,8 +338,13 @@ class Tree(object):
         fd = self.fds[b"/".join(parts[:i])]
         for j in range(i, len(parts)):
             p = b"/".join(parts[:j + 1])
-            fd = open_child(fd, parts[j], os.fsdecode(self.root_path + b"/" + p))
-            self.fds[p] = fd
+            try:
+                child = open_child(fd, parts[j], os.fsdecode(self.root_path + b"/" + p))
+            finally:
+                if j > i:             # an intermediate one: only what was asked for is kept
+                    os.close(fd)
+            fd = child
+        self.fds[rel] = fd
         return fd
 
     def parent(self, rel):

@@ -97,7 +97,8 @@ def chown_tree(top, uid, gid):
 
     def visit(dfd, name, is_dir):
         os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+        return True
 
     with confine.directory(top) as fd:
         os.fchown(fd, uid, gid)
-        confine.walk_fd(fd, visit, top)
+        confine.walk(fd, top, visit)

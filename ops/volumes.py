@@ -51,6 +51,7 @@ __all__ = ["MAX_UNPACKED_BYTES", "MAX_MEMBERS", "MAX_HEADER_BYTES",
 
 MAX_UNPACKED_BYTES = 8 << 30
 MAX_MEMBERS = 1000000
+_PATH_MAX = 4095             # as a path the kernel takes (PATH_MAX, its NUL aside)
 MAX_ID = 2 ** 32 - 2          # the largest uid or gid; (uid_t) -1 means "no change"
 
 BYTES_ENV = "OPS_MAX_VOLUME_BYTES"
@@ -361,6 +362,8 @@ def _split(name):
         raise _Bad("name contains a NUL byte")
     if b.startswith(b"/"):
         raise _Bad("absolute path")
+    if len(b) > _PATH_MAX:     # members are made relative to descriptors: the kernel no longer says
+        raise _Bad("name is longer than %d bytes" % _PATH_MAX)
     parts = [c for c in b.split(b"/") if c not in (b"", b".")]
     if b".." in parts:
         raise _Bad("path escapes the volume")

@@ -358,3 +358,31 @@ def test_volume_owner_walks_no_link_planted_at_its_top(tmp_path, root):
     with pytest.raises(Refused):
         owners.chown_tree(os.path.join(vdir, "data"), 4321, 4321)
     assert snapshot_of(out) == before
+
+
+def test_a_deep_volume_is_unpacked_chowned_and_removed_one_descriptor_at_a_time(tmp_path, root):
+    # 1500 levels: deeper than Python's recursion limit, more directories on
+    # one path than a process may usually hold open
+    from conftest import make_tar
+    from ops import owners, store, volumes
+    from ops.layout import Layout
+    layout = Layout(str(root))
+    deep = "/".join(["d"] * 1500) + "/f"
+    archive = make_tar(tmp_path / "deep.tar", {deep: b"bottom"}, None)
+    dest = os.path.join(layout.volumes_dir("web", 1), "data")
+    assert volumes.unpack(str(archive), dest).files == 1
+    fd = os.open(dest, os.O_RDONLY)
+    try:
+        with open(deep, "rb", opener=lambda p, f: os.open(p, f, dir_fd=fd)) as f:
+            assert f.read() == b"bottom"
+    finally:
+        os.close(fd)
+    owners.chown_tree(dest, 4321, 4322)
+    fd = os.open(dest, os.O_RDONLY)
+    try:
+        st = os.stat(deep, dir_fd=fd)
+    finally:
+        os.close(fd)
+    assert (st.st_uid, st.st_gid) == (4321, 4322)
+    store.remove_tree(layout.volumes_dir("web", 1))
+    assert os.listdir(os.path.dirname(layout.volumes_dir("web", 1))) == []
