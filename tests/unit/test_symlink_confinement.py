@@ -386,3 +386,21 @@ def test_a_deep_volume_is_unpacked_chowned_and_removed_one_descriptor_at_a_time(
     assert (st.st_uid, st.st_gid) == (4321, 4322)
     store.remove_tree(layout.volumes_dir("web", 1))
     assert os.listdir(os.path.dirname(layout.volumes_dir("web", 1))) == []
+
+
+def test_the_manifest_of_a_version_that_lost_its_pod_json_is_not_read_through_a_link(
+        ops, root, bundle, tmp_path):
+    # which units undeploy stops and removes is read from manifest.json: a
+    # link there (to a manifest naming others' units) is refused, not read
+    _deployed(ops, bundle)
+    vdir = root / "etc/ops/pods/web/1"
+    theirs = tmp_path / "theirs.json"
+    theirs.write_bytes((vdir / "manifest.json").read_bytes().replace(b"web-api", b"db-main"))
+    (vdir / "pod.json").unlink()
+    (vdir / "manifest.json").unlink()
+    os.symlink(str(theirs), str(vdir / "manifest.json"))
+    unit = root / "etc/systemd/system/web-api.service"
+    r = ops("undeploy", "web")
+    assert r.code == 2, r
+    assert str(vdir / "manifest.json") in r.err and "symbolic link" in r.err
+    assert unit.exists()
