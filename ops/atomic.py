@@ -1,53 +1,56 @@
 """Write files the only safe way: to a temporary name in the same directory,
 flushed, then renamed over the target.  A reader sees the old file or the new
 one, never half of one; a killed writer leaves a ``.ops-tmp-*`` file that the
-next mutating run removes (see :func:`remove_leftovers`)."""
+next mutating run removes (see :func:`remove_leftovers`).
+
+Every path is reached through :mod:`ops.confine` (no symbolic link followed
+below the tops of ops's trees); the temporary file is created with
+``O_EXCL | O_NOFOLLOW`` and renamed relative to the same directory descriptor."""
 
 import os
 
 from ops import confine
 
 __all__ = ["TMP_PREFIX", "remove_quietly", "remove_tree_quietly", "write_bytes", "write_text", "copy_file", "symlink",
-           "remove_leftovers", "fsync_dir"]
+           "remove_leftovers", "fsync_dir", "unlink"]
 
 TMP_PREFIX = ".ops-tmp-"
 
 
-def _tmp_name(path):
-    d, base = os.path.split(path)
-    return os.path.join(d, "%s%d-%s" % (TMP_PREFIX, os.getpid(), base))
+def _tmp_leaf(base):
+    return "%s%d-%s" % (TMP_PREFIX, os.getpid(), base)
 
 
 def fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    confine.fsync_dir(path)
 
 
 def _replace(path, mode, fill, sync_dir=True):
     """Create ``path`` through a temporary file that ``fill(f)`` writes."""
-    confine.makedirs(os.path.dirname(path) or ".")
-    tmp = _tmp_name(path)
+    with confine.parent(path, create=True) as (dfd, leaf):
+        tmp = _tmp_leaf(leaf)
+        _unlink_at(dfd, tmp)           # left by a killed run with our PID
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         mode, dir_fd=dfd)
+            with os.fdopen(fd, "wb") as f:
+                fill(f)
+                f.flush()
+                os.fchmod(f.fileno(), mode)
+                os.fsync(f.fileno())
+            os.replace(tmp, leaf, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            _unlink_at(dfd, tmp)
+            raise
+        if sync_dir:
+            confine._fsync(dfd)
+
+
+def _unlink_at(dfd, name):
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as f:
-            fill(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        remove_quietly(tmp)
-        raise
-    if sync_dir:
-        fsync_dir(os.path.dirname(path) or ".")
+        os.unlink(name, dir_fd=dfd)
+    except OSError:
+        pass
 
 
 def write_bytes(path, data, mode=0o644, sync_dir=True):
@@ -66,22 +69,22 @@ def copy_file(src, path, mode=0o644, sync_dir=True):
 
 def symlink(target, path):
     """Point symlink ``path`` at ``target``, replacing it atomically."""
-    confine.makedirs(os.path.dirname(path) or ".")
-    tmp = _tmp_name(path)
-    remove_quietly(tmp)
-    os.symlink(target, tmp)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        remove_quietly(tmp)
-        raise
-    fsync_dir(os.path.dirname(path))
+    with confine.parent(path, create=True) as (dfd, leaf):
+        tmp = _tmp_leaf(leaf)
+        _unlink_at(dfd, tmp)
+        os.symlink(target, tmp, dir_fd=dfd)
+        try:
+            os.replace(tmp, leaf, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            _unlink_at(dfd, tmp)
+            raise
+        confine._fsync(dfd)
 
 
 def remove_leftovers(directory):
     """Remove temporary files a killed run left directly in ``directory``."""
     try:
-        names = os.listdir(directory)
+        names = confine.listdir(directory)
     except OSError:
         return []
     removed = []
@@ -93,12 +96,17 @@ def remove_leftovers(directory):
     return removed
 
 
+def unlink(path, sync=True):
+    """Unlink ``path`` (a missing one is no error) and sync its directory;
+    other errors propagate."""
+    confine.unlink(path, sync=sync)
+
+
 def remove_quietly(path):
     """Unlink ``path`` if it is there; a missing file is no error.  A
     symbolic link on the way inside ops's trees is refused (:mod:`ops.confine`)."""
-    confine.check(path)
     try:
-        os.unlink(path)
+        confine.unlink(path)
     except OSError:
         pass
 
@@ -108,9 +116,7 @@ def remove_tree_quietly(path):
     or symbolic link itself.  Errors are ignored (what cannot be removed
     stays); a missing path is no error.  A symbolic link on the way inside
     ops's trees is refused (:mod:`ops.confine`)."""
-    confine.check(path)
-    if os.path.isdir(path) and not os.path.islink(path):
-        import shutil          # only when there is a tree to remove
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        remove_quietly(path)
+    try:
+        confine.rmtree(path)
+    except OSError:
+        pass

@@ -181,6 +181,4 @@ class Executor:
         atomic.write_text(a.path, "pinned at %s\n" % store.now())
 
     def unpin(self, a):
-        atomic.confine.check(a.path)
-        os.unlink(a.path)
-        atomic.fsync_dir(os.path.dirname(a.path))
+        atomic.unlink(a.path)

@@ -18,13 +18,12 @@ import re
 import socket
 import ssl
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from ops import __version__, log
+from ops import __version__, confine, log
 from ops.atomic import TMP_PREFIX, fsync_dir, remove_quietly
 from ops.errors import FetchError, UsageError
 from ops.names import is_remote
@@ -125,7 +124,6 @@ def download(uri, dest_dir, *, timeout=30.0, ca_file=None, attempts=3, backoff=0
         urllib.request.HTTPSHandler(context=tls_context(ca_file)), _Redirects())
     final = os.path.join(dest_dir, local_name(uri))
     try:
-        from ops import confine
         confine.makedirs(dest_dir)
     except OSError as e:
         raise FetchError(uri, "cannot create %s: %s" % (dest_dir, e.strerror or e))
@@ -144,7 +142,7 @@ def download(uri, dest_dir, *, timeout=30.0, ca_file=None, attempts=3, backoff=0
             time.sleep(backoff * 2 ** n)
             continue
         try:
-            os.replace(tmp, final)
+            confine.rename(tmp, final)
         except OSError as e:
             remove_quietly(tmp)
             raise FetchError(uri, "cannot rename into %s: %s" % (final, e.strerror or e))
@@ -167,8 +165,7 @@ def _attempt(opener, uri, dest_dir, final, timeout):
                 total = int(resp.headers.get("Content-Length", ""))
             except ValueError:
                 total = None
-            fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix="-" + os.path.basename(final),
-                                       dir=dest_dir)
+            fd, tmp = _create_tmp(dest_dir, os.path.basename(final))
             try:
                 with os.fdopen(fd, "wb") as f:
                     got = _copy(resp, f, total, timeout, progress)
@@ -186,6 +183,19 @@ def _attempt(opener, uri, dest_dir, final, timeout):
         return tmp
     finally:
         progress.finish(False)
+
+
+def _create_tmp(dest_dir, base):
+    """(descriptor, path) of a new temporary file in ``dest_dir``, created
+    with ``O_EXCL | O_NOFOLLOW`` from its confined directory."""
+    import secrets
+    while True:
+        tmp = os.path.join(dest_dir, "%s%d-%s-%s" % (TMP_PREFIX, os.getpid(),
+                                                      secrets.token_hex(4), base))
+        try:
+            return confine.open_file(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), tmp
+        except FileExistsError:
+            continue
 
 
 def _copy(resp, f, total, timeout, progress):

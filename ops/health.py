@@ -61,11 +61,15 @@ def _http(ctx, spec):
                                            context=tls_context(ctx.ca_file))
     else:
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=spec.timeout)
-    # One deadline for the attempt: connecting, the headers and the body.  The
+    # One deadline for the attempt: resolving the name, connecting, the
+    # headers and the body.  The name is resolved in a thread waited for
+    # until the deadline at most (getaddrinfo has no timeout of its own); the
     # socket's timeout bounds each wait; the watchdog ends a server that
     # trickles a byte at a time by shutting the socket at the deadline.
     import socket
     import threading
+    deadline = time.monotonic() + spec.timeout
+    conn._create_connection = lambda address, timeout, source=None: _connect(address, deadline)
     expired = threading.Event()
 
     def watchdog():
@@ -86,6 +90,8 @@ def _http(ctx, spec):
         if expired.is_set():
             raise socket.timeout()
     except (OSError, http.client.HTTPException) as e:
+        if isinstance(e, _Unresolved):
+            return "GET %s: %s" % (spec.http, e)
         if expired.is_set() or isinstance(e, socket.timeout):
             return "GET %s: no whole answer within %g s" % (spec.http, spec.timeout)
         if isinstance(e, OSError):
@@ -98,3 +104,53 @@ def _http(ctx, spec):
         return "GET %s answered %d %s, expected %d" % (spec.http, resp.status, clip(resp.reason),
                                                         spec.status)
     return None
+
+
+class _Unresolved(OSError):
+    """The host name of an http check was not resolved before the deadline."""
+
+
+def _resolve(host, port, deadline):
+    """``socket.getaddrinfo`` in a thread of its own, waited for until
+    ``deadline`` (``time.monotonic()``) at most: a resolver that hangs
+    cannot hold the check, and with it ops's lock, past the attempt's
+    deadline (the thread is left to end on its own)."""
+    import socket
+    import threading
+    box = {}
+
+    def run():
+        try:
+            box["infos"] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        except BaseException as e:        # handed to the waiting thread
+            box["error"] = e
+    t = threading.Thread(target=run, name="ops-health-resolve")
+    t.daemon = True
+    t.start()
+    t.join(max(0.0, deadline - time.monotonic()))
+    if t.is_alive():
+        raise _Unresolved("the name %s was not resolved within the timeout" % host)
+    if "error" in box:
+        raise box["error"]
+    return box["infos"]
+
+
+def _connect(address, deadline):
+    """A connected socket to ``address`` (host, port), trying each address
+    the name resolves to, all within ``deadline``."""
+    import socket
+    host, port = address
+    error = None
+    for family, kind, proto, _, sockaddr in _resolve(host, port, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        s = socket.socket(family, kind, proto)
+        try:
+            s.settimeout(left)
+            s.connect(sockaddr)
+            return s
+        except OSError as e:
+            error = e
+            s.close()
+    raise error or socket.timeout("timed out")

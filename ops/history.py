@@ -10,6 +10,7 @@ an interrupted run) call; ``--dry-run`` never gets there.  Past
 with its newest entries only.
 """
 
+import errno
 import json
 import os
 
@@ -53,8 +54,13 @@ def record(layout, name, command, outcome, previous=None, target=None, reason=No
              "by": who(), "removed": sorted(removed)}
     line = (json.dumps(event, sort_keys=True) + "\n").encode("utf-8")
     p = path(layout, name)
-    os.makedirs(os.path.dirname(p), exist_ok=True)
-    fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    from ops import confine
+    from ops.errors import Refused
+    try:
+        fd = confine.open_file(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644, create_dirs=True)
+    except Refused as e:
+        # the change is made already: like a full disk, a warning (nothing is written)
+        raise OSError(errno.ELOOP, str(e))
     try:
         os.write(fd, line)
         os.fsync(fd)

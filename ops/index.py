@@ -175,8 +175,4 @@ def update(pod_dir):
 def remove(pod_dir):
     """Delete the index (before the pod's emptied directory is removed)."""
     from ops import confine
-    confine.check(os.path.join(pod_dir, INDEX))
-    try:
-        os.unlink(os.path.join(pod_dir, INDEX))
-    except FileNotFoundError:
-        pass
+    confine.unlink(os.path.join(pod_dir, INDEX))

@@ -23,9 +23,8 @@ class Lock:
 
     def acquire(self):
         from ops import confine
-        confine.makedirs(os.path.dirname(self.path))
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+            fd = confine.open_file(self.path, os.O_RDWR | os.O_CREAT, 0o644, create_dirs=True)
         except OSError as e:
             raise UsageError(self.path, "cannot open the lock file: %s" % e.strerror)
         deadline = time.monotonic() + self.timeout

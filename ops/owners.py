@@ -89,9 +89,16 @@ def _read(root, table, row, fields):
 
 def chown_tree(top, uid, gid):
     """Give every entry of the tree at ``top`` (``top`` included) the owner
-    uid:gid, symbolic links themselves (never what they point to).  chown
-    clears set-uid and set-gid bits; ops has cleared them already."""
-    os.lchown(top, uid, gid)
-    for d, dirs, files in os.walk(top):
-        for n in dirs + files:
-            os.lchown(os.path.join(d, n), uid, gid)
+    uid:gid, symbolic links themselves (never what they point to).  The tree
+    is walked from directory descriptors (:mod:`ops.confine`): a directory
+    swapped for a link on the way is refused, not followed.  chown clears
+    set-uid and set-gid bits; ops has cleared them already."""
+    from ops import confine
+
+    def visit(dfd, name, is_dir):
+        os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+        return True
+
+    with confine.directory(top) as fd:
+        os.fchown(fd, uid, gid)
+        confine.walk(fd, top, visit)

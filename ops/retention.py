@@ -27,7 +27,7 @@ def pin_path(layout, name, version):
 def pinned(layout, name):
     """The pod's pinned version numbers (of stored versions only)."""
     try:
-        names = os.listdir(layout.pod_dir(name))
+        names = atomic.confine.listdir(layout.pod_dir(name))
     except OSError:
         return set()
     nums = {n[:-len(PINNED)] for n in names if n.endswith(PINNED)}
@@ -56,9 +56,7 @@ def set_pin(ctx, name, version, on):
         if on:
             atomic.write_text(path, "pinned at %s\n" % store.now())
         else:
-            atomic.confine.check(path)
-            os.unlink(path)
-            atomic.fsync_dir(os.path.dirname(path))
+            atomic.unlink(path)
     return True
 
 

@@ -118,8 +118,7 @@ class Stager:
                 arg = os.path.join(self.layout.tmp_dir, "%simage-%d-%d.aci"
                                    % (atomic.TMP_PREFIX, os.getpid(), img.index))
                 atomic.remove_quietly(arg)
-                confine.makedirs(self.layout.tmp_dir)
-                os.symlink(src, arg)
+                confine.symlink(src, arg, create_dirs=True)
                 self.temporary.append(arg)
         sig = self._local(img.signature) if img.signature else None
         # the store as it is now, not as planned: only an image this run
@@ -160,14 +159,8 @@ class Stager:
 
     def _makedirs(self, path):
         """makedirs, remembering the topmost directory it created (for _undo)."""
-        confine.check_dir(path)
-        top = None
-        p = path
-        while not os.path.exists(p):
-            top = p
-            p = os.path.dirname(p)
+        top = confine.makedirs(path)
         if top is not None:
-            os.makedirs(path)
             self.created.append(top)
 
     def _finish(self):
@@ -183,9 +176,7 @@ class Stager:
                            source=b.source(), images=ids, outcome="staged",
                            staged_at=store.now(), start_units=list(start_units(b.units)),
                            units=unit_digests(sv.units_dir), volumes=self.volume_digests)
-            confine.check(final)
-            os.rename(self.tmp_version, final)
-            atomic.fsync_dir(os.path.dirname(final))
+            confine.rename(self.tmp_version, final, sync=True)
             self.tmp_version = None
             return store.StoredVersion(b.name, b.version, final)
         if self.image_ids:

@@ -135,16 +135,43 @@ class StoredVersion:
         return [i for i in self.recorded_images() if i]
 
 
-def versions(layout, name):
-    """Stored versions of pod ``name``, oldest first."""
-    d = layout.pod_dir(name)
+# a link where a directory belongs is listed: what goes through it next is refused
+_DIRS = (0o040000, 0o120000)        # stat.S_IFDIR, stat.S_IFLNK
+
+
+def _entries(path):
+    """(name, file type) of each entry of directory ``path``, the directory
+    opened below its top without following a link (:mod:`ops.confine`) and
+    no entry followed: what ops deletes is chosen from this, never from what
+    a link points to."""
+    import stat
     try:
-        entries = os.listdir(d)
-    except OSError:
+        with confine.directory(path) as fd:
+            out = []
+            for e in os.listdir(fd):
+                try:
+                    out.append((e, stat.S_IFMT(os.stat(e, dir_fd=fd, follow_symlinks=False).st_mode)))
+                except OSError:
+                    continue
+            return out
+    except FileNotFoundError:
         return []
+    except NotADirectoryError:
+        return []
+
+
+def _has_pod_json(d):
+    import stat
+    return confine.kind(os.path.join(d, "pod.json")) == stat.S_IFREG
+
+
+def versions(layout, name):
+    """Stored versions of pod ``name``, oldest first (a version directory
+    that is a symbolic link is refused)."""
+    d = layout.pod_dir(name)
     out = []
-    for e in entries:
-        if is_version(e) and os.path.isfile(os.path.join(d, e, "pod.json")):
+    for e, k in _entries(d):
+        if is_version(e) and k in _DIRS and _has_pod_json(os.path.join(d, e)):
             out.append(StoredVersion(name, int(e), os.path.join(d, e)))
     out.sort(key=lambda v: v.version)
     return out
@@ -154,26 +181,18 @@ def version_dirs(layout, name):
     """[(version, directory)] of every version directory of pod ``name``,
     oldest first, whether or not its pod.json is still there."""
     d = layout.pod_dir(name)
-    try:
-        entries = os.listdir(d)
-    except OSError:
-        return []
-    return sorted((int(e), os.path.join(d, e)) for e in entries
-                  if is_version(e) and os.path.isdir(os.path.join(d, e)))
+    return sorted((int(e), os.path.join(d, e)) for e, k in _entries(d)
+                  if is_version(e) and k in _DIRS)
 
 
 def pods(layout):
-    try:
-        names = os.listdir(layout.pods_dir)
-    except OSError:
-        return []
-    return sorted(n for n in names if not n.startswith(".")
-                  and os.path.isdir(os.path.join(layout.pods_dir, n)))
+    return sorted(n for n, k in _entries(layout.pods_dir)
+                  if not n.startswith(".") and k in _DIRS)
 
 
 def get(layout, name, version):
     d = layout.version_dir(name, version)
-    if os.path.isfile(os.path.join(d, "pod.json")):
+    if _has_pod_json(d):
         return StoredVersion(name, int(version), d)
     return None
 
@@ -199,35 +218,34 @@ def set_current(layout, sv):
 
 
 def clear_current(layout, name):
-    confine.check(layout.current_link(name))
-    try:
-        os.unlink(layout.current_link(name))
-    except FileNotFoundError:
-        pass
+    confine.unlink(layout.current_link(name))
 
 
 def remove_tree(path):
     """Delete a directory so that a killed run leaves only a temporary name
     (removed by the next run), never a half-deleted version."""
-    confine.check(path)
-    if not os.path.lexists(path):
-        return
-    parent, base = os.path.split(path.rstrip("/"))
-    doomed = os.path.join(parent, "%s%d-del-%s" % (atomic.TMP_PREFIX, os.getpid(), base))
     try:
-        os.rename(path, doomed)
+        with confine.parent(path) as (fd, base):
+            doomed = "%s%d-del-%s" % (atomic.TMP_PREFIX, os.getpid(), base)
+            try:
+                os.rename(base, doomed, src_dir_fd=fd, dst_dir_fd=fd)
+            except FileNotFoundError:
+                return
+    except FileNotFoundError:
+        return
     except OSError as e:
         raise Failed(path, "cannot remove: %s" % e.strerror)
-    atomic.remove_tree_quietly(doomed)
+    # what stays under the temporary name goes at the next run
+    atomic.remove_tree_quietly(os.path.join(os.path.dirname(path.rstrip("/")), doomed))
 
 
 def remove_if_empty(path):
     """Remove a pod's directory once it holds no version (its index aside)."""
-    confine.check(path)
     try:
-        if os.listdir(path) == [index.INDEX]:
-            index.remove(path)
-        os.rmdir(path)
+        with confine.parent(path) as (fd, base):
+            if confine.listdir(path) == [index.INDEX]:
+                index.remove(path)
+            os.rmdir(base, dir_fd=fd)
     except OSError:
         pass
 
@@ -253,18 +271,21 @@ def lost_units(layout, name, number):
     known only from the manifest)."""
     from ops import bundle
     from ops.errors import BundleError, Refused
-    from ops.units import read_bytes
     vdir = layout.version_dir(name, number)
     where = os.path.join(vdir, "pod.json")
     manifest = os.path.join(vdir, "manifest.json")
-    raw = read_bytes(manifest)
+    try:        # what it names is stopped and removed: read without following a link
+        with os.fdopen(confine.open_file(manifest, os.O_RDONLY), "rb") as f:
+            raw = f.read()
+    except OSError:
+        raw = None
     if raw is not None:
         try:
             return bundle.parse(raw, manifest, None, insecure_images=True).units
         except BundleError:
             pass
     try:
-        names = sorted(n for n in os.listdir(os.path.join(vdir, "units"))
+        names = sorted(n for n in confine.listdir(os.path.join(vdir, "units"))
                        if not n.startswith("."))
     except OSError:
         raise Refused(where, "missing, and so is the version's units/ directory: ops cannot tell "
@@ -281,4 +302,4 @@ def lost_units(layout, name, number):
 def lost_versions(layout, name):
     """Version directories of the pod that lost their pod.json."""
     return [StoredVersion(name, n, d) for n, d in version_dirs(layout, name)
-            if not os.path.isfile(os.path.join(d, "pod.json"))]
+            if not _has_pod_json(d)]

@@ -43,7 +43,7 @@ import os
 
 from ops.archive import MAX_HEADER_BYTES, TarStream, detect_compression, strerror
 from ops import confine
-from ops.atomic import TMP_PREFIX, fsync_dir, remove_tree_quietly
+from ops.atomic import TMP_PREFIX
 from ops.errors import VolumeError
 
 __all__ = ["MAX_UNPACKED_BYTES", "MAX_MEMBERS", "MAX_HEADER_BYTES",
@@ -51,6 +51,7 @@ __all__ = ["MAX_UNPACKED_BYTES", "MAX_MEMBERS", "MAX_HEADER_BYTES",
 
 MAX_UNPACKED_BYTES = 8 << 30
 MAX_MEMBERS = 1000000
+_PATH_MAX = 4095             # as a path the kernel takes (PATH_MAX, its NUL aside)
 MAX_ID = 2 ** 32 - 2          # the largest uid or gid; (uid_t) -1 means "no change"
 
 BYTES_ENV = "OPS_MAX_VOLUME_BYTES"
@@ -87,41 +88,56 @@ def unpack(archive, dest, *, label=None, keep_owners=None, max_bytes=None, max_m
         max_bytes = _env_limit(BYTES_ENV, MAX_UNPACKED_BYTES)
     if max_members is None:
         max_members = _env_limit(MEMBERS_ENV, MAX_MEMBERS)
-    if os.path.lexists(dest):
-        raise VolumeError(dest, "already exists (a volume is unpacked into a new directory)")
     kind = detect_compression(archive, label)
     parent, base = os.path.split(dest)
-    tmp = os.path.join(parent, "%s%d-%s" % (TMP_PREFIX, os.getpid(), base))
+    tmp = "%s%d-%s" % (TMP_PREFIX, os.getpid(), base)
     try:
-        confine.makedirs(parent)
-        if os.path.lexists(tmp):            # left by a killed run with our PID
-            remove_tree_quietly(tmp)
-        os.mkdir(tmp, 0o700)
+        pfd, _ = confine.open_dir(parent, create=True)
     except OSError as e:
         raise VolumeError(dest, "cannot create: %s" % strerror(e))
-    job = _Unpacker(tmp, label, keep_owners, max_bytes, max_members)
     try:
-        with TarStream(archive, kind, label) as members:
-            for ti in members:
-                job.member(members, ti)
-        job.finish_dirs()
         try:
-            os.rename(tmp, dest)
+            os.stat(base, dir_fd=pfd, follow_symlinks=False)
+            raise VolumeError(dest, "already exists (a volume is unpacked into a new directory)")
+        except FileNotFoundError:
+            pass
+        try:
+            confine.remove_at(pfd, tmp)      # left by a killed run with our PID
+            os.mkdir(tmp, 0o700, dir_fd=pfd)
+            root = os.open(tmp, confine.DIR_FLAGS, dir_fd=pfd)
         except OSError as e:
-            raise VolumeError(dest, "cannot rename the unpacked volume into place: %s"
-                              % strerror(e))
-    except BaseException:
-        job.discard()
-        raise
-    fsync_dir(parent)
+            raise VolumeError(dest, "cannot create: %s" % strerror(e))
+        job = _Unpacker(root, os.path.join(parent, tmp), label, keep_owners, max_bytes,
+                        max_members)
+        try:
+            with TarStream(archive, kind, label) as members:
+                for ti in members:
+                    job.member(members, ti)
+            job.finish_dirs()
+            job.dirs.close()
+            try:
+                os.rename(tmp, base, src_dir_fd=pfd, dst_dir_fd=pfd)
+            except OSError as e:
+                raise VolumeError(dest, "cannot rename the unpacked volume into place: %s"
+                                  % strerror(e))
+        except BaseException:
+            job.discard(pfd, tmp)
+            raise
+        confine._fsync(pfd)
+    finally:
+        os.close(pfd)
     return UnpackStats(job.members, job.bytes)
 
 
 class _Unpacker(object):
-    """Creates the members of one archive under ``root``, checking each."""
+    """Creates the members of one archive in the directory ``root`` (an open
+    descriptor; ``root_path`` for messages), checking each.  Every member is
+    created relative to the descriptor of its directory, each directory
+    opened from ``root`` one component at a time without following a link
+    (:func:`ops.confine.open_child`): a link planted in the volume while it
+    is unpacked is refused, never followed."""
 
-    def __init__(self, root, label, keep_owners, max_bytes, max_members):
-        self.root = os.fsencode(root)
+    def __init__(self, root, root_path, label, keep_owners, max_bytes, max_members):
         self.label = label
         self.keep_owners = keep_owners
         self.max_bytes = max_bytes
@@ -130,6 +146,8 @@ class _Unpacker(object):
         self.bytes = 0
         self.kinds = {b"": _DIR}      # relative path -> _DIR, _FILE or a symlink's resolution
         self.dir_meta = {}            # relative path -> (name, mode, mtime, uid, gid) of a directory member
+        self.dirs = confine.Tree(root, root_path)     # descriptors of its directories
+        self.parent, self.dirfd, self.trim = self.dirs.parent, self.dirs.dirfd, self.dirs.trim
 
     # -- one member -------------------------------------------------------
 
@@ -159,6 +177,7 @@ class _Unpacker(object):
                 # refused whoever runs: the same archive must not be valid for
                 # one user and not for another (4294967295 is chown's "keep")
                 raise _Bad("owner %s:%s is out of range (0 to %d)" % (ti.uid, ti.gid, MAX_ID))
+            self.trim()
             self.make_parents(parts)
             if ti.isdir():
                 self.make_dir(rel, ti)
@@ -186,7 +205,8 @@ class _Unpacker(object):
             if k is _DIR:
                 continue
             if k is None:
-                os.mkdir(self.path(p), 0o700)
+                fd, leaf = self.parent(p)
+                os.mkdir(leaf, 0o700, dir_fd=fd)
                 self.kinds[p] = _DIR
             elif k is _FILE:
                 raise _Bad("parent '%s' is a file unpacked earlier, not a directory" % _show(p))
@@ -197,17 +217,18 @@ class _Unpacker(object):
     def make_dir(self, rel, ti):
         k = self.kinds.get(rel)
         if k is None:
-            os.mkdir(self.path(rel), 0o700)     # final mode at the end: it may forbid writing
+            fd, leaf = self.parent(rel)
+            os.mkdir(leaf, 0o700, dir_fd=fd)    # final mode at the end: it may forbid writing
             self.kinds[rel] = _DIR
         elif k is not _DIR:
             raise _Bad("would replace the %s unpacked earlier under the same name" % _kind_name(k))
         self.dir_meta[rel] = (ti.name, ti.mode, ti.mtime, ti.uid, ti.gid)
 
     def make_file(self, members, rel, ti):
-        path = self.path(rel)
         self.make_room(rel)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600)
+        dfd, leaf = self.parent(rel)
+        fd = os.open(leaf, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=dfd)
         try:
             self.kinds[rel] = _FILE
             if ti.size:
@@ -230,7 +251,9 @@ class _Unpacker(object):
         if target == rel:
             return                          # a link to itself: it is already there
         self.make_room(rel)
-        os.link(self.path(target), self.path(rel), follow_symlinks=False)
+        tfd, tleaf = self.parent(target)
+        dfd, leaf = self.parent(rel)
+        os.link(tleaf, leaf, src_dir_fd=tfd, dst_dir_fd=dfd, follow_symlinks=False)
         self.kinds[rel] = _FILE
 
     def make_symlink(self, parts, rel, ti):
@@ -245,12 +268,15 @@ class _Unpacker(object):
             raise _Bad("would replace the %s unpacked earlier under the same name"
                        % _kind_name(self.kinds[rel]))
         resolved = self.resolve(parts[:-1], target)
-        path = self.path(rel)
-        os.symlink(target, path)
+        dfd, leaf = self.parent(rel)
+        os.symlink(target, leaf, dir_fd=dfd)
         self.kinds[rel] = resolved
         if self.keep_owners:
-            os.lchown(path, ti.uid, ti.gid)
-        _set_mtime(path, ti.mtime, follow_symlinks=False)
+            os.chown(leaf, ti.uid, ti.gid, dir_fd=dfd, follow_symlinks=False)
+        try:
+            os.utime(leaf, (ti.mtime, ti.mtime), dir_fd=dfd, follow_symlinks=False)
+        except (OverflowError, ValueError):
+            pass
 
     def resolve(self, base, target):
         """Resolve ``target`` lexically from the directory ``base``; refuse it
@@ -285,7 +311,8 @@ class _Unpacker(object):
             return
         if k is not _FILE:
             raise _Bad("would replace the %s unpacked earlier under the same name" % _kind_name(k))
-        os.unlink(self.path(rel))
+        dfd, leaf = self.parent(rel)
+        os.unlink(leaf, dir_fd=dfd)
         del self.kinds[rel]
 
     # -- the end ----------------------------------------------------------
@@ -297,31 +324,35 @@ class _Unpacker(object):
                       key=lambda p: p.count(b"/") + bool(p), reverse=True)
         for rel in dirs:
             meta = self.dir_meta.get(rel)
-            path = self.path(rel)
             where = "%s: member '%s'" % (self.label, _show(meta[0] if meta else rel))
             try:
+                self.trim()
+                fd = self.dirfd(rel)
                 if meta is None:
-                    os.chmod(path, 0o755)
+                    os.fchmod(fd, 0o755)
                     continue
                 name, mode, mtime, uid, gid = meta
                 if self.keep_owners:
-                    os.lchown(path, uid, gid)
-                os.chmod(path, _mode(mode, directory=True))
-                _set_mtime(path, mtime)
+                    os.fchown(fd, uid, gid)
+                os.fchmod(fd, _mode(mode, directory=True))
+                _set_mtime(fd, mtime)
             except OSError as e:
                 raise VolumeError(where, strerror(e))
 
-    def discard(self):
-        for rel, k in self.kinds.items():      # so that a non-root caller can remove them
-            if k is _DIR:
-                try:
-                    os.chmod(self.path(rel), 0o700)
-                except OSError:
-                    pass
-        remove_tree_quietly(os.fsdecode(self.root))
-
-    def path(self, rel):
-        return self.root + b"/" + rel if rel else self.root
+    def discard(self, pfd, tmp):
+        """Remove the partly unpacked directory ``tmp`` of directory ``pfd``."""
+        dirs = sorted((p for p, k in self.kinds.items() if k is _DIR), key=lambda p: p.count(b"/"))
+        for rel in dirs:           # so that a non-root caller can remove them
+            try:
+                self.trim()
+                os.fchmod(self.dirfd(rel), 0o700)
+            except Exception:
+                pass
+        self.dirs.close()
+        try:
+            confine.remove_at(pfd, tmp)
+        except OSError:
+            pass
 
 
 def _split(name):
@@ -331,6 +362,8 @@ def _split(name):
         raise _Bad("name contains a NUL byte")
     if b.startswith(b"/"):
         raise _Bad("absolute path")
+    if len(b) > _PATH_MAX:     # members are made relative to descriptors: the kernel no longer says
+        raise _Bad("name is longer than %d bytes" % _PATH_MAX)
     parts = [c for c in b.split(b"/") if c not in (b"", b".")]
     if b".." in parts:
         raise _Bad("path escapes the volume")
@@ -347,12 +380,9 @@ def _mode(mode, directory=False):
     return mode
 
 
-def _set_mtime(target, mtime, follow_symlinks=True):
+def _set_mtime(fd, mtime):
     try:
-        if follow_symlinks:
-            os.utime(target, (mtime, mtime))
-        else:
-            os.utime(target, (mtime, mtime), follow_symlinks=False)
+        os.utime(fd, (mtime, mtime))
     except (OverflowError, ValueError):
         pass                   # a time the filesystem cannot hold: keep the current one
 

@@ -241,3 +241,27 @@ def test_the_exec_checks_output_is_a_bounded_escaped_tail():
     what = e.value.what
     assert len(what) < 2200 and what.endswith("\\x07the end (1 attempt)"), what[-100:]
     assert not any(ord(c) < 32 for c in what)
+
+
+def test_a_resolver_that_hangs_cannot_hold_the_check_past_its_timeout(monkeypatch):
+    # getaddrinfo blocks until the test lets it go: the check gives up at its
+    # deadline while the resolver is still blocked, and says so
+    import socket
+    import threading
+    release, asked = threading.Event(), []
+
+    def hanging(host, *args, **kw):
+        asked.append(host)
+        release.wait(10)
+        raise socket.gaierror(socket.EAI_AGAIN, "released")
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    try:
+        with pytest.raises(Failed) as e:
+            health.check(None, Version, parse({"http": "http://health.invalid:8080/h",
+                                               "timeout": 1, "retries": 1, "interval": 0}), {})
+        still_blocked = not release.is_set()
+    finally:
+        release.set()
+    assert still_blocked and asked == ["health.invalid", "health.invalid"]
+    assert e.value.what == ("GET http://health.invalid:8080/h: the name health.invalid was not "
+                            "resolved within the timeout (2 attempts)")
