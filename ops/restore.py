@@ -32,6 +32,22 @@ def _kept(layout, good):
             == read_bytes(os.path.join(good.units_dir, u.name))} if good else set()
 
 
+def _remove_bad(layout, name, good_units, bad_units, foreign):
+    """Remove the files of the bad versions' units the good one has not
+    (those that are the pod's); True when any was removed."""
+    keep = {u.name for u in good_units}
+    removed = False
+    for u in bad_units:
+        if u.name in keep:
+            continue
+        if foreign[u.name] is None:
+            remove_unit(layout, u.name)
+            removed = True
+        else:
+            log.warn("%s is not what ops installed for %s: left in place" % (foreign[u.name], name))
+    return removed
+
+
 def restore(ctx, name, good, bad):
     """Make pod ``name`` run ``good`` (a stored version, or nothing) again,
     whatever mix of units the versions in ``bad`` left installed."""
@@ -55,6 +71,7 @@ def restore(ctx, name, good, bad):
         sd.disable_quietly(ours)
         if late:
             stopped_late(ctx, late)
+        _remove_bad(layout, name, good_units, bad_units, foreign)
         raise Failed(wrong[0], "is not what ops installed for %s, and ops does not overwrite "
                      "it; move it away" % name)
     # while what runs still runs: files, links, one reload
@@ -82,17 +99,7 @@ def restore(ctx, name, good, bad):
         late += sd.restart(lost + restarts, timeout, waiting(timeout))
     if late:
         stopped_late(ctx, late)
-    keep = {u.name for u in good_units}
-    removed = False
-    for u in bad_units:
-        if u.name in keep:
-            continue
-        if foreign[u.name] is None:
-            remove_unit(layout, u.name)
-            removed = True
-        else:
-            log.warn("%s is not what ops installed for %s: left in place" % (foreign[u.name], name))
-    if removed:
+    if _remove_bad(layout, name, good_units, bad_units, foreign):
         sd.daemon_reload()
     if starts:
         down = sd.settle(starts, ctx.settle)
