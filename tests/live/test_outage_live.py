@@ -52,6 +52,9 @@ else:
     s.bind(("127.0.0.1", int(mode)))
     s.listen(256)
 # SIGTERM only asks to stop: a connection once accepted is always answered
+if how == "die":          # serves, and dies half a second after it starts
+    import threading
+    threading.Timer(0.5, os._exit, (1,)).start()
 state = {"stopping": False}
 r, w = os.pipe()
 os.set_blocking(w, False)
@@ -134,7 +137,7 @@ def health(port):
 # socket pod: 1, 2 good; 3..7 answer wrongly (health check fails); 8 crashes at once
 SOCKET_VERSIONS = dict([(1, "good"), (2, "good")] + [(v, "broken") for v in range(3, 8)]
                        + [(8, "crash")])
-PLAIN_VERSIONS = {1: "good", 2: "good"}
+PLAIN_VERSIONS = {1: "good", 2: "good", 3: "die"}
 
 
 @pytest.fixture(scope="module")
@@ -338,3 +341,17 @@ def test_a_plain_switch_refuses_about_as_long_as_systemctl_restart(container, bu
     assert all(x > 0 for x in restart), "the probe did not see systemctl restart's outage"
     # generous, so as not to be flaky on a loaded machine; the figures are printed
     assert ms <= 2 * mr + 100
+
+
+def test_the_rollback_of_a_plain_version_that_dies_half_a_second_after_it_starts(
+        container, bundles):
+    current = answer(container, PLAIN_PORT)
+    with Probe(container, PLAIN_PORT) as p:
+        r = ops(container, "deploy", "%s/plain/3" % B, check=1, settle=None)
+    assert "rolled back to %s" % current in r.stderr, describe(r)
+    assert answer(container, PLAIN_PORT) == current
+    print("\nplain service, rollback of a version that dies 0.5 s after it starts (settle 2 s): "
+          "refused %d of %d attempts (%.0f ms of refusals at one attempt per %d ms), from the "
+          "first refusal to the last answer after %.0f ms"
+          % (p.count("refused"), len(p.records), p.count("refused") * INTERVAL * 1000,
+             INTERVAL * 1000, p.refused_window()))
