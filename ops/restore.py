@@ -14,6 +14,8 @@ trigger limit, and systemd fails the socket), it is reset and restarted
 with the services.
 """
 
+import os
+
 from ops import log, store
 from ops.errors import Failed
 from ops.ownership import Owner
@@ -23,13 +25,15 @@ from ops.units import all_units, install_unit, installed, read_bytes, remove_uni
 __all__ = ["restore"]
 
 
-def _kept(layout, good):
+def _kept(layout, good, good_units):
     """The good version's socket unit files already installed as it has them."""
-    import os
-    return {u.name for u in good.bundle().units if u.name.endswith(".socket")
-            and read_bytes(layout.unit_path(u.name)) is not None
-            and read_bytes(layout.unit_path(u.name))
-            == read_bytes(os.path.join(good.units_dir, u.name))} if good else set()
+    out = set()
+    for u in good_units:
+        if u.name.endswith(".socket"):
+            data = read_bytes(layout.unit_path(u.name))
+            if data is not None and data == read_bytes(os.path.join(good.units_dir, u.name)):
+                out.add(u.name)
+    return out
 
 
 def _remove_bad(layout, name, good_units, bad_units, foreign):
@@ -58,7 +62,7 @@ def restore(ctx, name, good, bad):
     owner = Owner(layout, name)
     foreign = {u.name: owner.foreign(u.name) for u in bad_units}
     timeout = getattr(ctx, "stop_timeout", None)
-    kept = _kept(layout, good)
+    kept = _kept(layout, good, good_units)
     kept_names = set(all_units([u for u in good_units if u.name in kept]))
     # a unit whose file is not the pod's (an administrator's, put there since) is left alone
     ours = [n for n in installed(layout, all_units(
