@@ -31,7 +31,9 @@ def test_rolled_back_deploy_reports_what_it_did(ops, root, bundle, monkeypatch):
     done = [(a["action"], a.get("rollback", False)) for a in j["actions"]]
     # the plan's steps up to the failed one, then the rollback's
     assert done[0] == ("store", False)
-    assert ("stop", False) in done and ("install-unit", False) in done
+    # the unit both versions have is restarted (the switch at the restart floor)
+    assert ("restart", False) in done and ("install-unit", False) in done
+    assert done.index(("install-unit", False)) < done.index(("restart", False))
     assert done.index(("set-current", False)) < done.index(("install-unit", True))
     assert {"action": "set-current", "target": "web 1", "rollback": True} in j["actions"]
     assert (root / "etc/ops/current/web").resolve().name == "1"
