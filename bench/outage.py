@@ -38,7 +38,7 @@ HOW = [
     "- **Refused window of a switch**: in a container booted with the machine's systemd, a probe client "
     "(`bench/probe.py`, inside the container) connects and sends `GET /` every 10 ms, each attempt in a thread "
     "of its own; the refused window of a round is the time from the first refused attempt to the last. Each "
-    "round has its own probe, started 0.3 s before the action and stopped 1.5 s after it returns. ops switches "
+    "round has its own probe, started 0.3 s before the action and stopped 0.3 s after the service answers again. ops switches "
     "the pod to the other version (`ops --settle 0.5 deploy`, 1 → 2, 2 → 1, …); the baseline is `systemctl "
     "restart` of the same unit. Rounds alternate (ops, restart, ops, …); ratio = median window of ops ÷ median "
     "window of the restarts. Plain service: one unit running `python3 -m http.server` (the two versions differ in "
@@ -46,7 +46,8 @@ HOW = [
     "($OPS_TEST_RKT); `systemctl reset-failed` after each round clears systemd's start rate limit.",
     "- **Socket pod**: examples/socket-hello on the real rkt (systemd listens, the pod's app serves the socket it "
     "inherits at descriptor 3); one probe over 20 switches between versions 1 and 2 (`--settle 0.5`) and 5 "
-    "deploys of the broken version 3 (default settle), each rolled back to 2. Refused counts attempts refused "
+    "deploys of the broken version 3 (default settle), each rolled back to 2; each next step once the version "
+    "switched to answers. Refused counts attempts refused "
     "(target 0); latency is that of the answered attempts during the switches, against 5 s of the same probe "
     "while nothing changes.",
 ]
@@ -155,7 +156,8 @@ class Outage(object):
                 c.run(["systemctl", "restart", unit], check=True)
                 t = time.monotonic() - t0
             took[kind].append(t)
-            time.sleep(1.5)
+            probing.wait_answer(c, address, timeout=60.0)
+            time.sleep(0.3)
             s = probing.stop(c, name)
             c.run(["systemctl", "reset-failed", unit])
             if not s["counts"]["ok"] or s["counts"]["timeout"]:
@@ -212,7 +214,9 @@ class Outage(object):
         missed = 0              # deploys of the broken version 3 that ops did not roll back
         try:
             for i in range(1, switches + 1):
-                self._ops(c, rkt, "--settle", "0.5", "deploy", "%s/v%d" % (b, 1 if i % 2 else 2))
+                version = 1 if i % 2 else 2
+                self._ops(c, rkt, "--settle", "0.5", "deploy", "%s/v%d" % (b, version))
+                probing.wait_answer(c, address, "socket-hello, version %d" % version)
                 if i % (switches // rollbacks) == 0:
                     r, _ = self._ops(c, rkt, "deploy", b + "/v3", expect=None)
                     if r.returncode == 0:
@@ -222,6 +226,7 @@ class Outage(object):
                         self._ops(c, rkt, "--settle", "0.5", "deploy", b + "/v2")
                     elif "rolled back to 2" not in r.stderr:
                         raise BenchError("deploy of socket-hello 3: %s" % r.stderr[-400:])
+                    probing.wait_answer(c, address, "socket-hello, version 2")
         finally:
             s = probing.stop(c, "bench-probe-switches")
         took = time.monotonic() - t0

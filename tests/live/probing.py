@@ -39,6 +39,31 @@ def stop(container, name, wait=60.0):
     return json.loads(container.read_file(out))
 
 
+WAIT = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from probe import attempt_once
+host, _, port = sys.argv[2].rpartition(":")
+want, deadline = sys.argv[3], time.monotonic() + float(sys.argv[4])
+while True:
+    outcome, latency, answer = attempt_once(host, int(port), 5.0)
+    if outcome == "ok" and (not want or answer == want):
+        sys.exit(0)
+    if time.monotonic() >= deadline:
+        sys.exit("%s: %s %r after %s s" % (sys.argv[2], outcome, answer, sys.argv[4]))
+    time.sleep(0.02)
+"""
+
+
+def wait_answer(container, address, answer="", timeout=60.0, probe=PROBE):
+    """Wait until ``address`` answers ``answer`` (its last line; any answer when empty); raise AssertionError when
+    it has not within ``timeout`` seconds."""
+    r = container.run(["/usr/bin/python3", "-c", WAIT, probe.rsplit("/", 1)[0], address, answer, repr(timeout)],
+                      timeout=timeout + 30)
+    if r.returncode != 0:
+        raise AssertionError("no answer %r from %s: %s" % (answer, address, r.stderr.strip()))
+
+
 def brief(summary):
     """The summary without its raw attempts, as one line of JSON (for messages)."""
     return json.dumps({k: v for k, v in summary.items() if k != "raw"}, sort_keys=True)

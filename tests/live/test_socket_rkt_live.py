@@ -105,9 +105,12 @@ def test_no_connection_refused_over_20_switches_and_5_rollbacks(container, examp
             r = ops(c, "deploy", "%s/v%d" % (B, version))
             assert r.returncode == 0 and last_line(r.stdout) == "deploy socket-hello %d: changed" % version, \
                 describe(r, "switch %d" % i)
+            # the next switch once this version serves (on a loaded machine its pod may take a second to start)
+            probing.wait_answer(c, ADDRESS, "socket-hello, version %d" % version)
             if i % 4 == 0:
                 r = ops(c, "deploy", B + "/v3", settle=None)
                 assert r.returncode == 1 and "rolled back to 2" in r.stderr, describe(r, "rollback %d" % (i // 4))
+                probing.wait_answer(c, ADDRESS, "socket-hello, version 2")
     finally:
         summary = probing.stop(c, "probe-switches")
     print("probe over 20 switches and 5 rollbacks: " + probing.brief(summary))
