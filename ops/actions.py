@@ -11,7 +11,7 @@ one meaning: unit names in ``units``, image IDs in ``ids``, real paths in
 from collections import namedtuple
 
 __all__ = ["Download", "StoreVersion", "FetchImage", "UnpackVolume",
-           "Stop", "Disable", "RemoveUnit", "InstallUnit", "DaemonReload", "Enable", "Start",
+           "Stop", "Disable", "RemoveUnit", "InstallUnit", "DaemonReload", "Enable", "Restart", "Start",
            "Settle", "HealthCheck", "SetCurrent", "ClearCurrent",
            "RemoveVersion", "RemoveVolumes", "RemoveImages", "Pin", "Unpin"]
 
@@ -66,6 +66,8 @@ InstallUnit = _kind("InstallUnit", "install-unit", "unit", target="unit",
                     doc="Install a unit file from the target's stored copy, with its drop-in.")
 DaemonReload = _kind("DaemonReload", "daemon-reload", ())
 Enable = _kind("Enable", "enable", "units", listed="units")
+Restart = _kind("Restart", "restart", "units", listed="units",
+                doc="Restart units both versions have, by their newly loaded files.")
 Start = _kind("Start", "start", "units", listed="units")
 Settle = _kind("Settle", "settle", "units", listed="units",
                doc="Watch the started units for --settle seconds.")

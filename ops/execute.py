@@ -11,8 +11,8 @@ import os
 
 from ops import atomic, index, log, store
 from ops.actions import (ClearCurrent, DaemonReload, Disable, Enable, HealthCheck, InstallUnit,
-                         Pin, RemoveImages, RemoveUnit, RemoveVersion, RemoveVolumes, SetCurrent,
-                         Settle, Start, Stop, Unpin)
+                         Pin, RemoveImages, RemoveUnit, RemoveVersion, RemoveVolumes, Restart,
+                         SetCurrent, Settle, Start, Stop, Unpin)
 from ops.errors import Failed, OpsError
 from ops.systemd import waiting
 from ops.transaction import Transaction, irreversible, stopped_late
@@ -77,7 +77,7 @@ class Executor:
         self.steps = {
             Stop: self.stop, Disable: self.disable, RemoveUnit: self.remove_unit,
             InstallUnit: self.install_unit, DaemonReload: self.daemon_reload,
-            Enable: self.enable, Start: self.start, Settle: self.settle,
+            Enable: self.enable, Restart: self.restart, Start: self.start, Settle: self.settle,
             HealthCheck: self.health_check, SetCurrent: self.set_current,
             ClearCurrent: self.clear_current, RemoveVersion: self.remove_version,
             RemoveVolumes: self.remove_volumes, RemoveImages: self.remove_images,
@@ -111,14 +111,30 @@ class Executor:
     def enable(self, a):
         self.sd.enable(a.units)
 
+    def restart(self, a):
+        timeout = self.ctx.stop_timeout
+        try:
+            late = self.sd.restart(a.units, timeout, waiting(timeout))
+        except Failed:
+            raise
+        except OpsError as e:
+            self._started(a.units, e)
+        else:
+            if late:
+                stopped_late(self.ctx, late)
+
     def start(self, a):
         try:
             self.sd.start(a.units)
         except OpsError as e:
-            down = self.sd.down(a.units)
-            if down:
-                raise self._unit_failure(down[0], lambda state: "failed to start")
-            raise e
+            self._started(a.units, e)
+
+    def _started(self, units, e):
+        """A start (or restart) that systemctl failed: the first unit down, else ``e``."""
+        down = self.sd.down(units)
+        if down:
+            raise self._unit_failure(down[0], lambda state: "failed to start")
+        raise e
 
     def settle(self, a):
         down = self.sd.settle(a.units, self.ctx.settle)

@@ -9,7 +9,6 @@ code path.  Planning only reads: files, what systemd says of the units
 a pod may touch are :mod:`ops.ownership`'s.
 """
 
-import filecmp
 import os
 from collections import namedtuple
 
@@ -18,6 +17,7 @@ from ops.actions import (ClearCurrent, DaemonReload, Disable, Download, Enable, 
                          HealthCheck, InstallUnit, Pin, RemoveImages, RemoveUnit, RemoveVersion,
                          RemoveVolumes, SetCurrent, Settle, Start, Stop, StoreVersion, Unpin,
                          UnpackVolume)
+from ops.switch import kept_sockets, switch_actions
 from ops.errors import Refused, UsageError
 from ops.names import is_remote
 from ops.ownership import check_conflicts, check_removal
@@ -46,56 +46,12 @@ class Plan(namedtuple("Plan", "command name version previous stage switch remova
         return bool(self.actions)
 
 
-def _installed_same(layout, unit, stored_path):
-    target = layout.unit_path(unit.name)
-    if not (os.path.isfile(target) and not os.path.islink(target)
-            and filecmp.cmp(stored_path, target, shallow=False)):
-        return False
-    return not unit.name.endswith(".service") or os.path.isfile(layout.dropin_path(unit.name))
-
-
 def _nothing_to_do(ctx, stage, switch, units):
     """Identical and current: only enable/start/settle would remain, and
     every start unit is already up and enabled, as systemd has it loaded."""
     return (not stage and all(isinstance(a, (Enable, DaemonReload, Start, Settle, HealthCheck,
                                              SetCurrent))
                               for a in switch) and _is_whole(ctx, units))
-
-
-def switch_actions(layout, target, target_units, prev_units, converge_paths=None,
-                   health=None):
-    """The switch from the previous version's units to the target's.
-
-    ``converge_paths`` (unit -> stored file) means target == previous: only
-    missing or changed files are installed, nothing is stopped.  ``health``:
-    the target's health check, run after the settle (not offline: nothing runs)."""
-    acts = []
-    new_names = {u.name for u in target_units}
-    if prev_units is not None and all_units(prev_units):
-        acts.append(Stop(all_units(prev_units)))
-        acts.append(Disable(all_units(prev_units)))
-    for u in prev_units or ():
-        if u.name not in new_names:
-            acts.append(RemoveUnit(u.name))
-    installs = [u for u in target_units
-                if converge_paths is None or not _installed_same(layout, u, converge_paths[u.name])]
-    for u in installs:
-        acts.append(InstallUnit(u.name))
-    starts = start_units(target_units)
-    if starts:
-        acts.append(Enable(starts))
-    # enable and disable do not reload (--no-reload): one reload, after every
-    # file and link is in place, before anything starts (and so that what
-    # systemd reports of the units' enablement is what is on disk)
-    if installs or prev_units or starts:
-        acts.append(DaemonReload())
-    if starts:
-        acts.append(Start(starts))
-        acts.append(Settle(starts))
-    if health is not None and not layout.offline:
-        acts.append(HealthCheck(health))
-    acts.append(SetCurrent(*target))
-    return tuple(acts)
 
 
 def _installs(switch, units):
@@ -176,8 +132,10 @@ def plan_deploy(ctx, bundle):
         return Plan("deploy", name, version, version, stage, switch, notes=tuple(notes))
     check_conflicts(layout, name, bundle.units, _bundle_text,
                      _removed(prev_units, bundle.units))
+    kept = kept_sockets(layout, bundle.units, prev_units, _bundle_text,
+                        _stored_text(current)) if current is not None else frozenset()
     switch = switch_actions(layout, (name, version), bundle.units, prev_units,
-                            health=bundle.health)
+                            health=bundle.health, kept=kept)
     return Plan("deploy", name, version, current.version if current else None,
                 stage, switch, notes=tuple(notes))
 
@@ -258,9 +216,11 @@ def plan_redeploy(ctx, name, version):
         check_conflicts(layout, name, _installs(switch, tb.units), _stored_text(target))
         return Plan("redeploy", name, target.version, target.version, (), switch)
     check_conflicts(layout, name, tb.units, _stored_text(target), _removed(prev_units, tb.units))
+    kept = kept_sockets(layout, tb.units, prev_units, _stored_text(target),
+                        _stored_text(current)) if current is not None else frozenset()
     return Plan("redeploy", name, target.version, current.version if current else None,
                 (), switch_actions(layout, (name, target.version), tb.units, prev_units,
-                                    health=tb.health))
+                                    health=tb.health, kept=kept))
 
 
 def plan_undeploy(ctx, name, version, remove):

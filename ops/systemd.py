@@ -130,6 +130,14 @@ class Systemd:
         if not self.offline:
             self._mutate("start", units)
 
+    def restart(self, units, timeout=None, waiting=None, every=5.0, check=True):
+        """``systemctl restart`` of ``units``: each stops by its loaded unit
+        (as the last ``daemon-reload`` read it), then starts.  The stop is
+        bounded as :meth:`stop`'s: units still stopping (``deactivating``)
+        after ``timeout`` seconds are killed, and the restart goes on to the
+        start.  Returns the units ops killed."""
+        return self._bounded("restart", units, timeout, waiting, every, check)
+
     def stop(self, units, timeout=None, waiting=None, every=5.0, check=True):
         """Stop ``units``; online, with ``timeout`` seconds, bounded: while
         ``systemctl stop`` waits, ``waiting(units, seconds)`` is told every
@@ -140,11 +148,14 @@ class Systemd:
         (killed by ops, or systemd's own Result=timeout); raises
         :class:`Failed` when some are still not down after the kill.
         A quick stop is one ``systemctl stop``, as without a bound."""
+        return self._bounded("stop", units, timeout, waiting, every, check)
+
+    def _bounded(self, verb, units, timeout, waiting, every, check):
         units = list(units)
         if self.offline or not units:
             return []
         if timeout is None:
-            self._mutate("stop", units)
+            self._mutate(verb, units)
             return []
         from ops.runner import run_waiting
         start = time.monotonic()
@@ -152,6 +163,9 @@ class Systemd:
 
         def stopping():
             props = self._show(units, "ActiveState", "SubState")
+            if verb == "restart":     # the stop half: the start after it is not waited for
+                return [u for u in units
+                        if props.get(u, {}).get("ActiveState") == "deactivating"]
             return [u for u in units if props.get(u, {}).get("ActiveState", "inactive")
                     not in ("inactive", "failed")]
 
@@ -176,7 +190,7 @@ class Systemd:
                     waiting(left, now)
             return True
 
-        fixed = self._argv(["stop", "--"])
+        fixed = self._argv([verb, "--"])
         for batch in batches(fixed, units):
             try:
                 run_waiting(fixed + batch, tick, 1.0, check=check)
@@ -187,33 +201,45 @@ class Systemd:
                 raise Failed(u, "still stopping %d s after its stop timed out (--stop-timeout "
                              "%g s) and ops killed it" % (time.monotonic() - start - timeout,
                                                          timeout), unit=u, result="timeout")
-        if time.monotonic() - start >= 1.0:       # slow: did systemd time a stop out itself?
+        if verb == "stop" and time.monotonic() - start >= 1.0:
+            # slow: did systemd time the stop out itself?  (A restart's start
+            # resets Result: only the units ops killed are known then.)
             props = self._show(units, "Result")
             late.extend(u for u in units if u not in late
                         and props.get(u, {}).get("Result") == "timeout")
         return late
 
-    def stop_and_disable_quietly(self, units, timeout=None, waiting=None):
-        """For rollbacks: best effort, whatever state a failed run left
-        (the stop bounded by ``timeout``, as :meth:`stop`).  Returns the
-        units whose stop timed out."""
+    def stop_quietly(self, units, timeout=None, waiting=None):
+        """Best effort :meth:`stop` (bounded the same way), then
+        ``reset-failed``.  Returns the units whose stop timed out."""
         units = list(units)
         late = []
-        if not units:
+        if not units or self.offline:
             return late
-        if not self.offline:
-            if timeout is None:
-                self._each(("stop",), units, check=False)
-            else:
-                try:
-                    late = self.stop(units, timeout, waiting, check=False)
-                except Failed as e:       # still not down after the kill: said, not raised
-                    log.warn(str(e))
-                    late = [e.unit] if e.unit else []
-        self._each(("disable", "--no-reload"), units, check=False)
-        if not self.offline:
-            self._each(("reset-failed",), units, check=False)
+        if timeout is None:
+            self._each(("stop",), units, check=False)
+        else:
+            try:
+                late = self.stop(units, timeout, waiting, check=False)
+            except Failed as e:       # still not down after the kill: said, not raised
+                log.warn(str(e))
+                late = [e.unit] if e.unit else []
+        self.reset_failed(units)
         return late
+
+    def disable_quietly(self, units):
+        """Best effort ``disable --no-reload``."""
+        units = list(units)
+        if units:
+            self._each(("disable", "--no-reload"), units, check=False)
+
+    def reset_failed(self, units):
+        """``systemctl reset-failed``, best effort: a failed unit becomes
+        inactive and its start limit counter starts again (a socket failed by
+        its service's start limit can then listen again)."""
+        units = list(units)
+        if units and not self.offline:
+            self._each(("reset-failed",), units, check=False)
 
     def unit_states(self, units, *props):
         """{unit: {property: value}}: what systemd says of each unit, in one

@@ -29,9 +29,7 @@ import os
 
 from ops import atomic, index, log, signals, store
 from ops.errors import Failed, OpsError, Refused, RollbackFailed
-from ops.ownership import Owner
-from ops.systemd import waiting
-from ops.units import all_units, install_unit, installed, remove_unit, start_units
+from ops.restore import restore
 
 __all__ = ["Transaction", "irreversible", "restore", "recover", "journals", "interrupted"]
 
@@ -144,48 +142,6 @@ def stopped_late(ctx, units):
     seen = getattr(ctx, "stops_timed_out", None)
     if seen is not None:
         seen.extend(u for u in units if u not in seen)
-
-
-def restore(ctx, name, good, bad):
-    """Make pod ``name`` run ``good`` (a stored version, or nothing) again,
-    whatever mix of units the versions in ``bad`` left installed."""
-    layout, sd = ctx.layout, ctx.systemd
-    good_units = good.bundle().units if good else ()
-    bad_units = [u for b in bad if b is not None for u in b.bundle().units]
-    owner = Owner(layout, name)
-    foreign = {u.name: owner.foreign(u.name) for u in bad_units}
-    # a unit whose file is not the pod's (an administrator's, put there since) is left alone
-    timeout = getattr(ctx, "stop_timeout", None)
-    late = sd.stop_and_disable_quietly(installed(layout, all_units(
-        [u for u in bad_units if foreign[u.name] is None])), timeout, waiting(timeout))
-    if late:
-        stopped_late(ctx, late)
-    keep = {u.name for u in good_units}
-    for u in bad_units:
-        if u.name in keep:
-            continue
-        if foreign[u.name] is None:
-            remove_unit(layout, u.name)
-        else:
-            log.warn("%s is not what ops installed for %s: left in place" % (foreign[u.name], name))
-    for u in good_units:
-        foreign = owner.foreign(u.name)
-        if foreign is not None:
-            raise Failed(foreign, "is not what ops installed for %s, and ops does not overwrite "
-                         "it; move it away" % name)
-        install_unit(layout, good, u.name)
-    starts = start_units(good_units)
-    sd.enable(starts)
-    sd.daemon_reload()
-    if starts:
-        sd.start(starts)
-        down = sd.settle(starts, ctx.settle)
-        if down:
-            raise Failed(down[0], "is not active after the rollback")
-    if good is not None:
-        store.set_current(layout, good)
-    else:
-        store.clear_current(layout, name)
 
 
 def recover(ctx, own=()):

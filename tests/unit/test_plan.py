@@ -14,8 +14,8 @@ from conftest import snapshot, state
 from ops import bundle as bundle_mod
 from ops import store
 from ops.actions import (ClearCurrent, DaemonReload, Disable, Enable, InstallUnit, Pin,
-                         RemoveImages, RemoveUnit, RemoveVersion, RemoveVolumes, SetCurrent,
-                         Settle, Start, Stop, StoreVersion, Unpin, UnpackVolume)
+                         RemoveImages, RemoveUnit, RemoveVersion, RemoveVolumes, Restart,
+                         SetCurrent, Settle, Start, Stop, StoreVersion, Unpin, UnpackVolume)
 from ops.errors import ConflictError, Refused, UsageError
 from ops.host import Host
 from ops.plan import (plan_cleanup, plan_deploy, plan_pin, plan_redeploy, plan_removal,
@@ -75,7 +75,7 @@ def test_first_deploy_stores_unpacks_installs_enables_reloads_starts_settles_set
     assert plan.changed
 
 
-def test_upgrade_stops_the_previous_units_removes_dropped_ones_then_installs(
+def test_upgrade_prepares_everything_while_the_old_version_runs_then_only_stops_and_starts(
         ops, root, bundle):
     deployed(ops, v1(bundle))
     plan = plan_deploy(host(root), load(v2(bundle)))
@@ -83,19 +83,77 @@ def test_upgrade_stops_the_previous_units_removes_dropped_ones_then_installs(
     assert plan.stage == (StoreVersion(str(root / "etc/ops/pods/web/2"),
                                        "/etc/ops/pods/web/2"),)
     assert plan.switch == (
-        Stop(V1_ALL), Disable(V1_ALL),
-        RemoveUnit("web-w@.service"), RemoveUnit("web-tool.service"),
-        InstallUnit("web-a.service"), InstallUnit("web-new.service"),
-        Enable(V2_STARTS), DaemonReload(), Start(V2_STARTS), Settle(V2_STARTS),
+        # while v1 runs: links, files, one reload
+        Disable(V1_ALL), InstallUnit("web-a.service"), InstallUnit("web-new.service"),
+        Enable(V2_STARTS), DaemonReload(),
+        # the outage: v1's other units stop, the shared one restarts, the new one starts
+        Stop(("web-w@x.service", "web-w@y.service", "web-tool.service")),
+        Restart(("web-a.service",)), Start(("web-new.service",)),
+        Settle(V2_STARTS),
+        # v2 runs: v1's own files go, with a reload
+        RemoveUnit("web-w@.service"), RemoveUnit("web-tool.service"), DaemonReload(),
         SetCurrent("web", 2))
+
+
+def test_between_the_first_stop_and_the_last_start_there_are_only_stops_and_starts(
+        ops, root, bundle):
+    deployed(ops, v1(bundle))
+    verbs = [a.verb for a in plan_deploy(host(root), load(v2(bundle))).switch]
+    first = verbs.index("stop")
+    last = max(i for i, v in enumerate(verbs) if v in ("restart", "start"))
+    assert set(verbs[first:last + 1]) <= {"stop", "restart", "start"}
+    assert verbs.count("daemon-reload") == 2
+    assert verbs.index("daemon-reload") < first
+    assert all(verbs.index(v) < first for v in ("disable", "install-unit", "enable"))
+    assert verbs.index("remove-unit") > verbs.index("settle")
 
 
 def test_upgrade_without_start_units_has_no_enable_start_or_settle(ops, root, bundle):
     deployed(ops, v1(bundle))
     b = bundle(name="web", version=2, units=[{"file": "web-tool.service", "start": False}])
     verbs = [a.verb for a in plan_deploy(host(root), load(b)).switch]
-    assert verbs == ["stop", "disable", "remove-unit", "remove-unit", "install-unit",
-                     "daemon-reload", "set-current"]
+    assert verbs == ["disable", "install-unit", "daemon-reload", "stop", "remove-unit",
+                     "remove-unit", "daemon-reload", "set-current"]
+
+
+SOCKET_V1 = [{"file": "web-a.socket", "start": True}, {"file": "web-a.service", "start": True}]
+
+
+def test_an_unchanged_socket_is_kept_listening_its_service_restarted_behind_it(
+        ops, root, bundle):
+    deployed(ops, bundle(name="web", version=1, units=SOCKET_V1))
+    plan = plan_deploy(host(root), load(bundle(name="web", version=2, units=SOCKET_V1)))
+    assert plan.switch == (
+        Disable(("web-a.service",)), InstallUnit("web-a.service"),
+        Enable(("web-a.socket", "web-a.service")), DaemonReload(),
+        Restart(("web-a.service",)), Start(("web-a.socket",)),
+        Settle(("web-a.socket", "web-a.service")), SetCurrent("web", 2))
+    assert not any(isinstance(a, (Stop, Disable, Restart)) and "web-a.socket" in a.units
+                   for a in plan.switch)
+    # and back: the redeploy keeps it too
+    deployed(ops, bundle(name="web", version=2, units=SOCKET_V1))
+    back = plan_redeploy(host(root), "web", 1)
+    assert Restart(("web-a.service",)) in back.switch
+    assert not any(getattr(a, "units", None) and "web-a.socket" in a.units
+                   for a in back.switch if not isinstance(a, (Enable, Start, Settle)))
+
+
+def test_a_changed_socket_is_switched_like_any_unit(ops, root, bundle):
+    deployed(ops, bundle(name="web", version=1, units=SOCKET_V1))
+    changed = [{"file": "web-a.socket", "start": True,
+                "text": "[Socket]\nListenStream=127.0.0.1:10\n[Install]\nWantedBy=sockets.target\n"},
+               {"file": "web-a.service", "start": True}]
+    plan = plan_deploy(host(root), load(bundle(name="web", version=2, units=changed)))
+    assert InstallUnit("web-a.socket") in plan.switch
+    assert Restart(("web-a.socket", "web-a.service")) in plan.switch
+    assert Disable(("web-a.socket", "web-a.service")) in plan.switch
+
+
+def test_a_socket_edited_on_disk_is_not_kept(ops, root, bundle):
+    deployed(ops, bundle(name="web", version=1, units=SOCKET_V1))
+    (root / "etc/systemd/system/web-a.socket").write_text("[Socket]\nListenStream=1\n")
+    with pytest.raises(ConflictError):
+        plan_deploy(host(root), load(bundle(name="web", version=2, units=SOCKET_V1)))
 
 
 def test_unchanged_current_version_plans_nothing_with_a_note(ops, root, bundle):
@@ -173,10 +231,12 @@ def test_redeploy_goes_back_to_the_rollback_target_without_staging(ops, root, bu
     assert (plan.command, plan.version, plan.previous) == ("redeploy", 1, 2)
     assert plan.stage == ()
     assert plan.switch == (
-        Stop(V2_STARTS), Disable(V2_STARTS), RemoveUnit("web-new.service"),
-        InstallUnit("web-a.service"), InstallUnit("web-w@.service"),
+        Disable(V2_STARTS), InstallUnit("web-a.service"), InstallUnit("web-w@.service"),
         InstallUnit("web-tool.service"), Enable(V1_STARTS), DaemonReload(),
-        Start(V1_STARTS), Settle(V1_STARTS), SetCurrent("web", 1))
+        Stop(("web-new.service",)),
+        Restart(("web-a.service",)), Start(("web-w@x.service", "web-w@y.service")),
+        Settle(V1_STARTS), RemoveUnit("web-new.service"), DaemonReload(),
+        SetCurrent("web", 1))
 
 
 def test_redeploy_skips_a_failed_version_for_the_rollback_target(ops, root, bundle):
@@ -369,16 +429,18 @@ def test_json_of_each_kind_of_step(ops, root, bundle):
     plan = plan_deploy(host(root), load(v2(bundle)))
     assert [a.to_json() for a in plan.actions] == [
         {"action": "store", "target": "/etc/ops/pods/web/2"},
-        {"action": "stop", "units": list(V1_ALL)},
         {"action": "disable", "units": list(V1_ALL)},
-        {"action": "remove-unit", "target": "web-w@.service"},
-        {"action": "remove-unit", "target": "web-tool.service"},
         {"action": "install-unit", "target": "web-a.service"},
         {"action": "install-unit", "target": "web-new.service"},
         {"action": "enable", "units": list(V2_STARTS)},
         {"action": "daemon-reload"},
-        {"action": "start", "units": list(V2_STARTS)},
+        {"action": "stop", "units": ["web-w@x.service", "web-w@y.service", "web-tool.service"]},
+        {"action": "restart", "units": ["web-a.service"]},
+        {"action": "start", "units": ["web-new.service"]},
         {"action": "settle", "units": list(V2_STARTS)},
+        {"action": "remove-unit", "target": "web-w@.service"},
+        {"action": "remove-unit", "target": "web-tool.service"},
+        {"action": "daemon-reload"},
         {"action": "set-current", "target": "web 2"},
     ]
     # the same steps are what `--dry-run --json` reports

@@ -1,0 +1,95 @@
+"""The one path back: make a pod run a stored version (or nothing) again.
+
+Used by a failed switch's rollback and by the recovery of a killed run
+(:mod:`ops.transaction`), from whatever mix of two versions' units the host
+has.  It mirrors the switch (:mod:`ops.switch`): first what changes no
+running process (the bad version's units disabled, the good one's files and
+drop-ins put back, its start units enabled, one ``daemon-reload``), then
+only stops and starts: the bad version's other units stopped, the good
+start units it shares restarted, the rest started; the bad-only unit files
+are removed last (a second reload).  A ``.socket`` unit of the good version
+whose installed file is already the good one's is kept: not disabled nor
+stopped, only reset and started again if it failed (a service that failed
+too often behind it trips its start or trigger limit).
+"""
+
+from ops import log, store
+from ops.errors import Failed
+from ops.ownership import Owner
+from ops.systemd import waiting
+from ops.units import all_units, install_unit, installed, read_bytes, remove_unit, start_units
+
+__all__ = ["restore"]
+
+
+def _kept(layout, good):
+    """The good version's socket unit files already installed as it has them."""
+    import os
+    return {u.name for u in good.bundle().units if u.name.endswith(".socket")
+            and read_bytes(layout.unit_path(u.name)) is not None
+            and read_bytes(layout.unit_path(u.name))
+            == read_bytes(os.path.join(good.units_dir, u.name))} if good else set()
+
+
+def restore(ctx, name, good, bad):
+    """Make pod ``name`` run ``good`` (a stored version, or nothing) again,
+    whatever mix of units the versions in ``bad`` left installed."""
+    from ops.transaction import stopped_late
+    layout, sd = ctx.layout, ctx.systemd
+    good_units = good.bundle().units if good else ()
+    bad_units = [u for b in bad if b is not None for u in b.bundle().units]
+    owner = Owner(layout, name)
+    foreign = {u.name: owner.foreign(u.name) for u in bad_units}
+    timeout = getattr(ctx, "stop_timeout", None)
+    kept = _kept(layout, good)
+    kept_names = set(all_units([u for u in good_units if u.name in kept]))
+    # a unit whose file is not the pod's (an administrator's, put there since) is left alone
+    ours = [n for n in installed(layout, all_units(
+        [u for u in bad_units if foreign[u.name] is None])) if n not in kept_names]
+    starts = start_units(good_units)
+    wrong = [(u.name, owner.foreign(u.name)) for u in good_units]
+    wrong = [w for _, w in wrong if w is not None]
+    if wrong:
+        late = sd.stop_quietly(ours, timeout, waiting(timeout))
+        sd.disable_quietly(ours)
+        if late:
+            stopped_late(ctx, late)
+        raise Failed(wrong[0], "is not what ops installed for %s, and ops does not overwrite "
+                     "it; move it away" % name)
+    # while what runs still runs: files, links, one reload
+    sd.disable_quietly(ours)
+    for u in good_units:
+        if u.name not in kept:
+            install_unit(layout, good, u.name)
+    sd.enable(starts)
+    sd.daemon_reload()
+    # the outage: stops and starts only
+    sd.reset_failed(set(ours) | set(all_units(good_units)))
+    late = sd.stop_quietly([n for n in ours if n not in starts], timeout, waiting(timeout))
+    restarts = [n for n in starts if n in ours]
+    if restarts:
+        late += sd.restart(restarts, timeout, waiting(timeout))
+    if starts:
+        sd.start([n for n in starts if n not in restarts])
+    if late:
+        stopped_late(ctx, late)
+    keep = {u.name for u in good_units}
+    removed = False
+    for u in bad_units:
+        if u.name in keep:
+            continue
+        if foreign[u.name] is None:
+            remove_unit(layout, u.name)
+            removed = True
+        else:
+            log.warn("%s is not what ops installed for %s: left in place" % (foreign[u.name], name))
+    if removed:
+        sd.daemon_reload()
+    if starts:
+        down = sd.settle(starts, ctx.settle)
+        if down:
+            raise Failed(down[0], "is not active after the rollback")
+    if good is not None:
+        store.set_current(layout, good)
+    else:
+        store.clear_current(layout, name)

@@ -1,0 +1,97 @@
+"""The switch from one version's units to another's, as a list of steps.
+
+Everything that can be done while the previous version still runs comes
+first: disable its units, install the new files and drop-ins, enable the new
+start units, one ``daemon-reload``.  Then only what stops the old and starts
+the new: ``stop`` of the old units the new version does not start,
+``restart`` of those it starts again (systemd stops the old process by the
+newly loaded unit, then starts the new one), ``start`` of the new ones.
+Settle, health check, and only then the old-only unit files are removed
+(with a second reload, outside the outage).
+
+A ``.socket`` unit whose file is byte-identical in both versions and on disk
+is *kept*: neither disabled, reinstalled, stopped nor restarted, so that it
+keeps listening while the service behind it is swapped (its ``start`` is a
+no-op when it is up).
+"""
+
+import filecmp
+import os
+
+from ops.actions import (DaemonReload, Disable, Enable, HealthCheck, InstallUnit, RemoveUnit,
+                         Restart, SetCurrent, Settle, Start, Stop)
+from ops.units import all_units, read_bytes, start_units
+
+__all__ = ["switch_actions", "kept_sockets"]
+
+
+def kept_sockets(layout, target_units, prev_units, target_text, prev_text):
+    """The ``.socket`` unit files the switch keeps listening: in both
+    versions, with the same bytes in both (``target_text(u)``,
+    ``prev_text(u)``: a unit's bytes, None when unknown) and on disk."""
+    prev = {u.name: u for u in prev_units or ()}
+    out = []
+    for u in target_units:
+        if not u.name.endswith(".socket") or u.name not in prev:
+            continue
+        data = target_text(u)
+        if data is not None and data == prev_text(prev[u.name]) \
+                and data == read_bytes(layout.unit_path(u.name)):
+            out.append(u.name)
+    return frozenset(out)
+
+
+def _installed_same(layout, unit, stored_path):
+    target = layout.unit_path(unit.name)
+    if not (os.path.isfile(target) and not os.path.islink(target)
+            and filecmp.cmp(stored_path, target, shallow=False)):
+        return False
+    return not unit.name.endswith(".service") or os.path.isfile(layout.dropin_path(unit.name))
+
+
+def switch_actions(layout, target, target_units, prev_units, converge_paths=None,
+                   health=None, kept=frozenset()):
+    """The switch from the previous version's units to the target's.
+
+    ``converge_paths`` (unit -> stored file) means target == previous: only
+    missing or changed files are installed, nothing is stopped.  ``health``:
+    the target's health check, run after the settle (not offline: nothing
+    runs).  ``kept``: socket unit files left listening (:func:`kept_sockets`)."""
+    acts = []
+    new_names = {u.name for u in target_units}
+    kept_names = set(all_units([u for u in target_units if u.name in kept]))
+    prev_all = [n for n in all_units(prev_units or ()) if n not in kept_names]
+    starts = start_units(target_units)
+    if prev_all:
+        acts.append(Disable(tuple(prev_all)))
+    installs = [u for u in target_units if u.name not in kept and (
+        converge_paths is None or not _installed_same(layout, u, converge_paths[u.name]))]
+    for u in installs:
+        acts.append(InstallUnit(u.name))
+    if starts:
+        acts.append(Enable(starts))
+    # enable and disable do not reload (--no-reload): one reload, after every
+    # file and link is in place, while the previous version still runs
+    if installs or prev_units or starts:
+        acts.append(DaemonReload())
+    # the outage: nothing but stops and starts
+    stops = tuple(n for n in prev_all if n not in starts)
+    restarts = tuple(n for n in starts if n in prev_all)
+    fresh = tuple(n for n in starts if n not in restarts)
+    if stops:
+        acts.append(Stop(stops))
+    if restarts:
+        acts.append(Restart(restarts))
+    if fresh:
+        acts.append(Start(fresh))
+    if starts:
+        acts.append(Settle(starts))
+    if health is not None and not layout.offline:
+        acts.append(HealthCheck(health))
+    removed = [u.name for u in prev_units or () if u.name not in new_names]
+    for name in removed:
+        acts.append(RemoveUnit(name))
+    if removed:
+        acts.append(DaemonReload())
+    acts.append(SetCurrent(*target))
+    return tuple(acts)
