@@ -113,7 +113,7 @@ def test_no_connection_refused_over_20_switches_and_5_rollbacks(container, examp
                 probing.wait_answer(c, ADDRESS, "socket-hello, version 2")
     finally:
         summary = probing.stop(c, "probe-switches")
-    print("probe over 20 switches and 5 rollbacks: " + probing.brief(summary))
+        print("probe over the switches and rollbacks: " + probing.brief(summary))
     assert summary["attempts"] >= 1000, probing.brief(summary)
     assert summary["counts"]["ok"] > 0, probing.brief(summary)
     # the socket kept listening: no attempt refused, none reset or cut short, none left unanswered
