@@ -132,7 +132,7 @@ def plan_deploy(ctx, bundle):
         return Plan("deploy", name, version, version, stage, switch, notes=tuple(notes))
     check_conflicts(layout, name, bundle.units, _bundle_text,
                      _removed(prev_units, bundle.units))
-    kept = kept_sockets(layout, bundle.units, prev_units, _bundle_text,
+    kept = kept_sockets(ctx.systemd, layout, bundle.units, prev_units, _bundle_text,
                         _stored_text(current)) if current is not None else frozenset()
     switch = switch_actions(layout, (name, version), bundle.units, prev_units,
                             health=bundle.health, kept=kept)
@@ -216,7 +216,7 @@ def plan_redeploy(ctx, name, version):
         check_conflicts(layout, name, _installs(switch, tb.units), _stored_text(target))
         return Plan("redeploy", name, target.version, target.version, (), switch)
     check_conflicts(layout, name, tb.units, _stored_text(target), _removed(prev_units, tb.units))
-    kept = kept_sockets(layout, tb.units, prev_units, _stored_text(target),
+    kept = kept_sockets(ctx.systemd, layout, tb.units, prev_units, _stored_text(target),
                         _stored_text(current)) if current is not None else frozenset()
     return Plan("redeploy", name, target.version, current.version if current else None,
                 (), switch_actions(layout, (name, target.version), tb.units, prev_units,

@@ -9,8 +9,9 @@ only stops and starts: the bad version's other units stopped, the good
 start units it shares restarted, the rest started; the bad-only unit files
 are removed last (a second reload).  A ``.socket`` unit of the good version
 whose installed file is already the good one's is kept: not disabled nor
-stopped, only reset and started again if it failed (a service that failed
-too often behind it trips its start or trigger limit).
+stopped; when it is down (a service failing behind it trips its start or
+trigger limit, and systemd fails the socket), it is reset and restarted
+with the services.
 """
 
 from ops import log, store
@@ -65,12 +66,20 @@ def restore(ctx, name, good, bad):
     sd.daemon_reload()
     # the outage: stops and starts only
     sd.reset_failed(set(ours) | set(all_units(good_units)))
-    late = sd.stop_quietly([n for n in ours if n not in starts], timeout, waiting(timeout))
-    restarts = [n for n in starts if n in ours]
+    states = sd.unit_states(sorted(kept_names))
+    up = {n for n in kept_names if sd.up(states.get(n, {}))}
+    stops = [n for n in ours if n not in starts]
+    # a kept socket that is down (its service's start or trigger limit failed
+    # it) restarts with the services: systemd starts it first, in one job
+    restarts = [n for n in starts if n in ours or (n in kept_names and n not in up)]
+    late = sd.stop_quietly(stops, timeout, waiting(timeout))
     if restarts:
         late += sd.restart(restarts, timeout, waiting(timeout))
-    if starts:
-        sd.start([n for n in starts if n not in restarts])
+    sd.start([n for n in starts if n not in restarts and n not in up])
+    lost = sd.down(sorted(up))
+    if lost:        # failed meanwhile: once more, with the services behind it
+        sd.reset_failed(lost + restarts)
+        late += sd.restart(lost + restarts, timeout, waiting(timeout))
     if late:
         stopped_late(ctx, late)
     keep = {u.name for u in good_units}

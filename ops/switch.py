@@ -10,9 +10,8 @@ Settle, health check, and only then the old-only unit files are removed
 (with a second reload, outside the outage).
 
 A ``.socket`` unit whose file is byte-identical in both versions and on disk
-is *kept*: neither disabled, reinstalled, stopped nor restarted, so that it
-keeps listening while the service behind it is swapped (its ``start`` is a
-no-op when it is up).
+and up is *kept*: neither disabled, reinstalled, stopped, restarted nor
+started, so that it keeps listening while the service behind it is swapped.
 """
 
 import filecmp
@@ -25,20 +24,25 @@ from ops.units import all_units, read_bytes, start_units
 __all__ = ["switch_actions", "kept_sockets"]
 
 
-def kept_sockets(layout, target_units, prev_units, target_text, prev_text):
+def kept_sockets(sd, layout, target_units, prev_units, target_text, prev_text):
     """The ``.socket`` unit files the switch keeps listening: in both
     versions, with the same bytes in both (``target_text(u)``,
-    ``prev_text(u)``: a unit's bytes, None when unknown) and on disk."""
+    ``prev_text(u)``: a unit's bytes, None when unknown) and on disk, and
+    up (every instance), as systemd ``sd`` says.  A socket that is down is
+    restarted with its service instead (systemd refuses to start a socket
+    while its service runs: a restart of both in one job orders them)."""
     prev = {u.name: u for u in prev_units or ()}
-    out = []
+    same = []
     for u in target_units:
         if not u.name.endswith(".socket") or u.name not in prev:
             continue
         data = target_text(u)
         if data is not None and data == prev_text(prev[u.name]) \
                 and data == read_bytes(layout.unit_path(u.name)):
-            out.append(u.name)
-    return frozenset(out)
+            same.append(u)
+    states = sd.unit_states(all_units(same))
+    return frozenset(u.name for u in same
+                     if all(sd.up(states.get(n, {})) for n in u.unit_names))
 
 
 def _installed_same(layout, unit, stored_path):
@@ -77,7 +81,7 @@ def switch_actions(layout, target, target_units, prev_units, converge_paths=None
     # the outage: nothing but stops and starts
     stops = tuple(n for n in prev_all if n not in starts)
     restarts = tuple(n for n in starts if n in prev_all)
-    fresh = tuple(n for n in starts if n not in restarts)
+    fresh = tuple(n for n in starts if n not in restarts and n not in kept_names)
     if stops:
         acts.append(Stop(stops))
     if restarts:

@@ -126,9 +126,9 @@ def test_an_unchanged_socket_is_kept_listening_its_service_restarted_behind_it(
     assert plan.switch == (
         Disable(("web-a.service",)), InstallUnit("web-a.service"),
         Enable(("web-a.socket", "web-a.service")), DaemonReload(),
-        Restart(("web-a.service",)), Start(("web-a.socket",)),
+        Restart(("web-a.service",)),
         Settle(("web-a.socket", "web-a.service")), SetCurrent("web", 2))
-    assert not any(isinstance(a, (Stop, Disable, Restart)) and "web-a.socket" in a.units
+    assert not any(isinstance(a, (Stop, Disable, Restart, Start)) and "web-a.socket" in a.units
                    for a in plan.switch)
     # and back: the redeploy keeps it too
     deployed(ops, bundle(name="web", version=2, units=SOCKET_V1))
