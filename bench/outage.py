@@ -25,7 +25,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 import fixtures  # noqa: E402
-from timing import BenchError, Run, fmt_range  # noqa: E402
+from timing import BenchError, Run, fmt_range, fmt_time  # noqa: E402
 
 SYS_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 INTERVAL = 0.01                     # seconds between the probe's attempts
@@ -38,8 +38,8 @@ HOW = [
     "- **Refused window of a switch**: in a container booted with the machine's systemd, a probe client "
     "(`bench/probe.py`, inside the container) connects and sends `GET /` every 10 ms, each attempt in a thread "
     "of its own; the refused window of a round is the time from the first refused attempt to the last. Each "
-    "round has its own probe, started 0.3 s before the action and stopped 0.3 s after the service answers again. ops switches "
-    "the pod to the other version (`ops --settle 0.5 deploy`, 1 → 2, 2 → 1, …); the baseline is `systemctl "
+    "round has its own probe, started 0.3 s before the action and stopped 0.3 s after the service answers "
+    "again. ops switches the pod to the other version (`ops --settle 0.5 deploy`, 1 → 2, 2 → 1, …); the baseline is `systemctl "
     "restart` of the same unit. Rounds alternate (ops, restart, ops, …); ratio = median window of ops ÷ median "
     "window of the restarts. Plain service: one unit running `python3 -m http.server` (the two versions differ in "
     "their Description). rkt pod: examples/hello, whose web unit runs `rkt run` with the fly stage1 "
@@ -234,19 +234,16 @@ class Outage(object):
             switches, rollbacks)
         self.b.rows.append(self.Row(label, "info", ops_text="%d refused of %d" % (s["refused"], s["attempts"]),
                                     base_text="—", target="0 refused", met=s["refused"] == 0,
-                                    spread="reset or cut short %d, timed out %d; refused window %s ms; "
+                                    spread="reset or cut short %d, timed out %d; refused window %s; "
                                     "rolled back %d of %d deploys of the broken version"
-                                    % (s["counts"]["error"], s["counts"]["timeout"], s["refused_window_ms"],
+                                    % (s["counts"]["error"], s["counts"]["timeout"], ms(s["refused_window_ms"]),
                                        rollbacks - missed, rollbacks)))
         lat, st = s["latency_ms"], steady["latency_ms"]
-        ratio = None
-        if lat["p50"] and st["p50"]:
-            ratio = lat["p50"] / st["p50"]
         self.b.rows.append(self.Row("socket pod: latency of the answers during the switches (p50 / p99)", "info",
-                                    ops_text="%s / %s ms" % (lat["p50"], lat["p99"]),
-                                    base_text="%s / %s ms (steady)" % (st["p50"], st["p99"]),
-                                    ratio=ratio, target="— (reported)", met=None,
-                                    spread="max %s ms; %d answered" % (lat["max"], s["counts"]["ok"])))
+                                    ops_text="%s / %s" % (ms(lat["p50"]), ms(lat["p99"])),
+                                    base_text="%s / %s (no switch)" % (ms(st["p50"]), ms(st["p99"])),
+                                    target="— (reported)", met=None,
+                                    spread="max %s; %d answered" % (ms(lat["max"]), s["counts"]["ok"])))
         self.raw["8"] = (s, steady, took)
 
     # -- the raw figures ----------------------------------------------------------------------------
@@ -276,6 +273,11 @@ class Outage(object):
                         "The same probe for 5 s while nothing changed:\n\n    %s\n"
                         % (took, json.dumps(brief, sort_keys=True), json.dumps(steady, sort_keys=True))))
         return out
+
+
+def ms(x):
+    """A figure of the probe's summary (milliseconds, or None) as the bench writes times."""
+    return "—" if x is None else fmt_time(x / 1000.0)
 
 
 def _md(header, rows):

@@ -7,12 +7,13 @@ which the pod mounts the host's /usr read-only (the pod manifest's host volume `
 serve.py.  For each bundle directory given this writes:
 
     images/socket-hello.aci        the ACI (a plain tar, byte for byte the same for the same serve.py)
-    images/socket-hello.aci.asc    its detached signature, made with a key of GNUPGHOME (kept while the ACI is unchanged)
+    images/socket-hello.aci.asc    its detached signature, made with a key of GNUPGHOME (kept while the ACI
+                                   is unchanged)
     pod.json                       the image's ID in apps[0].image.id and in the ops image entry
 
 rkt must trust the signing key for the image's name before the deploy:
 
-    python3 examples/socket-hello/make-image.py --gnupghome ~/.gnupg examples/socket-hello/v1 examples/socket-hello/v2 examples/socket-hello/v3
+    cd examples/socket-hello && python3 make-image.py --gnupghome ~/.gnupg v1 v2 v3
     gpg --armor --export KEY > socket-hello.pub
     rkt trust --prefix=example.com/socket-hello --skip-fingerprint-review socket-hello.pub
 """
