@@ -4,7 +4,7 @@ whose app, the host's python3 brought in by a read-only host volume, serves the 
 Without a real rkt ($OPS_TEST_RKT) the module is skipped, saying why.
 
 The story (one container, in this order): v1 serves through systemd's socket -> v2 serves through it -> v3, whose
-app exits half a second after start, is rolled back to v2, and the socket still listens with v2 serving.  Then,
+app exits at once, is rolled back to v2, and the socket still listens with v2 serving.  Then,
 under a probe client connecting every 10 ms (bench/probe.py): 20 switches between 1 and 2 and 5 rollbacks from 3,
 with no connection refused, none lost, and the same listening socket from the first switch to the last.
 """
