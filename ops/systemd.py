@@ -329,6 +329,9 @@ class Systemd:
         if self.offline:
             return self.down(units)
         deadline = time.monotonic() + seconds
+        # the first look a moment after the start: what just started gets
+        # the CPU first (a unit that failed its start failed the start already)
+        time.sleep(min(0.1, seconds))
         while True:
             bad = self.down(units)
             if bad or time.monotonic() >= deadline:

@@ -2,8 +2,8 @@
 
 v1 of pod ``hello`` runs.  A complete `deploy v2` is counted with
 tests/support/killer.py inside the container; then, for every step from the
-journal's first write to the end (every stop, disable, daemon-reload,
-enable, start and show call, every unit file, drop-in, journal and
+journal's first write to the end (every disable, enable, daemon-reload, stop,
+restart, start and show call, every unit file, drop-in, journal and
 `current` write), v2's deploy is killed just before the first and just
 before the last event of that step (tests/support/killsteps.py: a file is
 written with mkdir, open, chmod, rename), and just after each systemctl
@@ -301,7 +301,7 @@ def test_killed_at_every_step_of_the_switch(container, bundles):
     first = min(int(n) for n, ev, what in events if "/var/lib/ops/journal/" in what)
     calls = {int(n): what for n, ev, what in events if ev == "subprocess.Popen"}
     verbs = sorted(set(re.sub(r"^systemctl (\S+).*", r"\1", w) for n, w in calls.items() if n >= first))
-    for verb in ("stop", "disable", "daemon-reload", "enable", "start", "show"):
+    for verb in ("stop", "disable", "daemon-reload", "enable", "restart", "start", "show"):
         assert verb in verbs, (verb, verbs)
     switch = [(int(n), ev, what) for n, ev, what in events if int(n) >= first]
     points = [(n, False) for n in kill_points(switch)]

@@ -30,12 +30,17 @@ units = args[args.index("--") + 1:] if "--" in args else []
 with open(state_file + ".calls", "a") as f:
     f.write(args[0] + "\n")
 s = load()
-if args[0] == "stop":
+if args[0] in ("stop", "restart"):
     for u in units:
         s["units"][u] = "deactivating" if u in s["stubborn"] else "inactive"
     save(s)
     while any(load()["units"][u] == "deactivating" for u in units):
         time.sleep(0.05)
+    if args[0] == "restart":
+        s = load()
+        for u in units:
+            s["units"][u] = "active"
+        save(s)
 elif args[0] == "kill":
     for u in units:
         s["units"][u] = "failed"
@@ -96,6 +101,26 @@ def test_a_unit_that_outlives_the_kill_fails_the_step(fake):
     with pytest.raises(Failed) as e:
         Systemd(Layout("/")).stop(["slow.service"], 0.5)
     assert e.value.unit == "slow.service" and "still stopping" in str(e.value)
+
+
+def test_a_quick_restart_is_one_systemctl_restart(fake):
+    read = fake(["a.service", "b.service"])
+    assert Systemd(Layout("/")).restart(["a.service", "b.service"], 5.0) == []
+    assert read()["calls"] == ["restart"]
+    assert set(read()["units"].values()) == {"active"}
+
+
+def test_a_restart_whose_stop_outlasts_the_bound_is_killed_then_started(fake):
+    read = fake(["a.service", "slow.service"], stubborn=["slow.service"])
+    said = []
+    t = time.monotonic()
+    late = Systemd(Layout("/")).restart(["a.service", "slow.service"], 2.0,
+                                        lambda units, s: said.append((list(units), s)), every=1.0)
+    took = time.monotonic() - t
+    assert late == ["slow.service"]
+    assert 2.0 <= took < 5.0
+    assert "kill" in read()["calls"] and set(read()["units"].values()) == {"active"}
+    assert said and all(units == ["slow.service"] for units, _ in said)
 
 
 def test_run_waiting_ticks_and_can_give_up():
