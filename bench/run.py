@@ -15,6 +15,11 @@ Figures (SPEC §8 and the targets in the table):
   4 ``list`` over 500, 1,000 and 2,000 stored versions against ``python3 -c pass``
   5 volume unpack of a 1 GiB tar.gz through ops.volumes.unpack against ``tar -xzf``
   6 deploy of an unchanged, already deployed bundle (``unchanged``) against ``python3 -c pass``
+  7 refused window of a switch against ``systemctl restart`` of the same unit, under a 10 ms probe
+    (a plain service, and a real-rkt pod with $OPS_TEST_RKT): bench/outage.py
+  8 a socket-activated real-rkt pod: connections refused over 20 switches and 5 rollbacks, and latency
+
+Only some figures: ``--only 7,8`` or ``OPS_BENCH_ONLY=7,8 make bench``.
 
 ops runs from a copy of the package with its bytecode compiled (as an
 installed package), with the host's ``/usr/bin/python3`` (``--python``).
@@ -39,6 +44,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import fixtures  # noqa: E402
+import outage  # noqa: E402
 from timing import BenchError, Run, Summary, fmt_range, fmt_time, interleave, spawn  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results.md")
@@ -116,6 +122,7 @@ class Bench(object):
         self.cpu_rows = []       # (figure, ops runs, base runs) for the CPU-time table
         self.failed = False
         self.notes_startup_pyz = ""
+        self.outage = None       # bench/outage.py, figures 7 and 8
         self.work = tempfile.mkdtemp(prefix="ops-bench-")
         self.cwd = os.path.join(self.work, "cwd")      # an empty working directory
         os.mkdir(self.cwd)
@@ -827,6 +834,20 @@ sys.exit(rc)
                                 table))
 
 
+    # -- 7, 8. outage during a switch (bench/outage.py) -------------------------------------------
+
+    def _outage(self):
+        if self.outage is None:
+            self.outage = outage.Outage(self, Row, _Skip)
+        return self.outage
+
+    def fig_window(self):
+        self._outage().fig_window()
+
+    def fig_socket(self):
+        self._outage().fig_socket()
+
+
 class _Skip(Exception):
     pass
 
@@ -838,6 +859,8 @@ FIGURES = [
     ("4", "list", "fig_list"),
     ("5", "volume unpack", "fig_unpack"),
     ("6", "unchanged re-deploy", "fig_unchanged"),
+    ("7", "refused window of a switch", "fig_window"),
+    ("8", "socket pod over switches and rollbacks", "fig_socket"),
 ]
 
 
@@ -868,7 +891,8 @@ def machine_facts(py):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="Benchmark ops against baselines doing the same work.")
-    p.add_argument("--only", default="", help="comma-separated figure numbers (default: all)")
+    p.add_argument("--only", default=os.environ.get("OPS_BENCH_ONLY", ""),
+                   help="comma-separated figure numbers (default: $OPS_BENCH_ONLY, else all)")
     p.add_argument("--quick", action="store_true",
                    help="fewer rounds and a 64 MiB unpack archive (does not write results.md)")
     p.add_argument("--python", default="/usr/bin/python3" if os.path.exists("/usr/bin/python3")
@@ -1006,7 +1030,7 @@ def report(b, facts, date, load_start, load_end, total, elapsed, args):
             "seconds old when first deployed, so ops records its files' stat and later takes "
             "the stored digest instead of reading them (checked: state.json has `source`). The "
             "reference row is the least such a check can do: parse pod.json and run "
-            "`systemctl --root R is-enabled` of the units.", ""]
+            "`systemctl --root R is-enabled` of the units."] + outage.HOW + [""]
     if getattr(b, "unpack_info", None):
         mib, info, (entries, nbytes) = b.unpack_info
         out += ["Unpack archive: %d files, %d directories, %d symbolic links, %d MiB of file data "
@@ -1014,7 +1038,7 @@ def report(b, facts, date, load_start, load_end, total, elapsed, args):
                 "both sides created %d entries, %d bytes." % (
                     info["files"], info["dirs"], info["symlinks"], mib, info["size"] / MiB,
                     entries, nbytes), ""]
-    for title, text in b.sections:
+    for title, text in b.sections + (b.outage.sections() if b.outage else []):
         out += ["## " + title, "", text, ""]
     out += ["Figure run times: " + ", ".join("%s %.0f s" % kv for kv in elapsed.items()) + ".", ""]
     return "\n".join(out)

@@ -16,7 +16,7 @@ import json
 import lzma
 import platform
 
-__all__ = ["build_aci", "tar_bytes", "compress", "image_id", "image_id_of_file",
+__all__ = ["Symlink", "build_aci", "tar_bytes", "compress", "image_id", "image_id_of_file",
            "image_key", "short_id", "host_arch", "MTIME"]
 
 MTIME = 1500000000   # 2017-07-14, the mtime of every member
@@ -86,6 +86,13 @@ def _header(name, typeflag, size=0, mode=0o644):
     return bytes(h)
 
 
+class Symlink(object):
+    """A symbolic link to ``target``, as a value of :func:`tar_bytes`'s ``files``."""
+
+    def __init__(self, target):
+        self.target = target
+
+
 def _member(name, content=None, mode=0o644):
     if content is None:
         return _header(name.rstrip("/") + "/", b"5", 0, mode)
@@ -93,11 +100,22 @@ def _member(name, content=None, mode=0o644):
     return _header(name, b"0", len(content), mode) + content + b"\0" * pad
 
 
+def _symlink(name, target):
+    h = bytearray(_header(name, b"2", 0, 0o777))
+    link = target.encode("utf-8")
+    if len(link) > 100:
+        raise ValueError("link target too long for a ustar header: %r" % target)
+    h[157:157 + len(link)] = link
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h)
+
+
 def tar_bytes(manifest_bytes, files, manifest_name="manifest"):
     """The uncompressed ACI, written byte by byte (the same on every Python):
     ``manifest`` (unless ``manifest_bytes`` is None), ``rootfs/``, then
-    ``files`` ({path under rootfs: bytes, str, (bytes, mode), or None for an
-    empty directory}) with their parent directories; two zero blocks, padded
+    ``files`` ({path under rootfs: bytes, str, (bytes, mode), a :class:`Symlink`,
+    or None for an empty directory}) with their parent directories; two zero blocks, padded
     to a 10240-byte record."""
     out = []
     if manifest_bytes is not None:
@@ -114,6 +132,9 @@ def tar_bytes(manifest_bytes, files, manifest_name="manifest"):
                 dirs.add(d)
                 out.append(_member("rootfs/" + d + "/", None, 0o755))
         if content is None:
+            continue
+        if isinstance(content, Symlink):
+            out.append(_symlink("rootfs/" + "/".join(parts), content.target))
             continue
         mode = 0o644
         if isinstance(content, tuple):

@@ -17,11 +17,12 @@ import shutil
 
 from tests.support import gpg
 
-__all__ = ["Missing", "find", "install", "prepare_hello", "make_image_module", "trust_argv", "pods", "image_ids", "rkt_mounts", "gc",
+__all__ = ["Missing", "find", "install", "prepare_hello", "prepare_example", "make_image_module", "trust_argv", "pods", "image_ids", "rkt_mounts", "gc",
            "RKT", "STAGE1", "KEY", "IMAGE_NAME"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HELLO = os.path.join(REPO, "examples", "hello")
+EXAMPLES = os.path.join(REPO, "examples")
+HELLO = os.path.join(EXAMPLES, "hello")
 RKT = "/opt/rkt/bin/rkt"                    # inside the container
 STAGE1 = "/opt/rkt/lib/stage1-fly.aci"
 KEY = "/root/hello-web.pub"                 # the public key of the hello image's signature, inside the container
@@ -62,17 +63,18 @@ def install(container, rkt, stage1):
     return RKT
 
 
-def make_image_module():
-    """examples/hello/make-image.py, loaded as a module."""
-    spec = importlib.util.spec_from_file_location("hello_make_image", os.path.join(HELLO, "make-image.py"))
+def make_image_module(example="hello"):
+    """examples/EXAMPLE/make-image.py, loaded as a module."""
+    spec = importlib.util.spec_from_file_location("%s_make_image" % example.replace("-", "_"),
+                                                  os.path.join(EXAMPLES, example, "make-image.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def trust_argv():
-    """``rkt trust`` of the hello image's key (at :data:`KEY` inside the container) for its name."""
-    return [RKT, "trust", "--prefix=" + IMAGE_NAME, "--skip-fingerprint-review", KEY]
+def trust_argv(key=KEY, prefix=IMAGE_NAME):
+    """``rkt trust`` of the key at ``key`` inside the container (the hello image's) for the name ``prefix``."""
+    return [RKT, "trust", "--prefix=" + prefix, "--skip-fingerprint-review", key]
 
 
 def prepare_hello(container, workdir, dest="/root/hello", busybox="/bin/busybox", trust=True):
@@ -81,22 +83,31 @@ def prepare_hello(container, workdir, dest="/root/hello", busybox="/bin/busybox"
     trust the key for example.com/hello-web.
 
     Returns (the prepared copy on this machine, the image ID)."""
-    make_image = make_image_module()
+    return prepare_example(container, workdir, "hello", dest, KEY, trust=trust, busybox=busybox)
+
+
+def prepare_example(container, workdir, example, dest, key, trust=True, **make_args):
+    """Copy examples/EXAMPLE to ``workdir``/EXAMPLE, build and sign its image there with its make-image.py and
+    a new key (in ``workdir``), copy the bundles into the container at ``dest``, the public key to ``key``
+    inside it, and (``trust``) make rkt trust the key for the image's name (make-image.py's ``NAME``).
+
+    Returns (the prepared copy on this machine, the image ID)."""
+    make_image = make_image_module(example)
     home = os.path.join(str(workdir), "gnupg")
-    copy = os.path.join(str(workdir), "hello")
-    shutil.copytree(HELLO, copy, ignore=shutil.ignore_patterns("images", "__pycache__"))
+    copy = os.path.join(str(workdir), example)
+    shutil.copytree(os.path.join(EXAMPLES, example), copy, ignore=shutil.ignore_patterns("images", "__pycache__"))
     versions = sorted(os.path.join(copy, d) for d in os.listdir(copy) if d[:1] == "v" and d[1:].isdigit())
     try:
-        public = gpg.make_key(home, uid="hello example <hello@example.com>")
-        image_id = make_image.make(versions, home, busybox=busybox)
+        public = gpg.make_key(home, uid="%s example <%s@example.com>" % (example, example))
+        image_id = make_image.make(versions, home, **make_args)
     finally:
         gpg.stop_agent(home)
     if container.exists(dest):
         container.remove(dest)
     container.copytree(copy, dest)
-    container.write_file(KEY, public)
+    container.write_file(key, public)
     if trust:
-        container.run(trust_argv(), check=True)
+        container.run(trust_argv(key, make_image.NAME), check=True)
     return copy, image_id
 
 
