@@ -13,7 +13,7 @@ module: ops_pod_info
 short_description: Read the status, stored versions and history of pods from ops
 description:
   - Runs C(ops --json status [NAME]), C(ops --json list [NAME]) and, with O(name), C(ops --json history NAME) on the
-    managed host and returns their objects, for a playbook to C(register) and read.
+    managed host and returns their objects, for a playbook to C(register) and read (O(gather) picks among them).
   - Each stored version also carries the content digest ops recorded for it (RV(versions[].content)), which a
     playbook compares with a bundle's to know whether the host already stores that version with the same content.
   - Reads only; never takes ops's lock.
@@ -22,6 +22,14 @@ options:
   name:
     description: The pod. Without it, every pod's status and stored versions, and no history.
     type: str
+  gather:
+    description:
+      - What to ask ops; what is not asked is returned empty.
+      - V(status) runs C(ops status), which reads systemd; V(versions) C(ops list); V(history) C(ops history).
+    type: list
+    elements: str
+    choices: [status, versions, history]
+    default: [status, versions, history]
 extends_documentation_fragment:
   - ops.pod.ops
 attributes:
@@ -105,6 +113,8 @@ def ask(module, argv, key, ok_codes=(0,)):
 def main():
     args = dict(
         name=dict(type="str"),
+        gather=dict(type="list", elements="str", choices=["status", "versions", "history"],
+                    default=["status", "versions", "history"]),
     )
     args.update(OPS_ARGS)
     module = AnsibleModule(argument_spec=args, supports_check_mode=True)
@@ -112,14 +122,16 @@ def main():
     p = module.params
     ops = ops_command(module)
     one = [p["name"]] if p["name"] is not None else []
+    gather = set(p["gather"])
 
+    # the stored versions tell whether a named pod exists, for status and history
     versions, _ = ask(module, ops + ["list"] + one, "pods")
     for v in versions:
         v["content"] = stored_content(p["root"], v["name"], v["version"])
     status, rc, history = [], 0, []
-    if versions or not one:
+    if "status" in gather and (versions or not one):
         status, rc = ask(module, ops + ["status"] + one, "pods", ok_codes=(0, DRIFT))
-    if one:
+    if "history" in gather and one:
         # a pod removed long ago still has its history; one never deployed has none (ops refuses: exit 2)
         hrc, doc, err = run_ops(module, ops + ["history"] + one)
         if hrc == 0 and doc is not None:
@@ -127,6 +139,8 @@ def main():
         elif versions:
             module.fail_json(msg=error_line(hrc, doc, err), changed=False, exit_code=hrc, stderr=err)
     current = [v["version"] for v in versions if v.get("current")] if one else []
+    if "versions" not in gather:
+        versions = []
     module.exit_json(changed=False, status=status, drift=rc == DRIFT, versions=versions, history=history,
                      current=current[0] if current else None)
 
