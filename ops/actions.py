@@ -10,7 +10,7 @@ one meaning: unit names in ``units``, image IDs in ``ids``, real paths in
 
 from collections import namedtuple
 
-__all__ = ["Download", "StoreVersion", "FetchImage", "UnpackVolume",
+__all__ = ["Rollback", "Download", "StoreVersion", "FetchImage", "UnpackVolume",
            "Stop", "Disable", "RemoveUnit", "InstallUnit", "DaemonReload", "Enable", "Start",
            "Settle", "HealthCheck", "SetCurrent", "ClearCurrent",
            "RemoveVersion", "RemoveVolumes", "RemoveImages", "Pin", "Unpin"]
@@ -85,3 +85,16 @@ Pin = _kind("Pin", "pin", "name version path", target="label", label=_label,
             doc="Write the pin file ``path`` of NAME:VERSION.")
 Unpin = _kind("Unpin", "unpin", "name version path", target="label", label=_label,
               doc="Remove the pin file ``path`` of NAME:VERSION.")
+
+
+class Rollback(namedtuple("Rollback", "step")):
+    """A step of a rollback (``step``: the step it did): in ``--json``, the
+    step with ``"rollback": true``; described as ``rollback: STEP``."""
+    __slots__ = ()
+    verb = property(lambda self: self.step.verb)
+
+    def to_json(self):
+        return dict(self.step.to_json(), rollback=True)
+
+    def describe(self):
+        return "rollback: " + self.step.describe()

@@ -79,6 +79,9 @@ def _run(args):
         return render.versions(commands.list_versions(layout, args.name, args.json), args)
     if args.command == "history":
         return render.history(commands.history(layout, args.name), args)
+    if args.command == "diff":
+        return render.diff(commands.diff(layout, args.ref, args.target,
+                                                   args.insecure_images), args)
     if args.command == "logs":
         from ops import logs
         sv, names = logs.units(layout, args.name, args.log_version)

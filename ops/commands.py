@@ -14,7 +14,7 @@ from ops.errors import BundleError, Refused, about
 from ops.result import Result
 
 __all__ = ["check", "deploy", "redeploy", "undeploy", "pin", "list_versions", "cleanup", "status",
-           "history"]
+           "history", "diff"]
 
 
 # The modules a command needs are imported inside it, so that `list` (run on
@@ -47,6 +47,10 @@ class _Locked:
                     log.info("note: %s is left by an interrupted run and cannot be trusted (%s)"
                              % (j["path"], j["unreadable"]))
                     continue
+                if j["in_progress"]:
+                    log.info("note: %s is %s, run by PID %d now (it holds the lock)"
+                             % (j["pod"], j["command"] + "ing", j["in_progress"]))
+                    continue
                 log.info("note: %s is left by an interrupted run; the next mutating command "
                          "rolls %s back to %s (dry run: nothing recovered)"
                          % (j["path"], j["pod"], j.get("from")))
@@ -59,7 +63,11 @@ class _Locked:
             raise
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, err, tb):
+        if isinstance(err, Exception):
+            # what the command did before it failed (and its rollback's steps):
+            # the actions of its failure result
+            err.actions = list(self.host.done)
         if self.lock is not None:
             self.lock.release()
 
@@ -185,6 +193,8 @@ def list_versions(layout, name=None, reasons=False):
                              "lists every stored version of %s"
                              % ((name.partition(":")[0],) * 2))
     interrupted = transaction.interrupted(layout)
+    from ops.progress import running
+    going = running(layout)
     rows = []
     for pod in ([name] if name else store.pods(layout)):
         cur = store.current_number(layout, pod)
@@ -192,7 +202,7 @@ def list_versions(layout, name=None, reasons=False):
             rows.append({"name": pod, "version": version, "current": cur == version,
                          "outcome": outcome, "deployed_at": deployed_at,
                          "interrupted": pod in interrupted, "pinned": pinned,
-                         "running": None})
+                         "running": None, "in_progress": going.get(pod)})
     if not layout.offline and any(r["current"] for r in rows):
         from ops.status import mark_running
         mark_running(layout, rows)
@@ -217,3 +227,9 @@ def history(layout, name):
 def status(host, name=None, health=False):
     from ops.status import status as pod_status
     return pod_status(host, name, health)
+
+
+def diff(layout, ref, target, insecure_images=False):
+    """What changes from stored version ``ref`` to ``target`` (:mod:`ops.diff`)."""
+    from ops import diff as diff_mod
+    return diff_mod.diff(layout, ref, target, insecure_images)

@@ -15,7 +15,7 @@ from ops.actions import (ClearCurrent, DaemonReload, Disable, Enable, HealthChec
                          Settle, Start, Stop, Unpin)
 from ops.errors import Failed, OpsError
 from ops.systemd import waiting
-from ops.transaction import Transaction, irreversible, stopped_late
+from ops.transaction import Transaction, did, irreversible, stopped_late
 from ops.units import install_unit, installed, pod_env, remove_unit
 
 __all__ = ["apply", "Executor"]
@@ -86,6 +86,7 @@ class Executor:
 
     def run(self, a):
         log.info(a.describe())
+        did(self.ctx, a)
         self.steps[type(a)](a)
 
     # -- the switch --------------------------------------------------------------

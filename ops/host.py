@@ -16,6 +16,7 @@ class Host:
         self.settle = settle
         self.stop_timeout = stop_timeout
         self.stops_timed_out = []       # units whose stop timed out in this command
+        self.done = []                  # the steps this command carried out, rollbacks too
         self.timeout = timeout
         self.ca_file = ca_file
         self.insecure_images = insecure_images

@@ -55,6 +55,12 @@ EXAMPLES = {
                "\n  ops --json history hello   the same as JSON (\"history\": [...])"
                "\nkept in /etc/ops/history/NAME.jsonl (the newest 1000 events, at most 1 MiB);"
                "\nundeploy --remove and cleanup keep it",
+    "diff": "examples:\n  ops diff hello:1 hello:2        what changed from version 1 to 2"
+            "\n  ops diff hello ./bundle         what deploying ./bundle would change"
+            "\n  ops --json diff hello hello:1   the same as JSON (\"differs\", \"diff\", "
+            "\"changes\")"
+            "\nTARGET is a bundle when it holds a '/' or names an existing file or directory;"
+            "\nexit 0 whether or not they differ (nothing printed when they are the same)",
     "logs": "examples:\n  ops logs hello                the last 100 lines of every unit of hello"
             "\n  ops logs hello -f -n 20       the last 20, then follow (Ctrl-C stops)"
             "\n  ops logs hello --version 2    the units of stored version 2"
@@ -153,7 +159,8 @@ GLOBAL_OPTIONS = (
 )
 EXCLUSIVE = ("verbose", "quiet")
 
-# name -> (help, (dest, metavar, nargs (None: one), help), options like GLOBAL_OPTIONS)
+# name -> (help, (dest, metavar, nargs (None: one), help) or a tuple of them, options like
+# GLOBAL_OPTIONS)
 COMMANDS = {
     "check": ("validate a bundle and its unit files (systemd-analyze verify); changes nothing",
               ("bundle", "BUNDLE", None, "pod.json or the directory holding it"), ()),
@@ -179,6 +186,11 @@ COMMANDS = {
     "unpin": ("remove the protection of ops pin", ("ref", "NAME:VERSION", None, None), ()),
     "history": ("every deploy, redeploy, rollback, undeploy and cleanup of a pod, oldest "
                 "first; reads only", ("name", "NAME", None, None), ()),
+    "diff": ("what changes between a stored version and another, or a bundle: unit files "
+             "(a unified diff), images, volumes, instances, health check; reads only",
+             (("ref", "NAME[:A]", None, "a stored version (NAME alone: the current one)"),
+              ("target", "TARGET", None, "NAME:B (a stored version), or a bundle: a path with "
+               "a '/' or an existing directory")), ()),
     "logs": ("the journal of every unit of the pod's current version (journalctl)",
              ("name", "NAME", None, None),
              ((("-n", "--lines"), "lines", _count, 100, "N", "the last N lines (default 100)"),
@@ -233,14 +245,19 @@ def build_parser():
     p.add_argument("--version", action="version", version="ops " + __version__)
     add(p, GLOBAL_OPTIONS)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (help_, (dest, metavar, nargs, arg_help), options) in COMMANDS.items():
+    for name, (help_, positionals, options) in COMMANDS.items():
         c = sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
                            formatter_class=raw)
-        c.add_argument(dest, nargs=nargs, metavar=metavar, help=arg_help)
+        for dest, metavar, nargs, arg_help in _positionals(positionals):
+            c.add_argument(dest, nargs=nargs, metavar=metavar, help=arg_help)
         add(c, options)
         add(c.add_argument_group("global options (before or after COMMAND)"), GLOBAL_OPTIONS,
             suppress=True)
     return p
+
+
+def _positionals(spec):
+    return spec if isinstance(spec[0], tuple) else (spec,)
 
 
 def _for_argparse(convert):
@@ -283,8 +300,8 @@ def _quick_parse(argv):
                     return None
                 rest.append(token)
                 continue
-            if token not in COMMANDS:
-                return None
+            if token not in COMMANDS or isinstance(COMMANDS[token][1][0], tuple):
+                return None         # several positional arguments: argparse reads them
             _, (positional, _, nargs, _), sub = COMMANDS[token]
             values["command"] = token
             for _, dest, _, default, _, _ in sub:

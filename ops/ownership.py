@@ -106,6 +106,16 @@ class Owner:
         return any(data == dropin_text(self.layout, self.name, n, unit).encode()
                    for n, _ in self._copies(unit))
 
+    def stored_copy(self, unit):
+        """The stored copy of ``unit`` ops would have installed: the current
+        version's, else the newest version's that has one; None when no
+        version of the pod has the unit."""
+        copies = dict(self._copies(unit))
+        if not copies:
+            return None
+        current = store.current_number(self.layout, self.name)
+        return copies.get(current) or copies[max(copies)]
+
     def foreign(self, unit):
         """The path of the first file of ``unit`` (unit file or drop-in) that
         exists and is not this pod's, or None."""
@@ -245,6 +255,10 @@ def refuse_foreign(owner, unit, verb):
                 "administrator's, or changed since)" % owner.name)
     hint = ("move it away first if the pod should have it" if verb == "overwrite" else
             "move it away, or put back what ops installed, and run the command again")
+    stored = owner.stored_copy(unit) if path == owner.layout.unit_path(unit) else None
+    if stored is not None:      # edited by hand, perhaps: say which copy to put back
+        hint += "; if it is the pod's own file edited since, put back the copy ops " \
+            "installed: cp %s %s" % (stored, path)
     raise ConflictError(path, "%s: ops does not %s it; nothing was changed (%s)"
                         % (what, verb, hint))
 

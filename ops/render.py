@@ -15,7 +15,7 @@ from ops.result import Result
 # json is imported when needed: `ops list` runs on every Ansible play, and
 # start-up time counts there.
 
-__all__ = ["write", "write_json", "result", "check", "versions", "status", "history", "table",
+__all__ = ["write", "write_json", "result", "check", "versions", "status", "history", "diff", "table",
            "printable", "STATUS_DRIFT"]
 
 STATUS_DRIFT = 5      # `status` found drift, a unit down or failed, or an interrupted run
@@ -98,11 +98,18 @@ def versions(rows, args):
         (r["name"], str(r["version"]), "*" if r["current"] else "",
          (r["outcome"] or "-") + (" (pinned)" if r["pinned"] else "")
          + (" (interrupted)" if r["interrupted"] else "")
+         + (" (%s)" % _progress(r["in_progress"]) if r.get("in_progress") and r["current"]
+            else "")
          + (" (down)" if r.get("running") is False else ""),
          r["deployed_at"] or "-")
         for r in rows])
     write("\n".join(lines))     # one write for the whole table
     return 0
+
+
+def _progress(p):
+    from ops.progress import describe
+    return describe(p)
 
 
 def status(reports, args):
@@ -121,7 +128,9 @@ def status(reports, args):
 
 def _pod_status(r):
     head = "%s %s" % (r["name"], r["version"] if r["version"] is not None else "-")
-    if r["version"] is None:
+    if r.get("in_progress"):
+        yield "%s: %s" % (head, _progress(r["in_progress"]))
+    elif r["version"] is None:
         yield head + ": not deployed (no current version)"
     else:
         yield "%s: %s, outcome %s, deployed %s" % (
@@ -169,6 +178,19 @@ def history(events, args):
          printable(str(e.get("reason") or "")))
         for e in events]
     write("\n".join(table(rows)))
+    return 0
+
+
+def diff(found, args):
+    """What ``diff`` found: the text as it is (nothing when the two are the same)."""
+    name, version, differs, text, changes = found
+    if args.json:
+        write_json(Result("diff", name, version, dry_run=args.dry_run, differs=differs,
+                          diff=text, changes=changes))
+        return 0
+    if text:
+        signals.hold()
+        log.write(sys.stdout, text)
     return 0
 
 

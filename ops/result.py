@@ -14,7 +14,11 @@ Its ``--json`` object has the same keys in both cases:
 and the keys of the command's own report (``EXTRA``), empty on failure.
 """
 
-__all__ = ["Result", "EXTRA"]
+__all__ = ["Result", "EXTRA", "STAGING"]
+
+# Steps undone when the command fails (:mod:`ops.stage`): they alone do not
+# make a failed command's ``changed`` true.
+STAGING = ("download", "store", "fetch-image", "unpack-volume")
 
 # The command's own keys, with the value they have when it fails.
 EXTRA = {
@@ -23,6 +27,7 @@ EXTRA = {
     "status": (("pods", list),),
     "history": (("history", list),),
     "logs": (("entries", list),),
+    "diff": (("differs", bool), ("diff", str), ("changes", list)),
     "check": (("units", list), ("images", list), ("volumes", list), ("health", lambda: None)),
 }
 
@@ -53,9 +58,12 @@ class Result:
         r = cls(command, getattr(err, "pod", None), getattr(err, "version", None),
                 getattr(err, "previous", None), dry_run=dry_run, exit_code=exit_code)
         r.rolled_back = bool(getattr(err, "rolled_back", False))
+        r.actions = list(getattr(err, "actions", None) or ())
         # a rolled-back switch changed the host all the same: units were stopped
-        # and started again, and the failed version is stored with its outcome
-        r.changed = exit_code == 4 or r.rolled_back
+        # and started again, and the failed version is stored with its outcome;
+        # so did any step past staging (staging is undone when it fails)
+        r.changed = exit_code == 4 or r.rolled_back or any(
+            a.verb not in STAGING for a in r.actions)
         r.error = message
         r.stop_timed_out = list(getattr(err, "stop_timed_out", None) or ())
         r.reason = dict(err.reason) if hasattr(err, "reason") and isinstance(err.reason, dict) \

@@ -17,6 +17,7 @@ from ops import atomic, confine, log, store
 from ops.actions import Download, FetchImage, StoreVersion, UnpackVolume
 from ops.errors import Failed, OpsError
 from ops.ownership import check_install_section
+from ops.transaction import did
 from ops.rkt import ids_match, image_sha512
 from ops.units import start_units, unit_digests
 
@@ -34,6 +35,7 @@ class Stager:
         self.downloads = {}        # uri -> local path
         self.fetched = []          # image IDs this run imported
         self.image_ids = {}        # image index -> ID to record
+        self.volume_digests = {}   # volume name -> sha256 of its archive (for `ops diff`)
         self.created = []          # directories this run created (removed on failure)
         self.temporary = []        # files removed when staging ends, whatever happens
         self.tmp_version = None
@@ -44,6 +46,7 @@ class Stager:
         try:
             for a in self.plan.stage:
                 log.info(a.describe())
+                did(self.ctx, a)
                 steps[type(a)](a)
             return self._finish()
         except OSError as e:
@@ -139,6 +142,8 @@ class Stager:
         self._makedirs(vdir)
         dest = os.path.join(vdir, vol.name)
         from ops import volumes
+        from ops.records import _file_digest
+        self.volume_digests[vol.name] = "sha256:" + _file_digest(self._local(vol.data)).hex()
         volumes.unpack(self._local(vol.data), dest,
                        label="%s: ops.volumes[%d].data (%s)" % (b.label, a.index, vol.data.location))
         self.created.append(dest)
@@ -177,7 +182,7 @@ class Stager:
             sv.write_state(name=b.name, version=b.version, content=b.content_digest(),
                            source=b.source(), images=ids, outcome="staged",
                            staged_at=store.now(), start_units=list(start_units(b.units)),
-                           units=unit_digests(sv.units_dir))
+                           units=unit_digests(sv.units_dir), volumes=self.volume_digests)
             confine.check(final)
             os.rename(self.tmp_version, final)
             atomic.fsync_dir(os.path.dirname(final))

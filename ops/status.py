@@ -39,6 +39,8 @@ def status(host, name=None, health=False):
         if not store.versions(layout, name):
             raise Refused(name, "no stored version of this pod (see `ops list`)")
     interrupted = transaction.interrupted(layout)
+    from ops.progress import running
+    going = running(layout)
     pods = [name] if name else store.pods(layout)
     currents = {p: store.current_version(layout, p) for p in pods}
     units = {p: cur.bundle().units for p, cur in currents.items() if cur is not None}
@@ -50,7 +52,7 @@ def status(host, name=None, health=False):
         cur = currents[pod]
         report = {"name": pod, "version": cur.version if cur else None, "outcome": None,
                   "deployed_at": None, "interrupted": pod in interrupted, "units": [],
-                  "drift": []}
+                  "drift": [], "in_progress": going.get(pod)}
         if cur is not None:
             st = cur.state()
             report["outcome"] = st.get("outcome")
@@ -68,7 +70,10 @@ def status(host, name=None, health=False):
         if report["interrupted"]:
             report["drift"].append({"unit": None, "problem": "an interrupted run left its "
                                     "journal; the next mutating command rolls it back"})
-        report["health"] = _health(host, cur, report["drift"]) if health and cur else None
+        if report["in_progress"]:      # switching now: what differs is the run's, not drift
+            report["drift"] = []
+        report["health"] = _health(host, cur, report["drift"]) if health and cur \
+            and not report["in_progress"] else None
         report["last_failure"] = _last_failure(layout, pod, cur)
         report["healthy"] = not report["drift"]
         reports.append(report)

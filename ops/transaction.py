@@ -33,7 +33,7 @@ from ops.ownership import Owner
 from ops.systemd import waiting
 from ops.units import all_units, install_unit, installed, remove_unit, start_units
 
-__all__ = ["Transaction", "irreversible", "restore", "recover", "journals", "interrupted"]
+__all__ = ["Transaction", "irreversible", "restore", "recover", "journals", "interrupted", "did"]
 
 
 class Transaction:
@@ -98,7 +98,7 @@ class Transaction:
         signals.hold()                    # a rollback is bounded: let it finish
         try:
             restore(self.ctx, name, previous, [target] if target and target != previous else [])
-            if target is not None and target != previous:
+            if target is not None:      # a failed repair of the current version too
                 target.record("failed", reason=cause.stored_reason())
         except (OpsError, OSError) as e2:
             raise RollbackFailed(name, "%s failed (%s) and rolling back to %s failed too (%s); "
@@ -135,6 +135,15 @@ def _remove_journal(path):
     atomic.fsync_dir(os.path.dirname(path))
 
 
+def did(ctx, step, rollback=False):
+    """Note ``step`` (an :mod:`ops.actions` record) as carried out by this
+    command: the ``actions`` of its result, failed or not."""
+    done = getattr(ctx, "done", None)
+    if done is not None:
+        from ops.actions import Rollback
+        done.append(Rollback(step) if rollback else step)
+
+
 def stopped_late(ctx, units):
     """Units whose stop timed out: said now, kept for the result
     (``stops_timed_out``) and for the failure reason of the command."""
@@ -155,9 +164,13 @@ def restore(ctx, name, good, bad):
     owner = Owner(layout, name)
     foreign = {u.name: owner.foreign(u.name) for u in bad_units}
     # a unit whose file is not the pod's (an administrator's, put there since) is left alone
+    from ops import actions as step
     timeout = getattr(ctx, "stop_timeout", None)
-    late = sd.stop_and_disable_quietly(installed(layout, all_units(
-        [u for u in bad_units if foreign[u.name] is None])), timeout, waiting(timeout))
+    down = installed(layout, all_units([u for u in bad_units if foreign[u.name] is None]))
+    if down:
+        did(ctx, step.Stop(down), True)
+        did(ctx, step.Disable(down), True)
+    late = sd.stop_and_disable_quietly(down, timeout, waiting(timeout))
     if late:
         stopped_late(ctx, late)
     keep = {u.name for u in good_units}
@@ -165,6 +178,7 @@ def restore(ctx, name, good, bad):
         if u.name in keep:
             continue
         if foreign[u.name] is None:
+            did(ctx, step.RemoveUnit(u.name), True)
             remove_unit(layout, u.name)
         else:
             log.warn("%s is not what ops installed for %s: left in place" % (foreign[u.name], name))
@@ -173,15 +187,22 @@ def restore(ctx, name, good, bad):
         if foreign is not None:
             raise Failed(foreign, "is not what ops installed for %s, and ops does not overwrite "
                          "it; move it away" % name)
+        did(ctx, step.InstallUnit(u.name), True)
         install_unit(layout, good, u.name)
     starts = start_units(good_units)
+    if starts:
+        did(ctx, step.Enable(starts), True)
     sd.enable(starts)
+    did(ctx, step.DaemonReload(), True)
     sd.daemon_reload()
     if starts:
+        did(ctx, step.Start(starts), True)
         sd.start(starts)
+        did(ctx, step.Settle(starts), True)
         down = sd.settle(starts, ctx.settle)
         if down:
             raise Failed(down[0], "is not active after the rollback")
+    did(ctx, step.SetCurrent(good.name, good.version) if good else step.ClearCurrent(name), True)
     if good is not None:
         store.set_current(layout, good)
     else:
@@ -339,8 +360,9 @@ def _listdir(d):
 
 
 def interrupted(layout):
-    """The pods whose journal an interrupted run left behind."""
-    return {j["pod"] for j in journals(layout)}
+    """The pods whose journal an interrupted run left behind (not a run
+    still going on: :mod:`ops.progress`)."""
+    return {j["pod"] for j in journals(layout) if not j["in_progress"]}
 
 
 COMMANDS = ("deploy", "redeploy", "undeploy")
@@ -352,7 +374,8 @@ def journals(layout):
     ``pod`` is always the file's name; a journal that cannot be read, or that
     does not say plainly which pod it is about and where it goes, has
     ``unreadable`` set to why: recovery must not guess what to roll back
-    (see :func:`recover`)."""
+    (see :func:`recover`).  ``in_progress``: the PID of its writer when that
+    run still holds the lock, else None (:mod:`ops.progress`)."""
     out = []
     try:
         names = sorted(os.listdir(layout.journal_dir))
@@ -377,6 +400,9 @@ def journals(layout):
             data = {"pod": n[:-5], "from": None, "to": None, "command": "?",
                     "unreadable": why}
         data["path"] = p
+        if not why:
+            from ops.progress import writer_alive
+        data["in_progress"] = None if why else writer_alive(layout, data)
         out.append(data)
     return out
 

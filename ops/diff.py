@@ -1,0 +1,201 @@
+"""`ops diff NAME[:A] TARGET`: what would change between two versions of a pod.
+
+TARGET is a stored version (``NAME:B``, or ``NAME`` for the current one) or a
+bundle: an argument holding a ``/`` or naming an existing directory or file.
+Reads only: no lock, nothing written, the same offline and live.  The text
+is a unified diff of every unit file, then one line per other change
+(images, volumes, instances of a template, start units, health check); the
+same changes are the ``changes`` list of ``--json``.
+"""
+
+import difflib
+import os
+
+from ops import store
+from ops.errors import Refused
+
+__all__ = ["diff", "is_bundle_arg"]
+
+
+class _Side:
+    """One side of a diff: its label, unit files (name -> bytes or None),
+    and the bundle records besides them."""
+
+    def __init__(self, label, bundle, texts, image_ids, volume_digests):
+        self.label = label
+        self.bundle = bundle
+        self.units = {u.name: u for u in bundle.units}
+        self.texts = texts
+        self.images = [(image_ids[i.index] if i.index < len(image_ids) and image_ids[i.index]
+                        else i.id, i.source.location) for i in bundle.images]
+        self.volumes = {v.name: {"data": v.data.location, "owner": v.owner,
+                                 "readOnly": _read_only(bundle.manifest, v.name),
+                                 "content": volume_digests.get(v.name)}
+                        for v in bundle.volumes}
+        self.health = bundle.health._asdict() if bundle.health else None
+
+
+def is_bundle_arg(arg):
+    """A bundle, not a stored version: a path (with a ``/``) or an existing file
+    or directory."""
+    return "/" in arg or os.path.lexists(arg)
+
+
+def _read_only(manifest, name):
+    for v in manifest.get("volumes") or ():
+        if isinstance(v, dict) and v.get("name") == name:
+            return bool(v.get("readOnly", False))
+    return False
+
+
+def stored_side(layout, ref):
+    name, version = store.parse_ref(ref)
+    if version is None:
+        sv = store.current_version(layout, name)
+        if sv is None:
+            stored = [v.version for v in store.versions(layout, name)]
+            raise Refused(ref, "no current version of %s%s" % (
+                name, " (stored: %s; give NAME:VERSION)" % " ".join(map(str, stored))
+                if stored else ": no such pod (see `ops list`)"))
+    else:
+        sv = store.get(layout, name, version)
+        if sv is None:
+            stored = [v.version for v in store.versions(layout, name)]
+            raise Refused(ref, "version %d of %s is not stored (%s)" % (
+                version, name, "stored: " + " ".join(map(str, stored)) if stored
+                else "no such pod: see `ops list`"))
+    try:
+        b = sv.bundle()
+    except (OSError, ValueError) as e:
+        raise Refused(sv.pod_json, "cannot read the stored manifest: %s"
+                      % (getattr(e, "strerror", None) or e))
+    texts = {u.name: _read(os.path.join(sv.units_dir, u.name)) for u in b.units}
+    st = sv.state()
+    digests = st.get("volumes") if isinstance(st.get("volumes"), dict) else {}
+    side = _Side("%s:%d" % (name, sv.version), b, texts, sv.recorded_images(), digests)
+    side.name, side.version = name, sv.version
+    return side
+
+
+def bundle_side(arg, insecure_images=False):
+    from ops import bundle as bundle_mod
+    from ops.records import _file_digest
+    b = bundle_mod.load(arg, insecure_images=insecure_images)
+    texts = {u.name: _read(u.source.path) if u.source.path else None for u in b.units}
+    digests = {v.name: "sha256:" + _file_digest(v.data.path).hex() for v in b.volumes
+               if v.data.path}
+    return _Side(arg.rstrip("/") or arg, b, texts, [], digests)
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def diff(layout, ref_a, target, insecure_images=False):
+    """(name, version of ``ref_a``, differs, text, changes) from stored version
+    ``ref_a`` to ``target``."""
+    a = stored_side(layout, ref_a)
+    b = bundle_side(target, insecure_images) if is_bundle_arg(target) \
+        else stored_side(layout, target)
+    lines, changes = [], []
+    for unit in sorted(set(a.units) | set(b.units)):
+        ta, tb = a.texts.get(unit), b.texts.get(unit)
+        if ta == tb and (unit in a.units) == (unit in b.units):
+            continue
+        lines.extend(difflib.unified_diff(
+            _lines(ta), _lines(tb),
+            "%s/%s" % (a.label, unit) if unit in a.units else "/dev/null",
+            "%s/%s" % (b.label, unit) if unit in b.units else "/dev/null"))
+        changes.append({"kind": "unit", "name": unit, "change": "added" if unit not in a.units
+                        else "removed" if unit not in b.units else "changed"})
+    lines = [line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+             for line in lines]
+    said = []
+    _images(a, b, changes, said)
+    _volumes(a, b, changes, said)
+    _units(a, b, changes, said)
+    if a.health != b.health:
+        changes.append({"kind": "health", "name": None, "from": a.health, "to": b.health})
+        said.append("health: %s -> %s" % (_health(a.bundle), _health(b.bundle)))
+    text = "".join(lines) + "".join(s + "\n" for s in said)
+    return a.name, a.version, bool(changes), text, changes
+
+
+def _lines(data):
+    if data is None:
+        return []
+    return data.decode("utf-8", "replace").splitlines(keepends=True)
+
+
+def _images(a, b, changes, said):
+    def key(image):
+        return image[0] or image[1]
+    keys_b = {key(i) for i in b.images}
+    keys_a = {key(i) for i in a.images}
+    for change, side, others in (("removed", a, keys_b), ("added", b, keys_a)):
+        for image_id, location in side.images:
+            if key((image_id, location)) not in others:
+                changes.append({"kind": "image", "name": location, "change": change,
+                                "id": image_id})
+                said.append("image %s: %s%s" % (change, image_id or location,
+                                                " (%s)" % location if image_id else ""))
+
+
+def _volumes(a, b, changes, said):
+    for name in sorted(set(a.volumes) | set(b.volumes)):
+        va, vb = a.volumes.get(name), b.volumes.get(name)
+        if va is None or vb is None:
+            changes.append({"kind": "volume", "name": name,
+                            "change": "added" if va is None else "removed"})
+            said.append("volume %s: %s" % ("added" if va is None else "removed", name))
+            continue
+        for field in ("content", "readOnly", "owner"):
+            if field == "content" and (va[field] is None or vb[field] is None):
+                if va["data"] != vb["data"]:      # no digest recorded: the file named, then
+                    changes.append({"kind": "volume", "name": name, "change": "changed",
+                                    "field": "data", "from": va["data"], "to": vb["data"]})
+                    said.append("volume %s: data %s -> %s" % (name, va["data"], vb["data"]))
+                continue
+            if va[field] != vb[field]:
+                changes.append({"kind": "volume", "name": name, "change": "changed",
+                                "field": field, "from": va[field], "to": vb[field]})
+                said.append("volume %s: %s %s -> %s" % (name, field, _show(va[field]),
+                                                        _show(vb[field])))
+
+
+def _units(a, b, changes, said):
+    for name in sorted(set(a.units) & set(b.units)):
+        ua, ub = a.units[name], b.units[name]
+        if ua.start != ub.start:
+            changes.append({"kind": "start", "name": name, "from": ua.start, "to": ub.start})
+            said.append("unit %s: start %s -> %s" % (name, _show(ua.start), _show(ub.start)))
+        ia, ib = list(ua.instances or ()), list(ub.instances or ())
+        if ia != ib:
+            added = [i for i in ib if i not in ia]
+            removed = [i for i in ia if i not in ib]
+            changes.append({"kind": "instances", "name": name, "added": added,
+                            "removed": removed})
+            said.append("instances %s: %s" % (name, "; ".join(
+                p for p in ("added " + " ".join(added) if added else "",
+                            "removed " + " ".join(removed) if removed else "") if p)
+                or "reordered"))
+
+
+def _show(v):
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return str(v)
+
+
+def _health(b):
+    h = b.health
+    if h is None:
+        return "none"
+    return "%s (timeout %g, retries %d, interval %g)" % (h.describe(), h.timeout, h.retries,
+                                                        h.interval)
