@@ -30,6 +30,12 @@ options:
     elements: str
     choices: [status, versions, history]
     default: [status, versions, history]
+  missing_ops_ok:
+    description:
+      - When O(ops) is a path with no file on the host (ops was never installed there), return empty lists and
+        RV(ops_checksum) null instead of failing.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ops.pod.ops
 attributes:
@@ -93,7 +99,16 @@ current:
   description: The current version of the pod O(name), or null.
   returned: always
   type: int
+ops_checksum:
+  description:
+    - The SHA-1 of the file O(ops) names, when it is a path (null when it is a command, or missing with
+      O(missing_ops_ok)), for a playbook to tell whether the host has the ops it means to run without copying it.
+  returned: always
+  type: str
+  sample: 4b8a7c0e2b6f6f6c1d2b8f0a9e3c5d7f1a2b3c4d
 """
+
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ops.pod.plugins.module_utils.ops_cli import (OPS_ARGS, check_values, error_line,
@@ -115,11 +130,16 @@ def main():
         name=dict(type="str"),
         gather=dict(type="list", elements="str", choices=["status", "versions", "history"],
                     default=["status", "versions", "history"]),
+        missing_ops_ok=dict(type="bool", default=False),
     )
     args.update(OPS_ARGS)
     module = AnsibleModule(argument_spec=args, supports_check_mode=True)
     check_values(module)
     p = module.params
+    path = p["ops"] if os.sep in p["ops"] else None
+    if path is not None and not os.path.isfile(path) and p["missing_ops_ok"]:
+        module.exit_json(changed=False, status=[], drift=False, versions=[], history=[], current=None,
+                         ops_checksum=None)
     ops = ops_command(module)
     one = [p["name"]] if p["name"] is not None else []
     gather = set(p["gather"])
@@ -142,7 +162,8 @@ def main():
     if "versions" not in gather:
         versions = []
     module.exit_json(changed=False, status=status, drift=rc == DRIFT, versions=versions, history=history,
-                     current=current[0] if current else None)
+                     current=current[0] if current else None,
+                     ops_checksum=module.sha1(path) if path is not None else None)
 
 
 if __name__ == "__main__":
