@@ -12,7 +12,7 @@ import re
 import pytest
 
 from conftest import (OPS_HOME, PATH, PLAYBOOK_TIMEOUT, POD, REPO, assert_running, boot, ops_list, poweroff_all,
-                      recap, show_run, unit_state)
+                      recap, show_run)
 
 HOST = "localhost"
 
