@@ -69,3 +69,28 @@ for v in 3.8 3.13; do
     py=$(tools/find-python.sh "$v") || { echo "python$v not found: the unit tests need it" >&2; exit 1; }
     make_venv ".venv-$v" "$py" "pytest" "hypothesis" "pytest-xdist"
 done
+
+# `ansible-test sanity` (tests/ansible/test_collection.py) makes its own virtualenvs and bootstraps pip in them with
+# get-pip.py from ci-files.testing.ansible.com, which a machine with a package index but no other network cannot
+# fetch.  When that script is not cached, cache a stand-in in its place: pip's own wheel (from the package index)
+# installing itself, which is what get-pip.py does with the copy of pip it carries.
+pip_version=$(.venv/bin/python -c 'import ansible_test._internal.python_requirements as r
+print(r.get_venv_packages(type("P", (), {"version": "3"})())["pip"])')
+cache="$HOME/.ansible/test/cache"
+get_pip="$cache/get_pip_${pip_version//./_}.py"
+if [ ! -f "$get_pip" ]; then
+    mkdir -p "$cache"
+    if ! curl -fsS --max-time 60 -o "$get_pip.download" \
+            "https://ci-files.testing.ansible.com/ansible-test/get-pip-$pip_version.py" 2>/dev/null; then
+        echo "deps: get-pip.py unreachable: pip $pip_version's wheel bootstraps the ansible-test virtualenvs"
+        .venv/bin/pip download -q --disable-pip-version-check --no-deps -d "$cache" "pip==$pip_version"
+        cat > "$get_pip.download" <<PY
+# Stand-in for get-pip.py $pip_version (written by tools/install-test-deps.sh): pip installs itself from its wheel.
+import glob, os, runpy, sys
+sys.path.insert(0, glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "pip-$pip_version-*.whl"))[0])
+sys.argv = ["pip", "install"] + [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+runpy.run_module("pip", run_name="__main__", alter_sys=True)
+PY
+    fi
+    mv "$get_pip.download" "$get_pip"
+fi

@@ -4,13 +4,14 @@ against live systemd containers (tests/live/container.py).
 Two ways in, as in shared/reference/systemd-in-container.md:
 - test_ansible_local.py runs ansible-playbook INSIDE one container (``-i localhost, -c local``), the virtualenv and
   the Python it was made from bind-mounted read-only at the same paths;
-- test_ansible_fleet.py runs ansible-playbook on the machine against three containers with the
+- test_ansible_fleet.py runs ansible-playbook on the machine against twelve containers with the
   ``community.docker.nsenter`` connection (from the ``ansible`` package), one inventory host per container.
 
 Nothing here is skipped for a missing tool: a missing systemd-nspawn, ansible-playbook or collection fails the tests
 with what to install.  Only ``OPS_LIVE=0``, set by hand, skips them.
 """
 
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -35,6 +36,8 @@ POD = "anstest"
 UNIT = "anstest.service"
 OPS_HOME = "/var/lib/ops-ansible"   # the playbooks' default ops_home
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+BOOT_PARALLEL = 4               # containers booting at once (nsenter_hosts)
+BOOT_TIMEOUT = 240.0            # seconds for one of them
 
 
 # -- what the tests need ------------------------------------------------------------------------------------
@@ -176,8 +179,18 @@ def nsenter_hosts(ansible_bin, directory, names):
            "ANSIBLE_REMOTE_TEMP": "/root/.ansible/tmp"}
     containers = {}
     try:
-        for name in names:
-            containers[name] = boot()
+        # booted a few side by side: a boot mostly waits for systemd inside its container, but a dozen at once on
+        # two loaded cores take longer each than the harness's boot timeout
+        with concurrent.futures.ThreadPoolExecutor(max_workers=BOOT_PARALLEL) as pool:
+            futures = {name: pool.submit(Container(boot_timeout=BOOT_TIMEOUT).boot) for name in names}
+            errors = []
+            for name in names:
+                try:
+                    containers[name] = futures[name].result()
+                except ContainerError as e:
+                    errors.append("%s: %s" % (name, e))
+        if errors:
+            pytest.fail("cannot boot the test containers: %s" % "; ".join(errors), pytrace=False)
         lines = ["[fleet]"]
         leaders = set()
         for name, c in containers.items():

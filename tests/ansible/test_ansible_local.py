@@ -5,13 +5,14 @@ The tests run in file order as one story on one container: deploy v1, the same a
 the play and leaves v2 running, then redeploy-previous.yml back to v1.
 """
 
+import json
 import os
 import re
 
 import pytest
 
-from conftest import (PATH, PLAYBOOK_TIMEOUT, POD, REPO, assert_running, boot, ops_list, poweroff_all, recap,
-                      show_run, unit_state)
+from conftest import (OPS_HOME, PATH, PLAYBOOK_TIMEOUT, POD, REPO, assert_running, boot, ops_list, poweroff_all,
+                      recap, show_run)
 
 HOST = "localhost"
 
@@ -40,6 +41,13 @@ def playbook(host, ansible_bin, pyz, name, *extra, cwd="/root"):
     print("\n$ ansible-playbook %s %s (inside %s): exit %d\n%s" % (name, " ".join(extra), host.name, r.returncode,
                                                                   "\n".join(lines)))
     return r, hosts
+
+
+def ops_history(c):
+    r = c.run(["/usr/bin/python3", OPS_HOME + "/ops.pyz", "--json", "history", POD],
+              env={"PATH": PATH, "LANG": "C.UTF-8"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout)["history"]
 
 
 def test_the_playbooks_are_the_repositorys(host):
@@ -93,7 +101,14 @@ def test_redeploy_previous(host, ansible_bin, pyz, bundles):
     r, hosts = playbook(host, ansible_bin, pyz, "redeploy-previous.yml", "ops_pod=" + POD)
     assert r.returncode == 0, show_run(r)
     assert hosts[HOST]["changed"] >= 1 and hosts[HOST]["failed"] == 0, show_run(r)
-    assert_running(host, 1)
+    pid = assert_running(host, 1)
+    # run again as it was: v1 was reached by stepping back, so the play does not step back again (it would go to
+    # no version at all: ops would refuse and the play fail)
+    r, hosts = playbook(host, ansible_bin, pyz, "redeploy-previous.yml", "ops_pod=" + POD)
+    assert r.returncode == 0, show_run(r)
+    assert hosts[HOST]["changed"] == 0 and hosts[HOST]["failed"] == 0, show_run(r)
+    assert assert_running(host, 1) == pid
+    assert [e["command"] for e in ops_history(host)].count("redeploy") == 1
     # naming the version makes it idempotent
     r, hosts = playbook(host, ansible_bin, pyz, "redeploy-previous.yml", "ops_pod=" + POD, "ops_version=1")
     assert r.returncode == 0, show_run(r)

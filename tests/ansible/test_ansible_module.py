@@ -1,4 +1,4 @@
-"""The ops_pod module (examples/ansible/library/ops_pod.py) under a real ``ansible-playbook`` on the machine, against
+"""The ops.pod.ops_pod module (examples/ansible/collections) under a real ``ansible-playbook`` on the machine, against
 one live systemd container reached through ``community.docker.nsenter`` (conftest.nsenter_hosts).
 
 One story in file order: v1 deployed (changed), the same again (ok), v2 under --check (changed reported, nothing on
@@ -17,7 +17,8 @@ from conftest import (OPS_HOME, PATH, PLAYBOOKS, POD, UNIT, assert_running, curr
                       nsenter_hosts, ops_list, playbook_on_machine, run_on_machine, show_run, task_results, unit_state)
 
 HOST = "m1"
-LIBRARY = os.path.join(PLAYBOOKS, "library")
+COLLECTIONS = os.path.join(PLAYBOOKS, "collections")
+MODULE = os.path.join(COLLECTIONS, "ansible_collections", "ops", "pod", "plugins", "modules", "ops_pod.py")
 UNIT_PATH = "/etc/systemd/system/" + UNIT
 
 
@@ -110,15 +111,16 @@ def test_check_reports_the_change_and_touches_nothing(host, ansible_bin, pyz, bu
     assert not c.exists("/etc/ops/pods/%s/2" % POD) and not c.exists("%s/bundles/%s/2" % (OPS_HOME, POD))
 
 
-def test_check_diff_shows_the_unit_file_diff(host, ansible_bin, pyz, bundles):
+def test_check_diff_shows_ops_diff_of_the_current_version_against_the_bundle(host, ansible_bin, pyz, bundles):
     c = container(host)
     before = host_state(c)
     r, hosts = play(host, ansible_bin, pyz, "deploy.yml", "ops_bundle=" + bundles[2], flags=["--check", "--diff"])
     assert r.returncode == 0, show_run(r)
     assert hosts[HOST]["changed"] == 1, show_run(r)
     out = r.stdout
-    assert "--- before: %s\n" % UNIT_PATH in out, show_run(r)
-    assert re.search(r"^\+\+\+ after: /tmp/\S+\.ops-check/bundles/%s/2/%s$" % (POD, UNIT), out, re.M), show_run(r)
+    # ops diff's unified diff: the current version's stored unit against the bundle copied to the scratch dir
+    assert "--- %s:1/%s\n" % (POD, UNIT) in out, show_run(r)
+    assert re.search(r"^\+\+\+ /tmp/\S+\.ops-check/bundles/%s/2/%s$" % (POD, UNIT), out, re.M), show_run(r)
     for line in ("-Description=" + description(1), "+Description=" + description(2),
                  "-ExecStart=/bin/sleep infinity"):
         assert "\n%s\n" % line in out, show_run(r)
@@ -134,8 +136,7 @@ def test_diff_deploy_changes_the_host_and_shows_what_changed(host, ansible_bin, 
     assert r.returncode == 0, show_run(r)
     assert hosts[HOST]["changed"] >= 1 and hosts[HOST]["failed"] == 0, show_run(r)
     assert task_results(r.stdout, "ops deploy") == [("changed", HOST)], show_run(r)
-    # before and after are the installed file, read before and after ops ran
-    assert "--- before: %s\n+++ after: %s\n" % (UNIT_PATH, UNIT_PATH) in r.stdout, show_run(r)
+    assert "--- %s:1/%s\n+++ %s/bundles/%s/2/%s\n" % (POD, UNIT, OPS_HOME, POD, UNIT) in r.stdout, show_run(r)
     assert "\n+Description=%s\n" % description(2) in r.stdout, show_run(r)
     assert_running(c, 2)
     assert c.read_file(UNIT_PATH) == unit_text(bundles[2])
@@ -154,6 +155,9 @@ def test_broken_version_fails_with_the_reason_and_reports_the_rollback_as_change
     assert re.match(r"ops: error: anstest\.service: .*rolled back to 2$", result["msg"]), result["msg"]
     assert result["changed"] is True and result["rolled_back"] is True and result["exit_code"] == 1, result
     assert result["ops_result"]["changed"] is True and result["ops_result"]["rolled_back"] is True, result
+    # what ops did, its rollback included, is in the task's result
+    assert any(a.get("rollback") for a in result["actions"]), result["actions"]
+    assert any(a["action"] == "start" and not a.get("rollback") for a in result["actions"]), result["actions"]
     assert result["previous"] == 2 and result["pod"] == {"name": POD, "version": 3}, result
     assert assert_running(c, 2) != pid_before         # v2 was started again by the rollback
     assert c.read_file(UNIT_PATH) == unit_text(bundles[2])
@@ -169,7 +173,7 @@ def test_check_diff_of_a_redeploy_compares_with_the_stored_version(host, ansible
     assert r.returncode == 0, show_run(r)
     assert hosts[HOST]["changed"] == 1, show_run(r)
     assert task_results(r.stdout, "ops redeploy") == [("changed", HOST)], show_run(r)
-    assert "+++ after: /etc/ops/pods/%s/1/units/%s\n" % (POD, UNIT) in r.stdout, show_run(r)
+    assert "--- %s:2/%s\n+++ %s:1/%s\n" % (POD, UNIT, POD, UNIT) in r.stdout, show_run(r)
     assert "\n-Description=%s\n+Description=%s\n" % (description(2), description(1)) in r.stdout, show_run(r)
     after = host_state(c)
     assert after == before, changes(before, after)
@@ -183,8 +187,7 @@ def test_check_diff_of_the_removal_shows_the_unit_file_going(host, ansible_bin, 
                     flags=["--check", "--diff"])
     assert r.returncode == 0, show_run(r)
     assert hosts[HOST]["changed"] == 1, show_run(r)
-    assert "--- before: %s\n+++ after: %s (removed)\n" % (UNIT_PATH, UNIT_PATH) in r.stdout, show_run(r)
-    assert "\n-Description=%s\n" % description(2) in r.stdout, show_run(r)
+    assert "\n%s: removed\n" % UNIT in r.stdout, show_run(r)
     after = host_state(c)
     assert after == before, changes(before, after)
     assert_running(c, 2)
@@ -207,13 +210,16 @@ def test_undeploy_removes_the_pod_and_a_rerun_is_ok(host, ansible_bin, pyz, bund
 def test_the_module_documents_every_option(ansible_bin):
     # ansible-doc parses DOCUMENTATION, EXAMPLES and RETURN; the options it lists are the ones the module takes
     env = {"PATH": PATH, "LANG": "C.UTF-8", "HOME": "/root", "ANSIBLE_NOCOLOR": "1"}
-    r = run_on_machine([os.path.join(ansible_bin, "ansible-doc"), "-M", LIBRARY, "--json", "ops_pod"],
+    env["ANSIBLE_COLLECTIONS_PATH"] = COLLECTIONS
+    r = run_on_machine([os.path.join(ansible_bin, "ansible-doc"), "--json", "ops.pod.ops_pod"],
                        env=env, cwd="/", timeout=120)
     assert r.returncode == 0, show_run(r)
-    doc = json.loads(r.stdout)["ops_pod"]
+    doc = json.loads(r.stdout)["ops.pod.ops_pod"]
     assert "ops --dry-run --json" in " ".join(doc["doc"]["description"])
-    with open(os.path.join(LIBRARY, "ops_pod.py")) as f:
+    with open(MODULE) as f:
         source = f.read()
-    spec = set(re.findall(r"^ {12}(\w+)=dict\(", source, re.M))
+    with open(os.path.join(os.path.dirname(os.path.dirname(MODULE)), "module_utils", "ops_cli.py")) as f:
+        shared = f.read()
+    spec = set(re.findall(r"^ {8}(\w+)=dict\(", source, re.M)) | set(re.findall(r"^ {4}(\w+)=dict\(", shared, re.M))
     assert spec and set(doc["doc"]["options"]) == spec
     assert doc["examples"] and {"rolled_back", "exit_code", "diff"} <= set(doc["return"])

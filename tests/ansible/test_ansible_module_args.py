@@ -1,4 +1,4 @@
-"""The Ansible module's argument handling (examples/ansible/library/ops_pod.py),
+"""The Ansible module's argument handling (ops.pod.ops_pod, in examples/ansible/collections),
 run as Ansible runs a module, with a stand-in for ops that records its argv:
 every value is passed through, or the task fails; an empty string never
 means "not given" (for root, that would be the live host)."""
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-MODULE = REPO / "examples/ansible/library/ops_pod.py"
+COLLECTIONS = REPO / "examples/ansible/collections"
+MODULE = COLLECTIONS / "ansible_collections/ops/pod/plugins/modules/ops_pod.py"
 
 
 @pytest.fixture
@@ -29,7 +30,9 @@ def module(tmp_path):
         params.setdefault("ops", str(fake))
         args = tmp_path / "args.json"
         args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": params}))
-        proc = subprocess.run([sys.executable, str(MODULE), str(args)], cwd=str(tmp_path),
+        # as Ansible ships it: the collection's module_utils importable as ansible_collections.ops.pod
+        env = dict(os.environ, PYTHONPATH=str(COLLECTIONS))
+        proc = subprocess.run([sys.executable, str(MODULE), str(args)], cwd=str(tmp_path), env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, timeout=60)
         out = json.loads(proc.stdout.strip().splitlines()[-1])
