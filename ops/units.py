@@ -54,16 +54,17 @@ def digest(data):
 
 
 def _sha256(data):
-    """SHA-256 from the module built into Python where there is one (_sha256;
-    _sha2 from 3.12): hashlib loads OpenSSL first, which costs a fifth of
-    Python's start-up, and an unchanged deploy hashes only a few unit files."""
+    """SHA-256 from Python's own module (_sha256; _sha2 from 3.12) where it
+    has one: hashlib loads OpenSSL first, which costs a fifth of Python's
+    start-up, and an unchanged deploy hashes only a few unit files."""
     global _sha256
     import sys
-    if "_sha2" in sys.builtin_module_names:
-        from _sha2 import sha256
-    elif "_sha256" in sys.builtin_module_names:
-        from _sha256 import sha256
-    else:
+    try:
+        if sys.version_info >= (3, 12):
+            from _sha2 import sha256
+        else:
+            from _sha256 import sha256
+    except ImportError:
         from hashlib import sha256
     _sha256 = sha256        # looked up once
     return sha256(data)
