@@ -88,6 +88,7 @@ class _Validator:
     def __init__(self, label, directory):
         self.label = label
         self.directory = directory
+        self._top = None        # the bundle directory's real path, found once
 
     def fail(self, where, what):
         raise BundleError("%s: %s" % (self.label, where) if where else self.label, what)
@@ -366,7 +367,9 @@ class _Validator:
             return Artifact(value, path=None)
         full = os.path.join(self.directory, value)
         real = os.path.realpath(full)
-        top = os.path.realpath(self.directory)
+        if self._top is None:
+            self._top = os.path.realpath(self.directory)
+        top = self._top
         self.expect(real != top, where, "%r is the bundle directory, not a file" % value)
         self.expect(real.startswith(top.rstrip(os.sep) + os.sep), where,
                     "%r leaves the bundle directory (through a symlink)" % value)
