@@ -101,28 +101,55 @@ def _versions(pod_dir, names=None):
         return []
     lines, index_mtime = _load(pod_dir)
     out = []
-    stat, get, append = os.stat, lines.get, out.append
-    for name in names:
-        if not is_version(name):
-            continue
-        vdir = pod_dir + "/" + name
-        try:              # before reading state.json: a later change shows
-            d = stat(vdir)
-            s = stat(vdir + "/state.json")
-        except OSError:
-            key = None
-        else:
-            key = "%d\t%d\t%d\t%d\t%d\t%d" % (s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns,
-                                             d.st_mtime_ns, d.st_ctime_ns)
-            line = get(name)
-            if line is not None and line[2] == key and s.st_ctime_ns < index_mtime \
-                    and d.st_ctime_ns < index_mtime:
-                append((name, line[0], line[1], key, True))
+    get, append = lines.get, out.append
+    stat = _Stats(pod_dir)
+    try:
+        for name in names:
+            if not is_version(name):
                 continue
-        got = _from_state(vdir)
-        if got is not None:
-            append((name, got[0], got[1], key, False))
+            try:              # before reading state.json: a later change shows
+                d = stat(name)
+                s = stat(name + "/state.json")
+            except OSError:
+                key = None
+            else:
+                key = "%d\t%d\t%d\t%d\t%d\t%d" % (s.st_ino, s.st_size, s.st_mtime_ns,
+                                                 s.st_ctime_ns, d.st_mtime_ns, d.st_ctime_ns)
+                line = get(name)
+                if line is not None and line[2] == key and s.st_ctime_ns < index_mtime \
+                        and d.st_ctime_ns < index_mtime:
+                    append((name, line[0], line[1], key, True))
+                    continue
+            got = _from_state(pod_dir + "/" + name)
+            if got is not None:
+                append((name, got[0], got[1], key, False))
+    finally:
+        stat.close()
     return out
+
+
+class _Stats(object):
+    """``stat(name)`` of names in a directory, through one descriptor of it
+    where the system allows (the kernel then walks one name, not the whole
+    path, for each of a pod's versions)."""
+
+    def __init__(self, directory):
+        self.directory, self.fd = directory, None
+        if os.stat in os.supports_dir_fd:
+            try:
+                self.fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                pass
+
+    def __call__(self, name):
+        if self.fd is None:
+            return os.stat(self.directory + "/" + name)
+        return os.stat(name, dir_fd=self.fd)
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def read(pod_dir):
