@@ -22,7 +22,6 @@ __all__ = ["Bundle", "UnitSpec", "ImageSpec", "VolumeSpec", "HealthSpec", "Artif
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
-# a key shown as it is in a message; any other is JSON-quoted
 SAFE_KEY_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@:-"
 MAX_INSTANCES = 100000
 OPS_KEYS = ("name", "version", "systemd-units", "images", "volumes", "health")
@@ -88,7 +87,7 @@ class _Validator:
     def __init__(self, label, directory):
         self.label = label
         self.directory = directory
-        self._top = None        # the bundle directory's real path, found once
+        self.top = os.path.realpath(directory) if directory is not None else None
 
     def fail(self, where, what):
         raise BundleError("%s: %s" % (self.label, where) if where else self.label, what)
@@ -367,9 +366,7 @@ class _Validator:
             return Artifact(value, path=None)
         full = os.path.join(self.directory, value)
         real = os.path.realpath(full)
-        if self._top is None:
-            self._top = os.path.realpath(self.directory)
-        top = self._top
+        top = self.top          # found once for all the bundle's files
         self.expect(real != top, where, "%r is the bundle directory, not a file" % value)
         self.expect(real.startswith(top.rstrip(os.sep) + os.sep), where,
                     "%r leaves the bundle directory (through a symlink)" % value)
@@ -381,10 +378,7 @@ class _Validator:
 def _key(k):
     """A key from the bundle as it may appear in a message: plain when it is
     a plain word, else JSON-quoted (no control characters reach a terminal)."""
-    if 1 <= len(k) <= 64 and not k.strip(SAFE_KEY_CHARS):
-        return k
-    import json
-    return json.dumps(k)
+    return k if 1 <= len(k) <= 64 and not k.strip(SAFE_KEY_CHARS) else strict_json.quoted(k)
 
 
 def _basename(location):

@@ -16,7 +16,7 @@ state.  :mod:`json` itself is loaded only to say what is wrong with a text
 (and where ``_json`` is missing).
 """
 
-__all__ = ["JSONProblem", "loads", "load_file", "MAX_INT_DIGITS", "MAX_DEPTH", "MAX_FILE"]
+__all__ = ["JSONProblem", "loads", "load_file", "quoted", "MAX_INT_DIGITS", "MAX_DEPTH", "MAX_FILE"]
 
 MAX_INT_DIGITS = 4000
 MAX_DEPTH = 512          # arrays and objects inside each other (Go's encoding/json: 10000)
@@ -51,15 +51,20 @@ def loads(raw):
     try:
         return _decode(text)
     except _Duplicate as e:
-        import json
         raise JSONProblem("duplicate key %s in one object (each key may appear once)"
-                          % json.dumps(e.args[0]))
+                          % quoted(e.args[0]))
     except _Invalid as e:
         raise JSONProblem(e.args[0].msg, e.args[0].lineno, e.args[0].colno)
     except _BadToken as e:
         raise JSONProblem(e.what, *_position(text, e.token))
     except RecursionError:
         raise JSONProblem("nested too deeply")
+
+
+def quoted(text):
+    """``text`` as a JSON string (for a message: json is loaded then only)."""
+    import json
+    return json.dumps(text)
 
 
 _WHITESPACE = " \t\n\r"       # JSON's
