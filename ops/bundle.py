@@ -6,25 +6,23 @@ path inside it (``pod.json: ops.systemd-units[1].instances``).  Nothing here
 writes anywhere or reads outside the bundle.
 """
 
-import json
 import os
-import re
 import time
 
 from ops import strict_json
 from ops.errors import BundleError
-from ops.names import (IMAGE_ID_RE, INSTANCE_RE, MAX_NAME_LENGTH, NAME_RE, UNIT_NAME_MAX,
-                       UNIT_RE, UNIT_SUFFIXES, is_pod_name, is_remote, unit_name_problem)
+from ops.names import (MAX_NAME_LENGTH, UNIT_NAME_MAX, UNIT_SUFFIXES, has_uri_scheme, is_image_id,
+                       is_instance_name, is_pod_name, is_remote, unit_name_parts,
+                       unit_name_problem)
 from ops.records import (SETTLED, Artifact, Bundle, HealthSpec, ImageSpec, UnitSpec,
                          VolumeSpec, stat_key)
 
 __all__ = ["Bundle", "UnitSpec", "ImageSpec", "VolumeSpec", "HealthSpec", "Artifact", "load",
-           "parse", "is_remote", "is_pod_name", "NAME_RE", "SETTLED", "MAX_MANIFEST_BYTES"]
+           "parse", "is_remote", "is_pod_name", "SETTLED", "MAX_MANIFEST_BYTES"]
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
-URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
-SAFE_KEY_RE = re.compile(r"[A-Za-z0-9_.@:\-]{1,64}")
+SAFE_KEY_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@:-"
 MAX_INSTANCES = 100000
 OPS_KEYS = ("name", "version", "systemd-units", "images", "volumes", "health")
 UNIT_KEYS = ("unit-file", "start", "instances")
@@ -89,6 +87,7 @@ class _Validator:
     def __init__(self, label, directory):
         self.label = label
         self.directory = directory
+        self.top = os.path.realpath(directory) if directory is not None else None
 
     def fail(self, where, what):
         raise BundleError("%s: %s" % (self.label, where) if where else self.label, what)
@@ -169,18 +168,18 @@ class _Validator:
             self.expect("unit-file" in u, where + ".unit-file", "missing")
             art = self.artifact(u["unit-file"], where + ".unit-file")
             base = _basename(art.location)
-            m = UNIT_RE.fullmatch(base)
+            m = unit_name_parts(base)
             self.expect(m is not None and len(base) <= UNIT_NAME_MAX, where + ".unit-file",
                         "%r is not a valid unit name (letters, digits, ':_.-\\', an optional "
                         "'@' for a template, ending in .%s)" % (base, ", .".join(UNIT_SUFFIXES)))
-            self.expect("@" not in m.group(1), where + ".unit-file",
+            self.expect("@" not in m[0], where + ".unit-file",
                         "%r: a unit file is a plain unit or a template (name@.service), "
                         "not an instance" % base)
             problem = unit_name_problem(base)
             self.expect(problem is None, where + ".unit-file", problem)
             start = u.get("start", False)
             self.expect(isinstance(start, bool), where + ".start", "must be true or false")
-            template = m.group(2) == "@"
+            template = m[1] == "@"
             instances = None
             if template:
                 self.expect("instances" in u, where + ".instances",
@@ -218,7 +217,7 @@ class _Validator:
                         "must be a string or an integer")
             s = str(inst)
             # its length: the full unit name's, checked by the caller
-            self.expect(INSTANCE_RE.fullmatch(s) is not None, w,
+            self.expect(is_instance_name(s), w,
                         "%r is not a valid instance name (letters, digits, ':_.-')" % s)
             self.expect(s not in seen, w, "duplicate instance %r" % s)
             seen.add(s)
@@ -234,7 +233,7 @@ class _Validator:
             image_id = None
             if "id" in img:
                 image_id = img["id"]
-                self.expect(isinstance(image_id, str) and IMAGE_ID_RE.fullmatch(image_id),
+                self.expect(isinstance(image_id, str) and is_image_id(image_id),
                             where + ".id", "must be \"sha512-\" and 32 to 128 lower-case hex digits")
             has_path, has_uri = "path" in img, "uri" in img
             self.expect(has_path or has_uri, where, "needs \"path\" or \"uri\"")
@@ -357,7 +356,7 @@ class _Validator:
             self.fail(where, "contains an invalid character (an unpaired surrogate)")
         if is_remote(value):
             return Artifact(value, uri=value)
-        self.expect(URI_RE.match(value) is None, where,
+        self.expect(not has_uri_scheme(value), where,
                     "unsupported URI scheme (use http:// or https://, or a relative path)")
         self.expect(not os.path.isabs(value), where,
                     "%r is absolute; artifact paths are relative to pod.json" % value)
@@ -367,7 +366,7 @@ class _Validator:
             return Artifact(value, path=None)
         full = os.path.join(self.directory, value)
         real = os.path.realpath(full)
-        top = os.path.realpath(self.directory)
+        top = self.top          # found once for all the bundle's files
         self.expect(real != top, where, "%r is the bundle directory, not a file" % value)
         self.expect(real.startswith(top.rstrip(os.sep) + os.sep), where,
                     "%r leaves the bundle directory (through a symlink)" % value)
@@ -379,7 +378,7 @@ class _Validator:
 def _key(k):
     """A key from the bundle as it may appear in a message: plain when it is
     a plain word, else JSON-quoted (no control characters reach a terminal)."""
-    return k if SAFE_KEY_RE.fullmatch(k) else json.dumps(k)
+    return k if 1 <= len(k) <= 64 and not k.strip(SAFE_KEY_CHARS) else strict_json.quoted(k)
 
 
 def _basename(location):

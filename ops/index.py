@@ -23,7 +23,6 @@ INDEX = "index"
 PINNED = ".pinned"      # NAME/VERSION.pinned beside the version: seen in the listdir `list` does
 _HEADER = "# ops: version, outcome, deployed at; state.json's inode, size, mtime, ctime; " \
           "the version directory's mtime, ctime (ns)\n"
-_FIELDS = 9
 
 
 def is_version(text):
@@ -32,15 +31,9 @@ def is_version(text):
     return text.isdigit() and text.isascii() and len(text) <= 19 and int(text) < 2 ** 63
 
 
-def _key(vdir):
-    """What stat says of the version: raises OSError when it is gone."""
-    d = os.stat(vdir)
-    s = os.stat(vdir + "/state.json")
-    return (s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns, d.st_mtime_ns, d.st_ctime_ns)
-
-
 def _load(pod_dir):
-    """{version name: (outcome, deployed_at, key)} and the index file's mtime."""
+    """{version name: (outcome, deployed_at, key)} and the index file's mtime;
+    the key as the line holds it (the stat fields, as text: compared whole)."""
     path = os.path.join(pod_dir, INDEX)
     try:
         with open(path, "rb") as f:
@@ -50,14 +43,9 @@ def _load(pod_dir):
         return {}, 0
     lines = {}
     for line in text.split("\n"):
-        fields = line.split("\t")
-        if len(fields) != _FIELDS or not is_version(fields[0]):
-            continue
-        try:
-            key = tuple(map(int, fields[3:]))
-        except ValueError:
-            continue
-        lines[fields[0]] = (fields[1] or None, fields[2] or None, key)
+        fields = line.split("\t", 3)
+        if len(fields) == 4 and is_version(fields[0]):
+            lines[fields[0]] = (fields[1] or None, fields[2] or None, fields[3])
     return lines, mtime
 
 
@@ -104,29 +92,64 @@ def _from_state(vdir):
 def _versions(pod_dir, names=None):
     """(version name, outcome, deployed_at, key, trusted) of each stored
     version; ``trusted``: the index line was used, so the version's directory
-    has not changed since the index was written."""
+    has not changed since the index was written.  ``key``: what stat says of
+    the version as its index line holds it (None when it is gone).  Run for
+    every stored version by `list`: kept to two stats and a comparison."""
     try:
         names = os.listdir(pod_dir) if names is None else names
     except OSError:
         return []
     lines, index_mtime = _load(pod_dir)
     out = []
-    for name in names:
-        if not is_version(name):
-            continue
-        vdir = pod_dir + "/" + name
-        try:
-            key = _key(vdir)      # before reading state.json: a later change shows
-        except OSError:
-            key = None
-        line = lines.get(name)
-        if key and line is not None and line[2] == key and max(key[3], key[5]) < index_mtime:
-            out.append((name, line[0], line[1], key, True))
-            continue
-        got = _from_state(vdir)
-        if got is not None:
-            out.append((name, got[0], got[1], key, False))
+    get, append = lines.get, out.append
+    stat = _Stats(pod_dir)
+    try:
+        for name in names:
+            if not is_version(name):
+                continue
+            try:              # before reading state.json: a later change shows
+                d = stat(name)
+                s = stat(name + "/state.json")
+            except OSError:
+                key = None
+            else:
+                key = "%d\t%d\t%d\t%d\t%d\t%d" % (s.st_ino, s.st_size, s.st_mtime_ns,
+                                                 s.st_ctime_ns, d.st_mtime_ns, d.st_ctime_ns)
+                line = get(name)
+                if line is not None and line[2] == key and s.st_ctime_ns < index_mtime \
+                        and d.st_ctime_ns < index_mtime:
+                    append((name, line[0], line[1], key, True))
+                    continue
+            got = _from_state(pod_dir + "/" + name)
+            if got is not None:
+                append((name, got[0], got[1], key, False))
+    finally:
+        stat.close()
     return out
+
+
+class _Stats(object):
+    """``stat(name)`` of names in a directory, through one descriptor of it
+    where the system allows (the kernel then walks one name, not the whole
+    path, for each of a pod's versions)."""
+
+    def __init__(self, directory):
+        self.directory, self.fd = directory, None
+        if os.stat in os.supports_dir_fd:
+            try:
+                self.fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                pass
+
+    def __call__(self, name):
+        if self.fd is None:
+            return os.stat(self.directory + "/" + name)
+        return os.stat(name, dir_fd=self.fd)
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def read(pod_dir):
@@ -165,7 +188,7 @@ def update(pod_dir):
         if key is None or not all(v is None or (v and not any(c in v for c in "\t\n\r"))
                                   for v in (outcome, at)):
             continue            # not ops's own words (say, ""): left to state.json
-        out.append("\t".join([name, outcome or "", at or ""] + [str(k) for k in key]) + "\n")
+        out.append("\t".join([name, outcome or "", at or "", key]) + "\n")
     try:
         atomic.write_text(os.path.join(pod_dir, INDEX), "".join(out), sync_dir=False)
     except OSError:

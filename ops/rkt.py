@@ -6,9 +6,7 @@ printed ID matched by prefix in either direction, ``image list
 missing ID).  Offline, rkt gets ``--dir`` and ``--local-config`` under ROOT.
 """
 
-import hashlib
 import os
-import shutil
 
 from ops import strict_json
 from ops.errors import Failed, Refused, UsageError
@@ -19,12 +17,14 @@ __all__ = ["Rkt", "find_rkt", "ids_match", "image_sha512"]
 
 def find_rkt(option=None):
     """--rkt PATH, else $OPS_RKT, else rkt on PATH; None when there is none."""
+    cand = option
     if not option:
         from ops import environment
         env = environment.get("OPS_RKT")        # named, so never silently another rkt or none
         if env:
             return env
-    cand = option or shutil.which("rkt")
+        import shutil           # here: it imports bz2 and lzma, which most commands never need
+        cand = shutil.which("rkt")
     if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
         return cand
     if option:
@@ -44,6 +44,7 @@ def image_sha512(path):
     """SHA-512 of the uncompressed tar, as appc defines the image ID."""
     import bz2
     import gzip
+    import hashlib
     import lzma
     from ops.archive import compression_from_magic
     from ops.records import hash_stream

@@ -8,11 +8,15 @@ silently take the last one).  It holds for the whole text, wherever the
 value is.  Every failure is
 a :class:`JSONProblem` that says what, and where (line and column) when a
 place in the text is to blame.
+
+The text is read by the scanner of :mod:`json` (its C part, ``_json``),
+driven here: ``import json`` loads :mod:`re`, which costs a large part of
+Python's start-up, and ops reads JSON on every command that reads its
+state.  :mod:`json` itself is loaded only to say what is wrong with a text
+(and where ``_json`` is missing).
 """
 
-import json
-
-__all__ = ["JSONProblem", "loads", "load_file", "MAX_INT_DIGITS", "MAX_DEPTH", "MAX_FILE"]
+__all__ = ["JSONProblem", "loads", "load_file", "quoted", "MAX_INT_DIGITS", "MAX_DEPTH", "MAX_FILE"]
 
 MAX_INT_DIGITS = 4000
 MAX_DEPTH = 512          # arrays and objects inside each other (Go's encoding/json: 10000)
@@ -39,23 +43,91 @@ def loads(raw):
             raise JSONProblem("not valid UTF-8 (byte %d)" % e.start)
     else:
         text = raw
-    depth = _depth(text)
+    depth = _depth(text) if text.count("[") + text.count("{") > MAX_DEPTH else 0
     if depth > MAX_DEPTH:
         raise JSONProblem("nested too deeply (%s levels of arrays and objects; at most %d)"
                           % (depth if depth < 10 * MAX_DEPTH else "over %d" % (10 * MAX_DEPTH),
                              MAX_DEPTH))
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int,
-                          parse_float=_finite_float, object_pairs_hook=_unique_keys)
+        return _decode(text)
     except _Duplicate as e:
         raise JSONProblem("duplicate key %s in one object (each key may appear once)"
-                          % json.dumps(e.args[0]))
-    except json.JSONDecodeError as e:
-        raise JSONProblem(e.msg, e.lineno, e.colno)
+                          % quoted(e.args[0]))
+    except _Invalid as e:
+        raise JSONProblem(e.args[0].msg, e.args[0].lineno, e.args[0].colno)
     except _BadToken as e:
         raise JSONProblem(e.what, *_position(text, e.token))
     except RecursionError:
         raise JSONProblem("nested too deeply")
+
+
+def quoted(text):
+    """``text`` as a JSON string (for a message: json is loaded then only)."""
+    import json
+    return json.dumps(text)
+
+
+_WHITESPACE = " \t\n\r"       # JSON's
+
+
+def _decode(text):
+    """The value of the JSON ``text``, as ``json.loads`` with the hooks
+    below reads it; json.JSONDecodeError as _Invalid."""
+    scan = _scanner()
+    if scan is not None:
+        start = len(text) - len(text.lstrip(_WHITESPACE))
+        try:
+            value, end = scan(text, start)
+        except (_BadToken, _Duplicate):
+            raise
+        except (ValueError, StopIteration, SystemError):
+            # not JSON: json.loads below says what, and where (before 3.12
+            # _json raises its error only when json.decoder is already loaded,
+            # and a SystemError otherwise)
+            pass
+        else:
+            if len(text.rstrip(_WHITESPACE)) <= end:
+                return value
+    import json
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int,
+                          parse_float=_finite_float, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as e:
+        raise _Invalid(e)
+
+
+def _scanner():
+    """``_json``'s scanner with the hooks below (as json.JSONDecoder makes
+    it), or None when Python has no ``_json``."""
+    global _scan
+    if _scan is None:
+        try:
+            from _json import make_scanner
+        except ImportError:
+            _scan = False
+        else:
+            _scan = make_scanner(_Context())
+    return _scan or None
+
+
+_scan = None
+
+
+class _Context(object):
+    """What ``_json.make_scanner`` reads from a JSONDecoder."""
+    strict = True
+    object_hook = None
+
+    def __init__(self):
+        self.object_pairs_hook = _unique_keys
+        self.parse_float = _finite_float
+        self.parse_int = _bounded_int
+        self.parse_constant = _no_constant
+        self.memo = {}
+
+
+class _Invalid(Exception):
+    """json.JSONDecodeError (args[0]), which json was loaded to say."""
 
 
 def load_file(path, limit=MAX_FILE):

@@ -1,0 +1,128 @@
+"""The cheap commands load only what they need.
+
+`list` (run on every Ansible play) and a deploy of an unchanged bundle
+offline cost mostly Python's start-up and ops's imports, so the modules
+that only running a command, downloading, unpacking or parsing a command
+line with argparse need must not be imported on the way.  Counted, not
+timed: each command runs in a fresh ``python3 -S`` (no site module, so that
+only ops imports anything) and reports ``sys.modules`` as it exits.
+"""
+
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conftest import REPO, unit_text
+from ops import bundle as bundle_mod, names
+
+# Each of these costs a large part of Python's own start-up, and none of
+# them is needed to find that there is nothing to do.
+HEAVY = {"subprocess", "ssl", "_ssl", "socket", "urllib", "urllib.request", "http",
+         "http.client", "hashlib", "_hashlib", "shutil", "tempfile", "argparse", "tarfile",
+         "bz2", "lzma", "threading", "selectors", "locale", "signal", "datetime"}
+
+CHILD = """
+import sys
+from ops.cli import main
+code = main(sys.argv[1:])
+sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n")
+sys.exit(code)
+"""
+
+
+def run_counted(*argv):
+    """Run ops with ``argv`` in a new interpreter; (exit code, stdout, modules)."""
+    proc = subprocess.run([sys.executable, "-S", "-c", CHILD] + [str(a) for a in argv],
+                          cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=60)
+    err, _, mods = proc.stderr.rpartition("\nMODULES ")
+    assert mods, proc.stderr
+    return proc.returncode, proc.stdout, err, set(mods.split())
+
+
+def heavy(modules):
+    return sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY)
+
+
+@pytest.fixture
+def deployed(ops, bundle):
+    """A pod deployed offline whose bundle's files were last changed over
+    SETTLED seconds before (as a bundle copied by an earlier task), so that
+    its digest is taken from state.json."""
+    b = bundle(name="web", version=1,
+               units=[{"file": "web.service", "start": True, "text": unit_text("web.service")},
+                      {"file": "web-side.service", "start": True,
+                       "text": unit_text("web-side.service")}],
+               volumes={"data": {"a.txt": "one\n"}})
+    time.sleep(bundle_mod.SETTLED + 0.2)
+    r = ops("deploy", b)
+    assert r.code == 0, r
+    return b
+
+
+def test_an_unchanged_deploy_offline_imports_nothing_heavy(root, deployed):
+    code, out, err, mods = run_counted("--root", root, "deploy", deployed)
+    assert (code, out.strip()) == (0, "deploy web 1: unchanged"), err
+    assert heavy(mods) == []
+    # pod.json and state.json are read by _json's scanner, and names are
+    # checked without regular expressions: neither json nor re is loaded
+    assert not {"json", "re", "enum"} & mods
+
+
+def test_list_imports_nothing_heavy_nor_json(root, deployed, ops, bundle):
+    b2 = bundle(name="web", version=2,
+                units=[{"file": "web.service", "start": True, "text": unit_text("web.service")}])
+    assert ops("deploy", b2).code == 0
+    code, out, err, mods = run_counted("--root", root, "list")
+    assert code == 0, err
+    assert [l.split()[:2] for l in out.splitlines()[1:]] == [["web", "1"], ["web", "2"]]
+    # list reads each pod's index, a text file: no JSON parser, no regular expressions
+    assert heavy(mods) == []
+    assert not {"json", "re", "enum"} & mods
+
+
+def test_a_changed_deploy_still_runs_what_it_needs(root, deployed, bundle):
+    """The other side: the same command with something to do imports what it
+    uses (the check above is not vacuous)."""
+    b2 = bundle(name="web", version=2,
+                units=[{"file": "web.service", "start": True, "text": unit_text("web.service")}])
+    code, out, err, mods = run_counted("--root", root, "deploy", b2)
+    assert code == 0, err
+    assert "subprocess" in mods           # systemctl --root enable
+
+
+# The checks that replace regular expressions say what the expressions say.
+NAME_ALPHABET = "az09AZ-._@:\\/+é\n \x00"
+NAME_WORDS = list(names.UNIT_SUFFIXES) + ["sha512-", "://", "http", "@", ".", "-", "0f" * 20]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(NAME_WORDS), st.sampled_from(NAME_ALPHABET),
+                          st.text(max_size=3)), max_size=8).map("".join))
+def test_the_name_checks_say_what_the_expressions_say(text):
+    assert names.is_pod_name(text) == (len(text) <= names.MAX_NAME_LENGTH
+                                       and names.NAME_RE.fullmatch(text) is not None)
+    m = names.UNIT_RE.fullmatch(text)
+    assert names.unit_name_parts(text) == (m.groups() if m else None)
+    assert names.is_instance_name(text) == (names.INSTANCE_RE.fullmatch(text) is not None)
+    assert names.is_image_id(text) == (names.IMAGE_ID_RE.fullmatch(text) is not None)
+    assert names.has_uri_scheme(text) == (re.match(r"[A-Za-z][A-Za-z0-9+.\-]*://", text)
+                                          is not None)
+
+
+def test_invalid_json_is_placed_without_json_loaded_first():
+    """Before Python 3.12 _json can raise its error only once json.decoder is
+    loaded; ops reads with _json alone, and still says what and where."""
+    code = ("import sys\nfrom ops import strict_json\n"
+            "assert strict_json.loads('{\"a\": [1, 2.5, null]}') == {'a': [1, 2.5, None]}\n"
+            "assert 'json' not in sys.modules\n"
+            "try:\n    strict_json.loads('{\"a\": 1,\\n \"b\": ,}')\n"
+            "except strict_json.JSONProblem as e:\n    print(e.what, e.line, e.column)\n")
+    proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=str(REPO),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (0, "Expecting value 2 7\n"), proc.stderr
