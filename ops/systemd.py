@@ -322,18 +322,37 @@ class Systemd:
         return out
 
     def settle(self, units, seconds):
-        """Poll for ``seconds``; return the first units found down, else []."""
+        """Poll for ``seconds``; return the first units found down, else [].
+
+        A unit that ran again meanwhile counts as down: its ``InvocationID``
+        changed since the first look, so it ended and something started it
+        again (a kept socket with clients waiting starts a failed service
+        within milliseconds, too fast for any poll to see it down)."""
         units = list(units)
         if not units:
             return []
         if self.offline:
             return self.down(units)
         deadline = time.monotonic() + seconds
-        # the first look a moment after the start: what just started gets
-        # the CPU first (a unit that failed its start failed the start already)
+        first = {}
+
+        def look():
+            states = self.unit_states(units, "InvocationID")
+            bad = []
+            for u in units:
+                props = states.get(u, {})
+                run_id = props.get("InvocationID", "")
+                if not is_up(props) or (run_id and first.setdefault(u, run_id) != run_id):
+                    bad.append(u)
+            return bad
+
+        bad = look()        # the runs the start began, at once
+        if bad:
+            return bad
+        # the next look a moment later: what just started gets the CPU first
         time.sleep(min(0.1, seconds))
         while True:
-            bad = self.down(units)
+            bad = look()
             if bad or time.monotonic() >= deadline:
                 return bad
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))

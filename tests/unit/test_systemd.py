@@ -156,3 +156,44 @@ def test_offline_start_stop_and_reload_do_nothing(root, sd):
     sd.daemon_reload()
     assert sd.why("web-a.service") == ""
     assert wants(root) == []
+
+
+# -- settle online: a unit that ran again meanwhile ----------------------------------
+
+def _online_with_states(monkeypatch, looks):
+    """A Systemd for the live host whose unit_states gives ``looks`` in turn
+    (the last one again and again): no systemctl runs."""
+    sd = Systemd(Layout("/"))
+    assert not sd.offline
+    seen = []
+
+    def unit_states(units, *props):
+        assert "InvocationID" in props
+        seen.append(props)
+        return looks[min(len(seen), len(looks)) - 1]
+    monkeypatch.setattr(sd, "unit_states", unit_states)
+    return sd, seen
+
+
+def _up(run_id):
+    return {"ActiveState": "active", "SubState": "running", "InvocationID": run_id}
+
+
+def test_settle_counts_a_unit_started_again_meanwhile_as_down(monkeypatch):
+    # a kept socket with clients waiting starts a failed service again within
+    # milliseconds: every poll sees it active, but it is not the run ops started
+    looks = [{"web.socket": _up("s1"), "web.service": _up("a1")},
+             {"web.socket": _up("s1"), "web.service": _up("a1")},
+             {"web.socket": _up("s1"), "web.service": _up("a2")}]
+    sd, seen = _online_with_states(monkeypatch, looks)
+    assert sd.settle(["web.socket", "web.service"], 30) == ["web.service"]
+    assert len(seen) == 3
+
+
+def test_settle_of_units_that_stay_in_their_run_is_clean(monkeypatch):
+    looks = [{"web.service": {"ActiveState": "activating", "SubState": "start",
+                              "InvocationID": ""}},
+             {"web.service": _up("a1")}]           # an ID first seen later is the first run
+    sd, seen = _online_with_states(monkeypatch, looks)
+    assert sd.settle(["web.service"], 0.6) == []
+    assert len(seen) >= 3
