@@ -10,7 +10,9 @@ one meaning: unit names in ``units``, image IDs in ``ids``, real paths in
 
 from collections import namedtuple
 
-__all__ = ["did", "Rollback", "Download", "StoreVersion", "FetchImage", "UnpackVolume",
+from ops import log
+
+__all__ = ["did", "stopped_late", "Rollback", "Download", "StoreVersion", "FetchImage", "UnpackVolume",
            "Stop", "Disable", "RemoveUnit", "InstallUnit", "DaemonReload", "Enable", "Restart", "Start",
            "Settle", "HealthCheck", "SetCurrent", "ClearCurrent",
            "RemoveVersion", "RemoveVolumes", "RemoveImages", "Pin", "Unpin"]
@@ -109,3 +111,14 @@ def did(ctx, *steps, rollback=False):
     done = getattr(ctx, "done", None)
     if done is not None:
         done.extend(Rollback(s) if rollback else s for s in steps)
+
+
+def stopped_late(ctx, units):
+    """Units whose stop timed out: said now, kept for the result
+    (``stops_timed_out``) and for the failure reason of the command."""
+    timeout = getattr(ctx, "stop_timeout", None)
+    log.warn("stop timed out after %g s (--stop-timeout): ops killed %s" % (
+        timeout, " ".join(units)))
+    seen = getattr(ctx, "stops_timed_out", None)
+    if seen is not None:
+        seen.extend(u for u in units if u not in seen)

@@ -196,7 +196,7 @@ def list_versions(layout, name=None, reasons=False):
     interrupted = {j["pod"] for j in journals if not j["in_progress"]}
     going = {}
     if journals:          # only then: `list` runs on every Ansible play
-        from ops.progress import running
+        from ops.transaction import running
         going = running(layout)
     rows = []
     for pod in ([name] if name else store.pods(layout)):

@@ -15,8 +15,8 @@ from ops.actions import (ClearCurrent, DaemonReload, Disable, Enable, HealthChec
                          SetCurrent, Settle, Start, Stop, Unpin)
 from ops.errors import Failed, OpsError
 from ops.systemd import waiting
-from ops.actions import did
-from ops.transaction import Transaction, irreversible, stopped_late
+from ops.actions import did, stopped_late
+from ops.transaction import Transaction, irreversible
 from ops.units import install_unit, installed, pod_env, remove_unit
 
 __all__ = ["apply", "Executor"]

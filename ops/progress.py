@@ -12,15 +12,7 @@ back.
 import os
 import time
 
-__all__ = ["writer_alive", "running", "describe"]
-
-
-def running(layout):
-    """{pod: {command, from, to, pid, started_at}} of the runs going on now."""
-    from ops.transaction import journals
-    return {j["pod"]: {"command": j.get("command"), "from": j.get("from"), "to": j.get("to"),
-                       "pid": j["in_progress"], "started_at": j.get("started_at")}
-            for j in journals(layout) if j["in_progress"]}
+__all__ = ["writer_alive", "describe"]
 
 
 def describe(p):

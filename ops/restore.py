@@ -60,7 +60,6 @@ def _noted_removals(ctx, removed):
 def restore(ctx, name, good, bad):
     """Make pod ``name`` run ``good`` (a stored version, or nothing) again,
     whatever mix of units the versions in ``bad`` left installed."""
-    from ops.transaction import stopped_late
     layout, sd = ctx.layout, ctx.systemd
     good_units = good.bundle().units if good else ()
     bad_units = [u for b in bad if b is not None for u in b.bundle().units]
@@ -81,7 +80,7 @@ def restore(ctx, name, good, bad):
         late = sd.stop_quietly(ours, timeout, waiting(timeout))
         sd.disable_quietly(ours)
         if late:
-            stopped_late(ctx, late)
+            step.stopped_late(ctx, late)
         _noted_removals(ctx, _remove_bad(layout, name, good_units, bad_units, foreign))
         raise Failed(wrong[0], "is not what ops installed for %s, and ops does not overwrite "
                      "it; move it away" % name)
@@ -117,7 +116,7 @@ def restore(ctx, name, good, bad):
         sd.reset_failed(lost + restarts)
         late += sd.restart(lost + restarts, timeout, waiting(timeout))
     if late:
-        stopped_late(ctx, late)
+        step.stopped_late(ctx, late)
     if _noted_removals(ctx, _remove_bad(layout, name, good_units, bad_units, foreign)):
         step.did(ctx, step.DaemonReload(), rollback=True)
         sd.daemon_reload()

@@ -39,7 +39,7 @@ def status(host, name=None, health=False):
         if not store.versions(layout, name):
             raise Refused(name, "no stored version of this pod (see `ops list`)")
     interrupted = transaction.interrupted(layout)
-    from ops.progress import running
+    from ops.transaction import running
     going = running(layout)
     pods = [name] if name else store.pods(layout)
     currents = {p: store.current_version(layout, p) for p in pods}

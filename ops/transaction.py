@@ -31,7 +31,7 @@ from ops import atomic, index, log, signals, store
 from ops.errors import Failed, OpsError, Refused, RollbackFailed
 from ops.restore import restore
 
-__all__ = ["Transaction", "irreversible", "restore", "recover", "journals", "interrupted"]
+__all__ = ["Transaction", "irreversible", "restore", "recover", "journals", "interrupted", "running"]
 
 
 class Transaction:
@@ -131,17 +131,6 @@ class irreversible:
 def _remove_journal(path):
     atomic.remove_quietly(path)
     atomic.fsync_dir(os.path.dirname(path))
-
-
-def stopped_late(ctx, units):
-    """Units whose stop timed out: said now, kept for the result
-    (``stops_timed_out``) and for the failure reason of the command."""
-    timeout = getattr(ctx, "stop_timeout", None)
-    log.warn("stop timed out after %g s (--stop-timeout): ops killed %s" % (
-        timeout, " ".join(units)))
-    seen = getattr(ctx, "stops_timed_out", None)
-    if seen is not None:
-        seen.extend(u for u in units if u not in seen)
 
 
 def recover(ctx, own=()):
@@ -359,3 +348,10 @@ def _problem(data, stem):
     if data.get("command") not in COMMANDS:
         return "\"command\" is not one of %s" % ", ".join(COMMANDS)
     return None
+
+
+def running(layout):
+    """{pod: {command, from, to, pid, started_at}} of the runs going on now."""
+    return {j["pod"]: {"command": j.get("command"), "from": j.get("from"), "to": j.get("to"),
+                       "pid": j["in_progress"], "started_at": j.get("started_at")}
+            for j in journals(layout) if j["in_progress"]}
