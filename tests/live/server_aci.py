@@ -91,15 +91,17 @@ ExecStart=/opt/rkt/bin/rkt run --insecure-options=image --stage1-path=/opt/rkt/l
 ExecStopPost=/opt/rkt/bin/rkt gc --grace-period=0s
 KillMode=mixed
 PrivateMounts=yes
+%(service)s
 
 [Install]
 WantedBy=multi-user.target
 """
 
 
-def unit(description):
-    """The unit that runs the pod of its version (the README's real-rkt unit)."""
-    return UNIT % {"description": description}
+def unit(description, service=()):
+    """The unit that runs the pod of its version (the README's real-rkt unit); ``service``: more lines of its
+    [Service] section (``KillSignal=SIGQUIT``)."""
+    return UNIT % {"description": description, "service": "".join(line + "\n" for line in service)}
 
 
 def _tar(members):

@@ -8,8 +8,10 @@ v1 answers its protocol and writes into its data volume as its user; the configu
 v1 -> v2 serves v2's configuration; v3's configuration is refused by the server, which exits with its own fatal
 message: rolled back to 2, exit 1, that message in the reason; redeploy 1 brings back version 1's data; the
 refused windows of the switch and of the rollback are measured (median of 3 rounds); undeploy --remove.
-redis also shows a stop that does not end (a Lua script that never returns: redis ignores SIGTERM while it runs),
-bounded by --stop-timeout; nginx writes its access log into a host volume of the pod's own, kept across versions.
+Each server writes its log (redis's logfile, nginx's access log) into a host volume of the pod's own, which keeps
+what every version wrote and outlasts undeploy --remove.  Each has a stop that does not end, bounded by
+--stop-timeout: redis runs a Lua script that never returns (it ignores SIGTERM meanwhile); nginx's graceful stop
+(KillSignal=SIGQUIT) waits for a request whose header never ends.
 Without a real rkt the module is skipped; without the unpacked packages it fails saying how to get them.
 """
 
@@ -94,38 +96,47 @@ json.dump({"windows": windows, "still_down": down is not None, "attempts": attem
 class Server:
     """What differs between the servers: the image, the configurations, how to ask it, what it writes."""
 
-    def __init__(self, name, user, port, binary, exec_, mounts, conf_name, confs, data, fatal):
+    def __init__(self, name, user, port, binary, exec_, mounts, conf_name, confs, data, fatal, log, service=()):
         self.name, self.user, self.port, self.binary, self.exec = name, user, port, binary, exec_
         self.mounts, self.conf_name, self.confs, self.data, self.fatal = mounts, conf_name, confs, data, fatal
         self.unit = name + ".service"
+        self.log = log                  # the file it writes into its host volume "logs" (on the host: HOST_LOGS)
+        self.service = service          # more [Service] lines of its unit
+        self.started = []               # (version, main PID) of every version the story started, in order
 
 
-REDIS_CONF = ("bind 127.0.0.1\nport 6379\ndaemonize no\nlogfile \"\"\ndir /var/lib/redis\n"
-              "appendonly yes\nsave \"\"\n")
+REDIS_CONF = ("bind 127.0.0.1\nport 6379\ndaemonize no\nlogfile /var/log/redis/redis-server.log\n"
+              "dir /var/lib/redis\nappendonly yes\nsave \"\"\n")
 REDIS = Server(
     "redis", "redis", 6379, "usr/bin/redis-server", ["/usr/bin/redis-server", "/etc/redis/redis.conf"],
-    {"data": "/var/lib/redis", "conf": "/etc/redis"}, "redis.conf",
+    {"data": "/var/lib/redis", "conf": "/etc/redis", "logs": "/var/log/redis"}, "redis.conf",
     {1: REDIS_CONF, 2: REDIS_CONF + "maxmemory 64mb\n", 3: REDIS_CONF + "no-such-directive yes\n"},
-    "data", ["FATAL CONFIG FILE ERROR", "Bad directive or wrong number of arguments"])
+    "data", ["FATAL CONFIG FILE ERROR", "Bad directive or wrong number of arguments"], "redis-server.log")
 
+# client_header_timeout: a request whose header never ends is waited for an hour, and nginx's graceful stop
+# (SIGQUIT, the unit's KillSignal=) waits for the requests in flight
 NGINX_CONF = """pid /var/lib/nginx/nginx.pid;
 error_log stderr notice;
 worker_processes 1;
 events { worker_connections 64; }
 http {
-    access_log /var/log/nginx/access.log;
+    log_format story '$remote_addr "$request" $status served by %(v)s';
+    access_log /var/log/nginx/access.log story;
+    client_header_timeout 1h;
     default_type text/plain;
-    server { listen 127.0.0.1:8081; root /etc/nginx; location / { return 200 "nginx %s\\n"; } }
+    server { listen 127.0.0.1:8081; root /etc/nginx; location / { return 200 "nginx %(v)s\\n"; } }
 }
 """
 NGINX = Server(
     "web", "www-data", 8081, "usr/sbin/nginx",
     ["/usr/sbin/nginx", "-e", "stderr", "-c", "/etc/nginx/nginx.conf", "-g", "daemon off;"],
     {"state": "/var/lib/nginx", "conf": "/etc/nginx", "logs": "/var/log/nginx"}, "nginx.conf",
-    {1: NGINX_CONF % "version 1", 2: NGINX_CONF % "version 2",
-     3: NGINX_CONF.replace("worker_processes 1;", "worker_processes 1;\nno_such_directive on;") % "version 3"},
-    "state", ["[emerg]", 'unknown directive "no_such_directive" in /etc/nginx/nginx.conf:4'])
-WEB_LOGS = "/var/lib/web-logs"        # nginx's host volume: its access log, kept across versions
+    {1: NGINX_CONF % {"v": "version 1"}, 2: NGINX_CONF % {"v": "version 2"},
+     3: NGINX_CONF.replace("worker_processes 1;", "worker_processes 1;\nno_such_directive on;") % {"v": "version 3"}},
+    "state", ["[emerg]", 'unknown directive "no_such_directive" in /etc/nginx/nginx.conf:4'], "access.log",
+    service=["KillSignal=SIGQUIT"])
+# each pod's host volume "logs" (its own, not ops's): the log every version writes, kept across versions
+HOST_LOGS = {REDIS: "/var/lib/redis-logs", NGINX: "/var/lib/web-logs"}
 
 B = "/root/bundles/"
 
@@ -174,16 +185,14 @@ def server(request, rkt_ready, tmp_path_factory):
     aci = str(work / "server.aci")
     image_id = server_aci.image(aci, "example.com/%s-server" % s.name, "1.0.0", s.binary, s.exec, s.uid, s.gid,
                                 dirs=list(s.mounts.values()))
-    pod_volumes = []
-    if s is NGINX:
-        c.run(["install", "-d", "-o", str(s.uid), "-g", str(s.gid), WEB_LOGS], check=True)
-        pod_volumes = [{"name": "logs", "kind": "host", "source": WEB_LOGS, "readOnly": False}]
+    c.run(["install", "-d", "-o", str(s.uid), "-g", str(s.gid), HOST_LOGS[s]], check=True)
+    pod_volumes = [{"name": "logs", "kind": "host", "source": HOST_LOGS[s], "readOnly": False}]
     for version in (1, 2, 3):
         app = {"name": s.name, "exec": list(s.exec), "user": str(s.uid), "group": str(s.gid),
                "mountPoints": [{"name": n, "path": p} for n, p in sorted(s.mounts.items())]}
         d = server_aci.bundle(
             str(work / str(version)), s.name, version, app, aci, image_id, s.unit,
-            server_aci.unit("%s v%d: Debian's %s in an rkt pod" % (s.name, version, s.binary)),
+            server_aci.unit("%s v%d: Debian's %s in an rkt pod" % (s.name, version, s.binary), s.service),
             volumes=[(s.data, {"seed.txt": b"seeded by version %d's bundle\n" % version}, s.user, False),
                      ("conf", {s.conf_name: s.confs[version].encode()}, None, True)],
             health=health(s), pod_volumes=pod_volumes)
@@ -240,6 +249,7 @@ def test_v1_answers_and_writes_into_its_data_volume_as_its_user(container, serve
     assert "health check passed" in r.stderr, describe(r)
     answers(c, s, 1)
     pid = main_pid(c, s.unit)
+    s.started.append((1, pid))
     # the unit's main process is the server itself, as the server's user
     assert os.path.basename(c.run(["readlink", "/proc/%d/exe" % pid]).stdout.strip()) == os.path.basename(s.binary)
     assert c.run(["stat", "-c", "%u:%g", "/proc/%d" % pid]).stdout.strip() == "%d:%d" % (s.uid, s.gid)
@@ -282,6 +292,7 @@ def test_v2_serves_its_own_configuration(container, server):
     r = deploy(c, s, 2, check=0)
     assert last_line(r.stdout) == "deploy %s 2: changed" % s.name, describe(r)
     answers(c, s, 2)
+    s.started.append((2, main_pid(c, s.unit)))
     if s is REDIS:      # version 2 starts from its own data volume: version 1's key is not there
         assert redis(c, "GET", "greeting") is None
         assert redis(c, "SET", "greeting", "written by version 2") == "OK"
@@ -306,20 +317,38 @@ def test_redeploy_1_brings_back_version_1s_data(container, server):
     r = ops(c, "redeploy", "%s:1" % s.name, check=0)
     assert last_line(r.stdout) == "redeploy %s 1: changed" % s.name, describe(r)
     answers(c, s, 1)
+    s.started.append((1, main_pid(c, s.unit)))
     if s is REDIS:
         assert redis(c, "GET", "greeting") == "written by version 1"
     else:
         assert c.exists(volume(s, 1, s.data) + "/written-by-root")
 
 
-def test_nginx_access_log_is_kept_across_versions_in_its_host_volume(container, server):
-    if server is not NGINX:
-        pytest.skip("the host volume of this story is nginx's")
-    c = container
-    log = c.read_file(WEB_LOGS + "/access.log")
-    # requests of versions 1, 2 and 1 again, all in the one log nginx writes as its user
-    assert len([l for l in log.splitlines() if '"GET / HTTP/1.1" 200' in l]) >= 3, log
-    assert owned(c, WEB_LOGS + "/access.log") == (server.uid, server.gid)
+def written_by(s, log):
+    """The versions that wrote ``log`` (the text of the host volume's log), in the order they wrote: redis's lines
+    begin with the PID of the server that wrote them ("PID:M ... Ready to accept connections"); nginx's access log
+    says which version served each request ("served by version N", its log_format)."""
+    versions = []
+    for line in log.splitlines():
+        if s is REDIS:
+            pid = line.split(":", 1)[0]
+            v = [v for v, p in s.started if str(p) == pid and "Ready to accept connections" in line]
+        else:
+            v = [int(line.rsplit(" ", 1)[1])] if '"GET / HTTP/1.1" 200 served by version ' in line else []
+        if v and (not versions or versions[-1] != v[0]):
+            versions.append(v[0])
+    return versions
+
+
+def test_every_version_writes_its_log_into_the_pods_own_host_volume(container, server):
+    """redis's log file (``logfile``) and nginx's access log are in a host volume of the pod's own, the same
+    directory for every version: what versions 1, 2 and 1 again wrote is all there, in that order."""
+    c, s = container, server
+    assert [v for v, _ in s.started] == [1, 2, 1], s.started
+    log = c.read_file(HOST_LOGS[s] + "/" + s.log)
+    assert written_by(s, log) == [1, 2, 1], log
+    assert owned(c, HOST_LOGS[s] + "/" + s.log) == (s.uid, s.gid)     # written by the server, as its user
+    assert not c.exists(volume(s, 1, "logs")) and not c.exists(volume(s, 2, "logs"))    # not an ops volume
 
 
 def probe(c, s, tag, action):
@@ -363,21 +392,62 @@ def test_refused_windows_of_switch_and_rollback(container, server):
     assert all(w > 0 for w in switch), switch      # stop, then start: the port is closed for a while
 
 
+# Send a request whose header never ends and hold the connection open for an hour; write the client's port to
+# the ready file.
+HOLD = r"""
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Never-Ends: ")
+open(sys.argv[2], "w").write(str(s.getsockname()[1]))
+time.sleep(3600)
+"""
+
+
+def read_by_the_server(c, port, client_port):
+    """The server's side of the connection from ``client_port`` is established and everything sent on it has
+    been read by the server (its receive queue is empty): /proc/net/tcp."""
+    for line in c.run(["cat", "/proc/net/tcp"], check=True).stdout.splitlines()[1:]:
+        f = line.split()
+        local, remote, state, queues = f[1], f[2], f[3], f[4]
+        if (int(local.split(":")[1], 16), int(remote.split(":")[1], 16), state) == (port, client_port, "01"):
+            return int(queues.split(":")[1], 16) == 0
+    return False
+
+
+def hold_the_stop(c, s):
+    """Make the server's stop one that does not end: redis runs a Lua script that never returns (it ignores
+    SIGTERM meanwhile); nginx's graceful stop (SIGQUIT) waits for a request whose header never ends."""
+    if s is REDIS:
+        redis(c, "EVAL", "while true do end", "0", send_only=True)
+        assert wait_for(lambda: str(redis(c, "PING")).startswith("ERROR BUSY"), timeout=15)
+        return
+    ready = "/root/hold-%s.port" % s.name
+    c.run(["systemd-run", "--quiet", "--collect", "--unit", "hold-" + s.name,
+           "/usr/bin/python3", "-c", HOLD, str(s.port), ready], check=True)
+    assert wait_for(lambda: c.exists(ready) and c.read_file(ready), timeout=10)
+    client_port = int(c.read_file(ready))
+    assert wait_for(lambda: read_by_the_server(c, s.port, client_port), timeout=10)
+
+
 def test_a_stop_that_does_not_end_is_bounded_by_stop_timeout(container, server):
-    """redis ignores SIGTERM while a Lua script runs: the stop of the switch would wait systemd's 90 s."""
-    if server is not REDIS:
-        pytest.skip("the stop that does not end is redis's")
+    """Without --stop-timeout the switch's stop would wait systemd's TimeoutStopSec= (90 s): redis ignores SIGTERM
+    while a Lua script runs; nginx's graceful stop waits for the request in flight (client_header_timeout 1h)."""
     c, s = container, server
-    redis(c, "EVAL", "while true do end", "0", send_only=True)
-    assert wait_for(lambda: str(redis(c, "PING")).startswith("ERROR BUSY"), timeout=15)
-    current = [v for (_, v), p in list_pods(c, "redis").items() if p["current"]]
+    hold_the_stop(c, s)
+    current = [v for (_, v), p in list_pods(c, s.name).items() if p["current"]]
     other = 1 if current == [2] else 2
     started = time.monotonic()
-    obj, r = ops_json(c, "--stop-timeout", "2", "redeploy", "redis:%d" % other, check=0)
+    try:
+        obj, r = ops_json(c, "--stop-timeout", "2", "redeploy", "%s:%d" % (s.name, other), check=0)
+    finally:
+        if s is NGINX:
+            c.run(["systemctl", "stop", "hold-" + s.name])
     assert obj["stop_timed_out"] == [s.unit], describe(r)
-    assert "ops: warning: stop timed out after 2 s (--stop-timeout): ops killed redis.service" in r.stderr, \
+    assert "ops: warning: stop timed out after 2 s (--stop-timeout): ops killed %s" % s.unit in r.stderr, \
         describe(r)
-    assert time.monotonic() - started < 60          # well below systemd's TimeoutStopSec= (90 s)
+    took = time.monotonic() - started
+    print("\n%s: redeploy with a stop that does not end, --stop-timeout 2: %.2f s" % (s.name, took))
+    assert took < 60          # well below systemd's TimeoutStopSec= (90 s)
     answers(c, s, other)
 
 
@@ -390,5 +460,5 @@ def test_undeploy_remove_leaves_the_host_volume(container, server):
     assert not [i for i in realrkt.image_ids(c) if s.image_id.startswith(i)]
     assert realrkt.pods(c) == [] and realrkt.rkt_mounts(c) == []
     assert c.run(["systemctl", "is-active", s.unit]).stdout.strip() != "active"
-    if s is NGINX:      # the pod's own host volume is the operator's: kept, with its log
-        assert "GET / HTTP/1.1" in c.read_file(WEB_LOGS + "/access.log")
+    # the pod's own host volume is the operator's: kept, with what every version wrote
+    assert written_by(s, c.read_file(HOST_LOGS[s] + "/" + s.log))[:3] == [1, 2, 1]
