@@ -125,7 +125,7 @@ def test_undeploy_remove_of_a_version_that_lost_its_pod_json(container, bundles)
     ops(c, "deploy", "/root/safety/lost/1", check=0)
     assert is_active(c, "lost-w@1.service") == "active"
     c.remove("/etc/ops/pods/lost/1/pod.json")
-    r = refused(ops(c, "deploy", "/root/safety/lost/1"), "pod.json", "ops undeploy lost")
+    refused(ops(c, "deploy", "/root/safety/lost/1"), "pod.json", "ops undeploy lost")
     ops(c, "undeploy", "lost", "--remove", check=0)
     for u in ("lost-api.service", "lost-w@0.service", "lost-w@1.service"):
         assert is_active(c, u) in ("inactive", "unknown"), u

@@ -5,7 +5,6 @@ tests/live/test_health_live.py; the refused annotations are in
 invalid/cases.json.)"""
 
 import json
-import os
 import time
 
 import pytest

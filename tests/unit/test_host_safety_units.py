@@ -17,7 +17,7 @@ import shutil
 
 import pytest
 
-from conftest import current_link, diff, snapshot, stored_versions, unit_dir, unit_text, wants
+from conftest import current_link, diff, snapshot, unit_dir, unit_text, wants
 
 from ops.ownership import SEARCH_PATHS
 

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from conftest import state, unit_dir, unit_text
+from conftest import state, unit_dir
 
 pytestmark = pytest.mark.compat     # also run on Python 3.8 and 3.13 (pytest.ini)
 
