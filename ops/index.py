@@ -44,7 +44,7 @@ def _load(pod_dir):
     lines = {}
     for line in text.split("\n"):
         fields = line.split("\t", 3)
-        if len(fields) == 4 and is_version(fields[0]):
+        if len(fields) == 4:      # looked up only by the names that are versions
             lines[fields[0]] = (fields[1] or None, fields[2] or None, fields[3])
     return lines, mtime
 
@@ -102,7 +102,13 @@ def _versions(pod_dir, names=None):
     lines, index_mtime = _load(pod_dir)
     out = []
     get, append = lines.get, out.append
-    stat = _Stats(pod_dir)
+    fd = _open_dir(pod_dir)
+    if fd is None:
+        def stat(name, _stat=os.stat, _prefix=pod_dir + "/"):
+            return _stat(_prefix + name)
+    else:
+        def stat(name, _stat=os.stat, _fd=fd):
+            return _stat(name, dir_fd=_fd)
     try:
         for name in names:
             if not is_version(name):
@@ -124,32 +130,21 @@ def _versions(pod_dir, names=None):
             if got is not None:
                 append((name, got[0], got[1], key, False))
     finally:
-        stat.close()
+        if fd is not None:
+            os.close(fd)
     return out
 
 
-class _Stats(object):
-    """``stat(name)`` of names in a directory, through one descriptor of it
-    where the system allows (the kernel then walks one name, not the whole
-    path, for each of a pod's versions)."""
-
-    def __init__(self, directory):
-        self.directory, self.fd = directory, None
-        if os.stat in os.supports_dir_fd:
-            try:
-                self.fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            except OSError:
-                pass
-
-    def __call__(self, name):
-        if self.fd is None:
-            return os.stat(self.directory + "/" + name)
-        return os.stat(name, dir_fd=self.fd)
-
-    def close(self):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+def _open_dir(directory):
+    """A descriptor of ``directory`` to stat the names in it through, where the
+    system allows (the kernel then walks one name, not the whole path, for
+    each of a pod's versions); None: stat by path."""
+    if os.stat in os.supports_dir_fd:
+        try:
+            return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            pass
+    return None
 
 
 def read(pod_dir):
