@@ -102,20 +102,15 @@ def _versions(pod_dir, names=None):
     lines, index_mtime = _load(pod_dir)
     out = []
     get, append = lines.get, out.append
-    fd = _open_dir(pod_dir)
-    if fd is None:
-        def stat(name, _stat=os.stat, _prefix=pod_dir + "/"):
-            return _stat(_prefix + name)
-    else:
-        def stat(name, _stat=os.stat, _fd=fd):
-            return _stat(name, dir_fd=_fd)
+    stat, fd = os.stat, _open_dir(pod_dir)
+    prefix = "" if fd is not None else pod_dir + "/"    # names relative to fd, else paths
     try:
         for name in names:
             if not is_version(name):
                 continue
             try:              # before reading state.json: a later change shows
-                d = stat(name)
-                s = stat(name + "/state.json")
+                d = stat(prefix + name, dir_fd=fd)
+                s = stat(prefix + name + "/state.json", dir_fd=fd)
             except OSError:
                 key = None
             else:
