@@ -24,8 +24,6 @@ def _kind(class_name, verb, fields, target=None, listed=None, doc="", **members)
     ``target`` the field (or property) shown as its target; ``listed`` the
     field whose names follow it (in ``--json``, under that field's name);
     ``members``: more class members (properties, methods)."""
-    base = struct(class_name, fields)
-
     def to_json(self):
         d = {"action": verb}
         if target and getattr(self, target):
@@ -42,9 +40,9 @@ def _kind(class_name, verb, fields, target=None, listed=None, doc="", **members)
             parts.append(" ".join(getattr(self, listed)))
         return " ".join(parts)
 
-    return type(class_name, (base,), dict({"__slots__": (), "__doc__": doc, "verb": verb,
-                                           "to_json": to_json, "describe": describe},
-                                          **members))
+    return struct(class_name, fields, members=dict(
+        {"__doc__": doc, "__module__": __name__, "verb": verb, "to_json": to_json,
+         "describe": describe}, **members))
 
 
 _label = property(lambda self: "%s %d" % (self.name, self.version))

@@ -11,6 +11,8 @@ read-only property per field, keyword arguments and defaults, ``_fields``,
 ``_asdict``, ``_replace`` and namedtuple's ``repr``.
 """
 
+import sys
+
 try:
     from _collections import _tuplegetter      # the C accessor namedtuple itself uses
 except ImportError:                             # pragma: no cover (another Python)
@@ -22,10 +24,12 @@ except ImportError:                             # pragma: no cover (another Pyth
 __all__ = ["struct"]
 
 
-def struct(typename, field_names, defaults=()):
+def struct(typename, field_names, defaults=(), members=None):
     """A tuple subclass named ``typename`` with the fields ``field_names`` (a
     string of names separated by spaces, or a sequence); ``defaults`` for the
-    rightmost fields, as namedtuple's."""
+    rightmost fields, as namedtuple's; ``members``: more class members
+    (methods, properties, a docstring), so that a record with behaviour is
+    one class, not a namedtuple and a subclass of it."""
     fields = tuple(field_names.split() if isinstance(field_names, str) else field_names)
     count, defaults = len(fields), tuple(defaults)
     first_default = count - len(defaults)
@@ -63,10 +67,12 @@ def struct(typename, field_names, defaults=()):
     def __getnewargs__(self):
         return tuple(self)
 
-    members = {"__slots__": (), "__doc__": "%s(%s)" % (typename, ", ".join(fields)),
-               "_fields": fields, "_field_defaults": dict(zip(fields[first_default:], defaults)),
-               "__new__": __new__, "__repr__": __repr__, "_asdict": _asdict,
-               "_replace": _replace, "__getnewargs__": __getnewargs__}
+    body = {"__slots__": (), "__doc__": "%s(%s)" % (typename, ", ".join(fields)),
+            "__module__": sys._getframe(1).f_globals.get("__name__", "__main__"),
+            "_fields": fields, "_field_defaults": dict(zip(fields[first_default:], defaults)),
+            "__new__": __new__, "__repr__": __repr__, "_asdict": _asdict,
+            "_replace": _replace, "__getnewargs__": __getnewargs__}
     for i, name in enumerate(fields):
-        members[name] = _tuplegetter(i, "Alias for field number %d" % i)
-    return type(typename, (tuple,), members)
+        body[name] = _tuplegetter(i, "Alias for field number %d" % i)
+    body.update(members or {})
+    return type(typename, (tuple,), body)
