@@ -5,10 +5,11 @@ A plan (:mod:`ops.plan`) is a tuple of these; ``--dry-run`` prints
 (:mod:`ops.stage`, :mod:`ops.execute`) dispatch on the class.  Each field has
 one meaning: unit names in ``units``, image IDs in ``ids``, real paths in
 ``path`` and the same path as the host sees it (without ``--root``) in
-``shown``.  They are namedtuples: immutable, and cheap to import.
+``shown``.  They are tuples with named fields (:mod:`ops.structs`):
+immutable, and cheap to import.
 """
 
-from collections import namedtuple
+from ops.structs import struct
 
 from ops import log
 
@@ -23,8 +24,6 @@ def _kind(class_name, verb, fields, target=None, listed=None, doc="", **members)
     ``target`` the field (or property) shown as its target; ``listed`` the
     field whose names follow it (in ``--json``, under that field's name);
     ``members``: more class members (properties, methods)."""
-    base = namedtuple(class_name, fields)
-
     def to_json(self):
         d = {"action": verb}
         if target and getattr(self, target):
@@ -41,9 +40,9 @@ def _kind(class_name, verb, fields, target=None, listed=None, doc="", **members)
             parts.append(" ".join(getattr(self, listed)))
         return " ".join(parts)
 
-    return type(class_name, (base,), dict({"__slots__": (), "__doc__": doc, "verb": verb,
-                                           "to_json": to_json, "describe": describe},
-                                          **members))
+    return struct(class_name, fields, members=dict(
+        {"__doc__": doc, "__module__": __name__, "verb": verb, "to_json": to_json,
+         "describe": describe}, **members))
 
 
 _label = property(lambda self: "%s %d" % (self.name, self.version))
@@ -91,7 +90,7 @@ Unpin = _kind("Unpin", "unpin", "name version path", target="label", label=_labe
               doc="Remove the pin file ``path`` of NAME:VERSION.")
 
 
-class Rollback(namedtuple("Rollback", "step")):
+class Rollback(struct("Rollback", "step")):
     """A step of a rollback (``step``: the step it did): in ``--json``, the
     step with ``"rollback": true``; described as ``rollback: STEP``."""
     __slots__ = ()

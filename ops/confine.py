@@ -26,7 +26,6 @@ The tops are registered by every :class:`ops.layout.Layout` (``register``);
 a path under no registered top is used as given (tests, a bundle's files).
 """
 
-import contextlib
 import errno
 import os
 import stat
@@ -113,23 +112,34 @@ def open_dir(path, create=False, mode=0o777):
     return fd, created
 
 
-@contextlib.contextmanager
-def directory(path, create=False):
-    """The descriptor of directory ``path`` (:func:`open_dir`), closed on leaving."""
-    fd, _ = open_dir(path, create)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
+class directory:
+    """``with directory(path) as fd``: the descriptor of directory ``path``
+    (:func:`open_dir`), closed on leaving.  A class, not a generator under
+    ``contextlib``: importing contextlib (and functools) costs every command."""
+
+    def __init__(self, path, create=False):
+        self.path, self.create = path, create
+
+    def __enter__(self):
+        self.fd = open_dir(self.path, self.create)[0]
+        return self.fd
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+        return False
 
 
-@contextlib.contextmanager
-def parent(path, create=False):
-    """(descriptor of the directory holding ``path``, ``path``'s last
-    component): the one way to the parent of what ops changes."""
-    d, leaf = os.path.split(os.path.normpath(os.path.abspath(path)))
-    with directory(d, create) as fd:
-        yield fd, leaf
+class parent(directory):
+    """``with parent(path) as (fd, leaf)``: the descriptor of the directory
+    holding ``path`` and ``path``'s last component: the one way to the parent
+    of what ops changes."""
+
+    def __init__(self, path, create=False):
+        d, self.leaf = os.path.split(os.path.normpath(os.path.abspath(path)))
+        directory.__init__(self, d, create)
+
+    def __enter__(self):
+        return directory.__enter__(self), self.leaf
 
 
 def makedirs(path, mode=0o777, exist_ok=True):

@@ -44,7 +44,7 @@ def _load(pod_dir):
     lines = {}
     for line in text.split("\n"):
         fields = line.split("\t", 3)
-        if len(fields) == 4 and is_version(fields[0]):
+        if len(fields) == 4:      # looked up only by the names that are versions
             lines[fields[0]] = (fields[1] or None, fields[2] or None, fields[3])
     return lines, mtime
 
@@ -102,14 +102,15 @@ def _versions(pod_dir, names=None):
     lines, index_mtime = _load(pod_dir)
     out = []
     get, append = lines.get, out.append
-    stat = _Stats(pod_dir)
+    stat, fd = os.stat, _open_dir(pod_dir)
+    prefix = "" if fd is not None else pod_dir + "/"    # names relative to fd, else paths
     try:
         for name in names:
             if not is_version(name):
                 continue
             try:              # before reading state.json: a later change shows
-                d = stat(name)
-                s = stat(name + "/state.json")
+                d = stat(prefix + name, dir_fd=fd)
+                s = stat(prefix + name + "/state.json", dir_fd=fd)
             except OSError:
                 key = None
             else:
@@ -124,32 +125,21 @@ def _versions(pod_dir, names=None):
             if got is not None:
                 append((name, got[0], got[1], key, False))
     finally:
-        stat.close()
+        if fd is not None:
+            os.close(fd)
     return out
 
 
-class _Stats(object):
-    """``stat(name)`` of names in a directory, through one descriptor of it
-    where the system allows (the kernel then walks one name, not the whole
-    path, for each of a pod's versions)."""
-
-    def __init__(self, directory):
-        self.directory, self.fd = directory, None
-        if os.stat in os.supports_dir_fd:
-            try:
-                self.fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            except OSError:
-                pass
-
-    def __call__(self, name):
-        if self.fd is None:
-            return os.stat(self.directory + "/" + name)
-        return os.stat(name, dir_fd=self.fd)
-
-    def close(self):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+def _open_dir(directory):
+    """A descriptor of ``directory`` to stat the names in it through, where the
+    system allows (the kernel then walks one name, not the whole path, for
+    each of a pod's versions); None: stat by path."""
+    if os.stat in os.supports_dir_fd:
+        try:
+            return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            pass
+    return None
 
 
 def read(pod_dir):

@@ -10,7 +10,7 @@ a pod may touch are :mod:`ops.ownership`'s.
 """
 
 import os
-from collections import namedtuple
+from ops.structs import struct
 
 from ops import store
 from ops.actions import (ClearCurrent, DaemonReload, Disable, Download, Enable, FetchImage,
@@ -20,9 +20,6 @@ from ops.actions import (ClearCurrent, DaemonReload, Disable, Download, Enable, 
 from ops.switch import kept_sockets, switch_actions
 from ops.errors import Refused, UsageError
 from ops.names import is_remote
-from ops.ownership import check_conflicts, check_removal
-from ops.retention import cleanup_choice, pin_path, refuse_pinned, rollback_target
-from ops.rkt import ids_match
 from ops.systemd import ENABLED
 from ops.units import all_units, read_bytes, start_units
 
@@ -30,7 +27,7 @@ __all__ = ["Plan", "plan_deploy", "plan_redeploy", "plan_undeploy", "plan_remova
            "plan_cleanup", "plan_pin", "switch_actions"]
 
 
-class Plan(namedtuple("Plan", "command name version previous stage switch removals marks "
+class Plan(struct("Plan", "command name version previous stage switch removals marks "
                       "notes", defaults=((), (), (), (), ()))):
     """What a command will do: ``stage`` (beside what runs), ``switch`` (under
     the journal), ``removals`` (stored versions, volumes, images) and
@@ -127,9 +124,12 @@ def plan_deploy(ctx, bundle):
                                 bundle.health)
         if _nothing_to_do(ctx, stage, switch, bundle.units):
             return Plan("deploy", name, version, version, notes=("unchanged",))
+        # from here on there is something to do: only now the rules of what a pod may touch
+        from ops.ownership import check_conflicts
         check_conflicts(layout, name, _installs(switch, bundle.units), _bundle_text)
         notes.append("converging: some units are stopped, disabled or missing")
         return Plan("deploy", name, version, version, stage, switch, notes=tuple(notes))
+    from ops.ownership import check_conflicts
     check_conflicts(layout, name, bundle.units, _bundle_text,
                      _removed(prev_units, bundle.units))
     kept = kept_sockets(ctx.systemd, layout, bundle.units, prev_units, _bundle_text,
@@ -155,6 +155,8 @@ def _stage_actions(ctx, bundle, stored):
         work.append(StoreVersion(vdir, layout.host(vdir)))
     recorded = stored.recorded_images() if stored is not None else []
     have = ctx.image_ids() if bundle.images else []
+    if bundle.images:
+        from ops.rkt import ids_match
     for img in bundle.images:
         known = img.id or (recorded[img.index] if img.index < len(recorded) else None)
         if known and any(ids_match(known, h) for h in have):
@@ -177,6 +179,9 @@ def _stage_actions(ctx, bundle, stored):
 
 
 def plan_redeploy(ctx, name, version):
+    from ops.ownership import check_conflicts
+    from ops.retention import rollback_target
+    from ops.rkt import ids_match
     layout = ctx.layout
     versions = store.versions(layout, name)
     current = store.current_version(layout, name)
@@ -232,6 +237,7 @@ def plan_undeploy(ctx, name, version, remove):
     switch = ()
     if number is not None and (version is None or version == number):
         units = current.bundle().units if current else store.lost_units(layout, name, number)
+        from ops.ownership import check_removal
         check_removal(layout, name, [u.name for u in units])
         acts = [Stop(all_units(units)), Disable(all_units(units))] if all_units(units) else []
         acts += [RemoveUnit(u.name) for u in units]
@@ -243,6 +249,7 @@ def plan_undeploy(ctx, name, version, remove):
     if remove:
         doomed = [v for v in versions + store.lost_versions(layout, name)
                   if version is None or v.version == version]
+        from ops.retention import refuse_pinned
         refuse_pinned(layout, name, doomed)
         removals = plan_removal(ctx, name, sorted(doomed, key=lambda v: v.version))
         if any(isinstance(a, RemoveImages) for a in removals):
@@ -286,6 +293,7 @@ def plan_removal(ctx, name, doomed, doomed_elsewhere=(), scheduled=None, stored_
                 return tuple(acts)
             keep.update(image_ids)
     scheduled = set() if scheduled is None else scheduled
+    from ops.rkt import ids_match
     ids = []
     for i in doomed_ids:
         if i not in keep and i not in scheduled and not any(ids_match(i, k) for k in keep):
@@ -296,7 +304,7 @@ def plan_removal(ctx, name, doomed, doomed_elsewhere=(), scheduled=None, stored_
     return tuple(acts)
 
 
-class CleanupPlan(namedtuple("CleanupPlan", "pods")):
+class CleanupPlan(struct("CleanupPlan", "pods")):
     """``cleanup``: for each pod looked at, (name, versions removed, [(version,
     why)] kept beyond the N newest, removal actions)."""
     __slots__ = ()
@@ -322,6 +330,7 @@ def plan_cleanup(ctx, names, keep, unsettled=()):
     """Keep each pod's current version, the ``keep`` newest others, pinned
     versions and the rollback target; remove the rest.  ``unsettled``: pods
     whose interrupted run is not settled (their versions all stay)."""
+    from ops.retention import cleanup_choice
     check_cleanup_names(names)
     choices = []
     for name in names or store.pods(ctx.layout):
@@ -346,6 +355,7 @@ def plan_pin(ctx, name, version, on):
     command = "pin" if on else "unpin"
     if version is None:
         raise UsageError(name, "%s takes NAME:VERSION (see `ops list %s`)" % (command, name))
+    from ops.retention import pin_path
     path = pin_path(ctx.layout, name, version)
     if on and store.get(ctx.layout, name, version) is None:
         raise Refused("%s:%d" % (name, version), "not stored (see `ops list %s`)" % name)

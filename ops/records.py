@@ -9,7 +9,7 @@ records.
 
 import os
 import time
-from collections import namedtuple
+from ops.structs import struct
 
 __all__ = ["Artifact", "UnitSpec", "ImageSpec", "VolumeSpec", "HealthSpec", "Bundle",
            "SETTLED", "stat_key", "hash_stream"]
@@ -19,17 +19,17 @@ __all__ = ["Artifact", "UnitSpec", "ImageSpec", "VolumeSpec", "HealthSpec", "Bun
 # even on a filesystem with 2-second timestamps (vfat).
 SETTLED = 2.0
 
-# The records are namedtuples, not dataclasses: immutable all the same, and
-# they cost nothing at start-up (dataclasses and typing cost ~10 ms there,
+# The records are tuples with named fields (ops.structs), not dataclasses:
+# immutable all the same, and they cost nothing at start-up (dataclasses and typing cost ~10 ms there,
 # paid by every Ansible run of `ops deploy`).
 
-class Artifact(namedtuple("Artifact", "location path uri", defaults=(None, None))):
+class Artifact(struct("Artifact", "location path uri", defaults=(None, None))):
     """A file the bundle points at: a local file (``path``, absolute) or a
     remote one (``uri``)."""
     __slots__ = ()
 
 
-class UnitSpec(namedtuple("UnitSpec", "name source start instances")):
+class UnitSpec(struct("UnitSpec", "name source start instances")):
     """``name`` is the unit name (the file's name); ``instances`` a tuple of
     instance names for a template, else None."""
     __slots__ = ()
@@ -43,17 +43,17 @@ class UnitSpec(namedtuple("UnitSpec", "name source start instances")):
         return tuple("%s@%s%s" % (stem, i, suffix) for i in self.instances)
 
 
-class ImageSpec(namedtuple("ImageSpec", "index id source signature")):
+class ImageSpec(struct("ImageSpec", "index id source signature")):
     """``source`` is a path or a uri (which may be docker:// or a name)."""
     __slots__ = ()
 
 
-class VolumeSpec(namedtuple("VolumeSpec", "name data owner", defaults=(None,))):
+class VolumeSpec(struct("VolumeSpec", "name data owner", defaults=(None,))):
     """``owner``: the "USER[:GROUP]" the whole unpacked tree is given, or None."""
     __slots__ = ()
 
 
-class HealthSpec(namedtuple("HealthSpec", "exec http status timeout retries interval")):
+class HealthSpec(struct("HealthSpec", "exec http status timeout retries interval")):
     """The pod's health check: ``exec`` (argv tuple) or ``http`` (a URL whose
     answer must have ``status``); each attempt bounded by ``timeout`` seconds,
     repeated up to ``retries`` more times, ``interval`` seconds apart."""
@@ -65,7 +65,7 @@ class HealthSpec(namedtuple("HealthSpec", "exec http status timeout retries inte
         return "exec " + " ".join(self.exec)
 
 
-class Bundle(namedtuple("Bundle", "label directory raw manifest name version units images "
+class Bundle(struct("Bundle", "label directory raw manifest name version units images "
                                   "volumes manifest_stat health", defaults=(None, None))):
     """``label`` is the manifest path as the user named it; ``directory``
     where relative artifacts resolve (None for a stored copy); ``raw`` the

@@ -11,13 +11,12 @@ current version's health check runs now (:func:`ops.health.check`, as the
 deploy ran it): a failure is drift.
 """
 
-import filecmp
 import os
 
 from ops import index, store, transaction
 from ops.errors import Refused
 from ops.systemd import ENABLED
-from ops.units import installed, start_units
+from ops.units import installed, same_file, start_units
 
 __all__ = ["status", "mark_running", "failure_reasons"]
 
@@ -125,7 +124,7 @@ def _check_files(layout, cur, unit, drift):
     path = layout.unit_path(unit.name)
     if not os.path.lexists(path):
         drift.append({"unit": unit.name, "problem": "unit file missing: " + layout.host(path)})
-    elif not (os.path.isfile(path) and filecmp.cmp(stored, path, shallow=False)):
+    elif not (os.path.isfile(path) and same_file(stored, path)):
         drift.append({"unit": unit.name, "problem": "unit file differs from the stored version: "
                       + layout.host(path)})
     if not unit.name.endswith(".service"):

@@ -14,12 +14,11 @@ and up is *kept*: neither disabled, reinstalled, stopped, restarted nor
 started, so that it keeps listening while the service behind it is swapped.
 """
 
-import filecmp
 import os
 
 from ops.actions import (DaemonReload, Disable, Enable, HealthCheck, InstallUnit, RemoveUnit,
                          Restart, SetCurrent, Settle, Start, Stop)
-from ops.units import all_units, read_bytes, start_units
+from ops.units import all_units, read_bytes, same_file, start_units
 
 __all__ = ["switch_actions", "kept_sockets"]
 
@@ -48,7 +47,7 @@ def kept_sockets(sd, layout, target_units, prev_units, target_text, prev_text):
 def _installed_same(layout, unit, stored_path):
     target = layout.unit_path(unit.name)
     if not (os.path.isfile(target) and not os.path.islink(target)
-            and filecmp.cmp(stored_path, target, shallow=False)):
+            and same_file(stored_path, target)):
         return False
     return not unit.name.endswith(".service") or os.path.isfile(layout.dropin_path(unit.name))
 

@@ -29,9 +29,8 @@ import os
 
 from ops import atomic, index, log, signals, store
 from ops.errors import Failed, OpsError, Refused, RollbackFailed
-from ops.restore import restore
 
-__all__ = ["Transaction", "irreversible", "restore", "recover", "journals", "interrupted", "running"]
+__all__ = ["Transaction", "irreversible", "recover", "journals", "interrupted", "running"]
 
 
 class Transaction:
@@ -52,6 +51,8 @@ class Transaction:
                 "to": self.target.version if self.target else None, "command": self.command,
                 "pid": os.getpid(), "started_at": store.now()}
         import json           # here: `list`, which asks for journals, rarely needs it
+        from ops.restore import restore   # before any change: a rollback imports nothing
+        self.restore = restore
         try:
             atomic.write_text(self.path, json.dumps(data, indent=1) + "\n")
         except OSError as e:
@@ -95,7 +96,7 @@ class Transaction:
         log.info("%s failed: %s; rolling back to %s" % (self.command, cause, back))
         signals.hold()                    # a rollback is bounded: let it finish
         try:
-            restore(self.ctx, name, previous, [target] if target and target != previous else [])
+            self.restore(self.ctx, name, previous, [target] if target and target != previous else [])
             if target is not None:      # a failed repair of the current version too
                 target.record("failed", reason=cause.stored_reason())
         except (OpsError, OSError) as e2:
@@ -165,6 +166,9 @@ def recover(ctx, own=()):
                               % (what, j["pod"], j["pod"]))
             log.warn("%s: %s; %s is left alone" % (j["path"], what, j["pod"]))
     pending = [j for j in pending if not j.get("unreadable")]
+    if pending:
+        # here, not at the top: `list` and an unchanged deploy only read journals
+        from ops.restore import restore
     remove_leftovers(layout, pending, left)
     for j in pending:
         name = j["pod"]

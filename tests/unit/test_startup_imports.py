@@ -34,6 +34,28 @@ sys.exit(code)
 """
 
 
+# Standard modules that ops once loaded on these paths for little use:
+# namedtuple (collections, with operator, keyword and reprlib), contextlib
+# (with functools) for two context managers, filecmp for one comparison.
+NOT_NEEDED = {"collections", "contextlib", "functools", "operator", "keyword", "reprlib",
+              "filecmp"}
+
+# ops's own modules that only a command with something to do needs: the
+# rollback, the rules of what a pod may touch, retention, rkt, staging and
+# executing a plan, volumes, downloads, health checks.
+ONLY_WITH_WORK = {"ops.restore", "ops.ownership", "ops.retention", "ops.rkt", "ops.stage",
+                  "ops.execute", "ops.volumes", "ops.archive", "ops.owners", "ops.fetch",
+                  "ops.health", "ops.history", "ops.status", "ops.verify", "ops.diff",
+                  "ops.progress"}
+
+# and what `list` needs of none of them: no plan, no bundle, no unit files, no systemd
+# (offline), no journal to roll back
+NOT_FOR_LIST = ONLY_WITH_WORK | {"ops.plan", "ops.actions", "ops.switch", "ops.bundle",
+                                 "ops.records", "ops.structs", "ops.units", "ops.systemd",
+                                 "ops.runner", "ops.host", "ops.lock", "ops.strict_json",
+                                 "ops.names"}
+
+
 def run_counted(*argv):
     """Run ops with ``argv`` in a new interpreter; (exit code, stdout, modules)."""
     proc = subprocess.run([sys.executable, "-S", "-c", CHILD] + [str(a) for a in argv],
@@ -71,6 +93,8 @@ def test_an_unchanged_deploy_offline_imports_nothing_heavy(root, deployed):
     # pod.json and state.json are read by _json's scanner, and names are
     # checked without regular expressions: neither json nor re is loaded
     assert not {"json", "re", "enum"} & mods
+    # nor what only a command with something to do needs
+    assert sorted((NOT_NEEDED | ONLY_WITH_WORK) & mods) == []
 
 
 def test_list_imports_nothing_heavy_nor_json(root, deployed, ops, bundle):
@@ -83,6 +107,7 @@ def test_list_imports_nothing_heavy_nor_json(root, deployed, ops, bundle):
     # list reads each pod's index, a text file: no JSON parser, no regular expressions
     assert heavy(mods) == []
     assert not {"json", "re", "enum"} & mods
+    assert sorted((NOT_NEEDED | NOT_FOR_LIST) & mods) == []
 
 
 def test_a_changed_deploy_still_runs_what_it_needs(root, deployed, bundle):
@@ -93,6 +118,7 @@ def test_a_changed_deploy_still_runs_what_it_needs(root, deployed, bundle):
     code, out, err, mods = run_counted("--root", root, "deploy", b2)
     assert code == 0, err
     assert "subprocess" in mods           # systemctl --root enable
+    assert {"ops.ownership", "ops.stage", "ops.execute", "ops.restore"} <= mods
 
 
 # The checks that replace regular expressions say what the expressions say.
