@@ -83,7 +83,32 @@ def _counts(event, args):
     return True
 
 
+# (path, dir_fd) argument positions of the events that take a directory
+# descriptor: a path relative to one is shown resolved, as the host sees it
+DIR_FD_ARGS = {
+    "os.rename": ((0, 2), (1, 3)), "os.link": ((0, 2), (1, 3)), "os.symlink": ((1, 2),),
+    "os.remove": ((0, 1),), "os.rmdir": ((0, 1),), "os.mkdir": ((0, 2),), "os.chmod": ((0, 2),),
+    "os.chown": ((0, 3),), "os.utime": ((0, 3),),
+}
+
+
+def _resolved(event, args):
+    args = list(args)
+    for p, d in DIR_FD_ARGS.get(event, ()):
+        if len(args) <= d or not isinstance(args[d], int) or args[d] < 0:
+            continue
+        if not isinstance(args[p], (str, bytes)) or os.path.isabs(_text(args[p])):
+            continue
+        try:
+            base = os.readlink("/proc/self/fd/%d" % args[d])
+        except OSError:
+            continue
+        args[p], args[d] = os.path.join(base, _text(args[p])), None
+    return args
+
+
 def _describe(event, args):
+    args = _resolved(event, args)
     if event == "subprocess.Popen":
         argv = args[1] if len(args) > 1 else args
         if isinstance(argv, (list, tuple)):

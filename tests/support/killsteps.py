@@ -16,13 +16,14 @@ def steps(events):
     """``events`` cut into steps, each ending with a visible event (the last may not).
 
     Removing a tree (a directory first renamed aside) is one step: shutil.rmtree
-    of it, the removals inside it (relative to a directory descriptor), and the
-    rmdir of the directory itself."""
+    of it, the removals inside it (relative to a directory descriptor, or shown
+    resolved below it), and the rmdir of the directory itself."""
     out, step, tree = [], [], None
     for e in events:
         _, ev, what = e
         if tree is not None:
-            if not what.startswith("/") or (ev == "os.rmdir" and what == tree):
+            inside = not what.startswith("/") or what.startswith(tree.rstrip("/") + "/")
+            if inside or (ev == "os.rmdir" and what == tree):
                 step.append(e)
                 if ev == "os.rmdir" and what == tree:
                     out.append(step)
