@@ -32,8 +32,9 @@ unit-3.8 unit-3.13: unit-%:
 live:
 	$(PYTEST) -rs -n $(LIVE_JOBS) --dist loadfile tests/live $(PYTEST_ARGS)
 
+# each test module boots its own containers (the fleet twelve): modules side by side, as the live suite
 ansible:
-	$(PYTEST) tests/ansible $(PYTEST_ARGS)
+	$(PYTEST) -n $(LIVE_JOBS) --dist loadfile tests/ansible $(PYTEST_ARGS)
 
 demo: deps
 	$(VENV)/bin/python examples/demo.py
