@@ -347,7 +347,7 @@ class Systemd:
             return bad
 
         bad = look()        # the runs the start began, at once
-        if bad:
+        if bad or seconds <= 0:
             return bad
         # the next look a moment later: what just started gets the CPU first
         time.sleep(min(0.1, seconds))

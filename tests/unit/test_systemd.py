@@ -197,3 +197,9 @@ def test_settle_of_units_that_stay_in_their_run_is_clean(monkeypatch):
     sd, seen = _online_with_states(monkeypatch, looks)
     assert sd.settle(["web.service"], 0.6) == []
     assert len(seen) >= 3
+
+
+def test_settle_of_no_time_looks_once(monkeypatch):
+    sd, seen = _online_with_states(monkeypatch, [{"web.service": _up("a1")}])
+    assert sd.settle(["web.service"], 0) == []
+    assert len(seen) == 1          # --settle 0: one batched show, as before the run check
