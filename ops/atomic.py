@@ -11,14 +11,23 @@ import os
 
 from ops import confine
 
-__all__ = ["TMP_PREFIX", "remove_quietly", "remove_tree_quietly", "write_bytes", "write_text", "copy_file", "symlink",
+__all__ = ["TMP_PREFIX", "NAME_MAX", "tmp_leaf", "remove_quietly", "remove_tree_quietly", "write_bytes", "write_text", "copy_file", "symlink",
            "remove_leftovers", "fsync_dir", "unlink"]
 
 TMP_PREFIX = ".ops-tmp-"
+NAME_MAX = 255          # bytes of one file name (Linux file systems)
 
 
-def _tmp_leaf(base):
-    return "%s%d-%s" % (TMP_PREFIX, os.getpid(), base)
+def tmp_leaf(base, tag=""):
+    """The temporary name of ``base`` in its directory: ``.ops-tmp-PID-TAGBASE``,
+    with ``base`` cut at its start when the whole would be longer than a
+    file name may be (a unit's name alone may take 255 characters)."""
+    head = "%s%d-%s" % (TMP_PREFIX, os.getpid(), tag)
+    room = NAME_MAX - len(os.fsencode(head))
+    raw = os.fsencode(base)
+    if len(raw) > room:
+        base = os.fsdecode(raw[len(raw) - room:])
+    return head + base
 
 
 def fsync_dir(path):
@@ -28,7 +37,7 @@ def fsync_dir(path):
 def _replace(path, mode, fill, sync_dir=True):
     """Create ``path`` through a temporary file that ``fill(f)`` writes."""
     with confine.parent(path, create=True) as (dfd, leaf):
-        tmp = _tmp_leaf(leaf)
+        tmp = tmp_leaf(leaf)
         _unlink_at(dfd, tmp)           # left by a killed run with our PID
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -70,7 +79,7 @@ def copy_file(src, path, mode=0o644, sync_dir=True):
 def symlink(target, path):
     """Point symlink ``path`` at ``target``, replacing it atomically."""
     with confine.parent(path, create=True) as (dfd, leaf):
-        tmp = _tmp_leaf(leaf)
+        tmp = tmp_leaf(leaf)
         _unlink_at(dfd, tmp)
         os.symlink(target, tmp, dir_fd=dfd)
         try:

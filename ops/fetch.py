@@ -24,7 +24,7 @@ import urllib.parse
 import urllib.request
 
 from ops import __version__, confine, log
-from ops.atomic import TMP_PREFIX, fsync_dir, remove_quietly
+from ops.atomic import fsync_dir, remove_quietly, tmp_leaf
 from ops.errors import FetchError, UsageError
 from ops.names import is_remote
 
@@ -190,8 +190,7 @@ def _create_tmp(dest_dir, base):
     with ``O_EXCL | O_NOFOLLOW`` from its confined directory."""
     import secrets
     while True:
-        tmp = os.path.join(dest_dir, "%s%d-%s-%s" % (TMP_PREFIX, os.getpid(),
-                                                      secrets.token_hex(4), base))
+        tmp = os.path.join(dest_dir, tmp_leaf(base, secrets.token_hex(4) + "-"))
         try:
             return confine.open_file(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), tmp
         except FileExistsError:

@@ -23,6 +23,8 @@ UNIT_SUFFIXES = ("service", "socket", "timer", "path", "target", "mount",
 # of systemd-escape's "\x2d"); one optional '@' before the suffix (a template)
 _PATTERNS["UNIT_RE"] = r"([A-Za-z0-9:_.\\\-]+?)(@?)\.(%s)" % "|".join(UNIT_SUFFIXES)
 UNIT_NAME_MAX = 255              # systemd: a unit name is shorter than UNIT_NAME_MAX (256)
+# a service's drop-in directory, NAME.service.d, is a file name too (at most 255 bytes)
+SERVICE_NAME_MAX = UNIT_NAME_MAX - len(".d")
 # systemd refuses templates (and so instances) of these unit types
 NO_TEMPLATE_SUFFIXES = ("mount", "automount", "slice")
 _PATTERNS["INSTANCE_RE"] = r"[A-Za-z0-9:_.\-]+"
@@ -105,10 +107,15 @@ def unit_name_problem(name):
     unit is named after its path, escaped ('-' for '/'), so the path must be
     normalized; a slice's name is its place in the tree ('a-b.slice' under
     'a.slice').  A name starting with '.' is a hidden file, which systemd
-    skips when it lists units (and ops's own temporary files start so)."""
+    skips when it lists units (and ops's own temporary files start so).
+    A service (or service template) takes at most 253 characters: ops gives
+    it a drop-in directory, ``NAME.d``, which must fit in a file name."""
     stem, _, suffix = name.rpartition(".")
     if name.startswith("."):
         return ("%r starts with '.': a hidden file is not listed by systemd" % name)
+    if suffix == "service" and len(name) > SERVICE_NAME_MAX:
+        return ("%r is longer than %d characters: the directory of its drop-in, %s.d, would be "
+                "longer than a file name may be (255)" % (name, SERVICE_NAME_MAX, name))
     if stem.startswith("@"):
         return "%r: a template needs a name before its '@'" % name
     if stem.endswith("@"):

@@ -488,6 +488,8 @@ BAD_NAMES = [
     "x@.mount", "x@.automount", "x@.slice", "-a.mount", "a-.mount", "a--b.mount",
     "a-..-b.mount", "a-.-b.automount", "a--b.slice", "-a.slice", "a-.slice",
     "a" * 248 + ".service",
+    # 255 and 254 characters: systemd takes them, but a drop-in directory NAME.d cannot be made
+    "a" * 247 + ".service", "a" * 245 + "@.service",
 ]
 
 
@@ -519,7 +521,7 @@ def test_names_systemd_refuses_are_refused_by_check(tmp_path, name):
 
 @pytest.mark.parametrize("name", ["-.slice", "a-b.slice", "var-lib-x.mount", "srv.automount",
                                   "a.b@.service", "a:b_c-d.service", "-.mount",
-                                  "a" * 247 + ".service"])
+                                  "a" * 245 + ".service", "a" * 247 + ".socket"])
 def test_names_systemd_accepts_pass_check(tmp_path, name):
     entry = {"instances": [1]} if "@" in name else None
     r = check_units(tmp_path, name, entry)
@@ -532,6 +534,23 @@ def test_an_instance_making_the_name_too_long_is_refused(tmp_path):
     line = refused(check_units(tmp_path, name, {"instances": ["b" * 6, "c" * 7]}),
                    "pod.json: ops.systemd-units[0].instances", "255")
     assert "c" * 7 in line
+
+
+def test_the_longest_names_check_accepts_are_deployed(ops, root, bundle):
+    # a 253-character service (its drop-in directory takes 255), a 255-character socket and an
+    # instance making 255: every temporary name ops writes them through fits in a file name
+    service, socket, template = "s" * 245 + ".service", "k" * 248 + ".socket", "t" * 240 + "@.service"
+    b = bundle(name="web", units=[{"file": service, "start": True}, {"file": socket},
+                                  {"file": template, "start": True, "instances": ["i" * 6]}])
+    assert ops("check", b).code == 0
+    r = ops("deploy", b)
+    assert r.code == 0, r
+    instance = template.replace("@", "@" + "i" * 6)
+    assert len(instance) == len(socket) == 255
+    for name in (service, socket, template):
+        assert (unit_dir(root) / name).is_file() and (pods_dir(root) / "web/1/units" / name).is_file()
+    assert (unit_dir(root) / (service + ".d") / "50-ops.conf").is_file()
+    assert (unit_dir(root) / "multi-user.target.wants" / instance).is_symlink()
 
 
 def test_a_list_of_the_most_instances_is_checked_quickly(tmp_path):
