@@ -326,6 +326,9 @@ class _Validator:
             self.expect("@" not in parts.netloc, where + ".http",
                         "must not hold a user or password (ops sends no credentials)")
             self.expect(parts.port != 0, where + ".http", "port 0 cannot be connected to")
+            self.expect(_resolvable(parts), where + ".http",
+                        "%r is not a host name the resolver takes (dot-separated labels of 1 to "
+                        "63 characters, at most 253 in all)" % parts.hostname)
         status = self.number(h, "status", 200, 100, 599, where, integer=True)
         timeout = self.number(h, "timeout", 5, 0.001, 3600, where)
         retries = self.number(h, "retries", 0, 0, 100, where, integer=True)
@@ -379,6 +382,19 @@ def _key(k):
     """A key from the bundle as it may appear in a message: plain when it is
     a plain word, else JSON-quoted (no control characters reach a terminal)."""
     return k if 1 <= len(k) <= 64 and not k.strip(SAFE_KEY_CHARS) else strict_json.quoted(k)
+
+
+def _resolvable(parts):
+    """Whether the host of the split URL ``parts`` can be handed to the
+    resolver: an IP literal in brackets, or a name whose labels the IDNA
+    codec (which socket.getaddrinfo applies) takes, within DNS's 253 characters."""
+    if "[" in parts.netloc:
+        return True
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        return False
+    return len(parts.hostname.rstrip(".")) <= 253
 
 
 def _basename(location):

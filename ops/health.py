@@ -89,7 +89,11 @@ def _http(ctx, spec):
         resp.read(1 << 16)
         if expired.is_set():
             raise socket.timeout()
-    except (OSError, http.client.HTTPException) as e:
+    except (OSError, http.client.HTTPException, ValueError) as e:
+        # ValueError: a URL or host name http.client or the IDNA codec refuses (check refuses
+        # those; a failed attempt all the same, never an error of its own)
+        if isinstance(e, ValueError):
+            return "GET %s: cannot be sent (%s)" % (spec.http, clip(str(e)))
         if isinstance(e, _Unresolved):
             return "GET %s: %s" % (spec.http, e)
         if expired.is_set() or isinstance(e, socket.timeout):

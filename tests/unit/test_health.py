@@ -264,3 +264,13 @@ def test_a_resolver_that_hangs_cannot_hold_the_check_past_its_timeout(monkeypatc
     assert still_blocked and asked == ["health.invalid", "health.invalid"]
     assert e.value.what == ("GET http://health.invalid:8080/h: the name health.invalid was not "
                             "resolved within the timeout (2 attempts)")
+
+
+def test_a_host_name_the_resolver_refuses_is_a_failed_attempt():
+    # check refuses it (invalid/cases.json); a check that reaches the resolver all the
+    # same fails as an attempt, never as an error of its own ("unexpected error")
+    spec = bundle_mod.HealthSpec(None, "http://a..b:8080/", 200, 1, 1, 0)
+    with pytest.raises(Failed) as e:
+        health.check(None, Version, spec, {})
+    assert e.value.what.startswith("GET http://a..b:8080/: cannot be sent (")
+    assert e.value.what.endswith("(2 attempts)")
