@@ -64,3 +64,28 @@ def test_every_value_given_is_passed_to_ops(module, tmp_path):
     assert out.get("failed") is not True, out
     assert argvs == [["--json", "--root", str(tmp_path), "--settle", "0.5", "--lock-timeout", "3.0",
                       "--insecure-images", "--rkt", "/bin/true", "undeploy", "web:2"]]
+
+
+@pytest.mark.parametrize("params,msg", [
+    (dict(root=None), "root: null"), (dict(ops=None), "ops: null"), (dict(version=None), "version: null"),
+    (dict(version=True), "version: true is a boolean"), (dict(settle=True), "settle: true is a boolean"),
+    (dict(lock_timeout=False), "lock_timeout: false is a boolean"),
+    (dict(version="1_0"), "version: '1_0' is not a whole number"),
+    (dict(version="1e3"), "version: '1e3' is not a whole number"),
+    (dict(settle="1e-7"), "settle: '1e-7' is not a plain decimal number"),
+    (dict(lock_timeout=float("inf")), "lock_timeout: inf is not a finite number"),
+])
+def test_a_null_or_a_value_ansible_would_turn_into_another_number_fails_the_task(module, params, msg):
+    # root: null (YAML's `root:` with nothing after it) would have meant the live host; version: true
+    # would have been version 1, "1_0" version 10
+    base = dict(state="undeployed", name="web")
+    base.update(params)
+    out, argvs = module(**base)
+    assert out.get("failed") is True and out["msg"].startswith(msg), out
+    assert argvs == []
+
+
+def test_numbers_reach_ops_as_plain_decimals(module):
+    out, argvs = module(state="undeployed", name="web", settle=0.0000001, lock_timeout="2.5", version="3")
+    assert out.get("failed") is not True, out
+    assert argvs == [["--json", "--settle", "0.0000001", "--lock-timeout", "2.5", "undeploy", "web:3"]]

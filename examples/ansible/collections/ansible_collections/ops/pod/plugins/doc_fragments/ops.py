@@ -28,5 +28,7 @@ options:
     elements: str
     default: []
 notes:
-  - Every value given is passed on to ops; an empty string is an error, never taken for "not given".
+  - Every value given is passed on to ops; an empty string or a null is an error, never taken for "not given".
+  - A number option given a boolean, or a string that is not a plain number, is an error (Ansible would read
+    V(true) as 1 and V("1_0") as 10).
 """

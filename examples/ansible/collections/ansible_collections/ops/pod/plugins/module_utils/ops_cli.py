@@ -21,9 +21,53 @@ OPS_ARGS = dict(
 )
 
 
+def given(module):
+    """The task's own arguments as Ansible handed them to the module, before its conversions: what was given
+    at all (an explicit null too), and as what type."""
+    from ansible.module_utils.basic import _load_params
+    try:
+        raw = _load_params()
+    except Exception:
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def _number_problem(value, whole):
+    """Why ``value`` given for a number option (an integer one when ``whole``) cannot be passed to ops as it
+    was meant, or None.  Ansible would take ``true`` for 1, ``"1_0"`` for 10 and ``"1e3"`` for 1000."""
+    if isinstance(value, bool):
+        return "%s is a boolean, not a number" % ("true" if value else "false")
+    if isinstance(value, int):
+        return None
+    if isinstance(value, float):
+        return None if value == value and value not in (float("inf"), float("-inf")) else \
+            "%r is not a finite number" % value
+    if isinstance(value, str):
+        digits = value[1:] if value.startswith("-") else value
+        whole_part, dot, fraction = digits.partition(".")
+        plain = (digits.isdigit() and digits.isascii() if whole else
+                 (whole_part + fraction).isdigit() and (whole_part + fraction).isascii()
+                 and (not dot or fraction))
+        return None if plain else "%r is not %s" % (value, "a whole number (digits only)" if whole else
+                                                    "a plain decimal number (digits and an optional '.')")
+    return None         # a list or an object: Ansible's own conversion refuses it
+
+
 def check_values(module):
     """Every value given is passed on to ops, or the task fails: an empty string (``root: ""``, an
-    unset variable) is never taken for "not given", which for root would mean the live host."""
+    unset variable) or a null (``root:`` with nothing after it in YAML) is never taken for "not given",
+    which for root would mean the live host; a number option given a boolean or a string that is not a
+    plain number is refused rather than read as Ansible would (``true`` as 1, ``"1_0"`` as 10)."""
+    raw = given(module)
+    for key, spec in sorted(module.argument_spec.items()):
+        if key not in raw:
+            continue
+        if raw[key] is None:
+            module.fail_json(msg="%s: null; leave the option out for its default" % key, changed=False)
+        if spec.get("type") in ("int", "float"):
+            problem = _number_problem(raw[key], spec["type"] == "int")
+            if problem:
+                module.fail_json(msg="%s: %s" % (key, problem), changed=False)
     for key, value in sorted(module.params.items()):
         values = value if isinstance(value, list) else [value]
         for v in values:
@@ -32,6 +76,19 @@ def check_values(module):
                                  % (key, "an empty string" if v == "" else "only spaces"
                                     if not isinstance(value, list) else "an empty element"),
                                  changed=False)
+
+
+def number_text(module, key):
+    """The number option ``key`` as ops's command line takes it: as the task wrote it when it was a string,
+    else in plain decimal notation (never Python's ``1e-07`` or ``inf``, which ops refuses)."""
+    raw = given(module).get(key)
+    if isinstance(raw, str):
+        return raw
+    value = module.params[key]
+    if isinstance(value, float):
+        import decimal
+        return format(decimal.Decimal(repr(value)), "f")
+    return str(value)
 
 
 def ops_command(module, extra=()):

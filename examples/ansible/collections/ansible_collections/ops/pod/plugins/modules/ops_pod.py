@@ -152,16 +152,17 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ops.pod.plugins.module_utils.ops_cli import (OPS_ARGS, check_values, error_line,
-                                                                      ops_command, run_ops)
+                                                                      number_text, ops_command, run_ops)
 
 
-def global_options(params):
+def global_options(module):
     """The global ops options of this module's own parameters."""
+    params = module.params
     argv = []
     if params["settle"] is not None:
-        argv += ["--settle", str(params["settle"])]
+        argv += ["--settle", number_text(module, "settle")]
     if params["lock_timeout"] is not None:
-        argv += ["--lock-timeout", str(params["lock_timeout"])]
+        argv += ["--lock-timeout", number_text(module, "lock_timeout")]
     if params["insecure_images"]:
         argv.append("--insecure-images")
     return argv
@@ -241,7 +242,7 @@ def main():
     check_values(module)
     if p["bundle"] and p["state"] != "deployed":
         module.fail_json(msg="bundle is only for state=deployed (state=%s takes name and version)" % p["state"])
-    ops = ops_command(module, global_options(p))
+    ops = ops_command(module, global_options(module))
     args = command_args(p)
 
     if p["state"] == "redeployed" and p["version"] is None:
