@@ -46,13 +46,20 @@ def resolve(spec, root="/"):
             raise LookupError("user %r does not exist on this host (%s)" % (user, _where(root, "passwd")))
         uid, primary = found[0]
     if group is None:
-        return uid, primary
-    if group.isdigit():
-        return uid, int(group)
-    found = [g for (n, g) in groups if n == group]
-    if not found:
-        raise LookupError("group %r does not exist on this host (%s)" % (group, _where(root, "group")))
-    return uid, found[0]
+        gid = primary
+    elif group.isdigit():
+        gid = int(group)
+    else:
+        found = [g for (n, g) in groups if n == group]
+        if not found:
+            raise LookupError("group %r does not exist on this host (%s)" % (group, _where(root, "group")))
+        gid = found[0]
+    # a number the table holds that no chown takes (or 4294967295, chown's "leave as it is")
+    for kind, value, table in (("uid", uid, "passwd"), ("gid", gid, "group" if group else "passwd")):
+        if not 0 <= value <= MAX_ID:
+            raise LookupError("%s resolves to %s %d (%s), which is not an owner id (0 to %d)"
+                              % (spec, kind, value, _where(root, table), MAX_ID))
+    return uid, gid
 
 
 def _where(root, table):
@@ -84,6 +91,8 @@ def _read(root, table, row, fields):
                     continue
     except FileNotFoundError:
         pass
+    except OSError as e:             # a directory, unreadable: the names cannot be known
+        raise LookupError("cannot read %s: %s" % (_where(root, table), e.strerror or e))
     return out
 
 

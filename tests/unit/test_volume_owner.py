@@ -54,3 +54,26 @@ def test_an_owner_that_does_not_resolve_is_refused(ops, root, bundle, accounts, 
     assert "pod.json: ops.volumes[0].owner" in r.err and what in r.err, r
     assert not (root / "etc/ops/pods/srv").exists() and not (root / "var/lib/ops/volumes/srv").exists()
     assert ops("check", b).code == 0           # check reads nothing outside the bundle
+
+
+@pytest.mark.parametrize("passwd,group,owner,what", [
+    ("big:x:99999999999:1::/:/bin/sh\n", "", "big", "uid 99999999999"),
+    ("neg:x:-5:1::/:/bin/sh\n", "", "neg", "uid -5"),
+    ("keep:x:4294967295:1::/:/bin/sh\n", "", "keep", "uid 4294967295"),    # chown's "leave as it is"
+    ("app:x:1234:1::/:/bin/sh\n", "huge:x:4294967296:\n", "app:huge", "gid 4294967296"),
+    (None, "", "app", "cannot read etc/passwd"),                           # a directory
+])
+def test_an_owner_resolving_to_an_id_chown_cannot_take_is_refused(ops, root, bundle, passwd, group,
+                                                                    owner, what):
+    # was an "unexpected error: OverflowError" in the middle of staging, or a silent no-op chown
+    (root / "etc").mkdir(exist_ok=True)
+    if passwd is None:
+        (root / "etc/passwd").mkdir()
+    else:
+        (root / "etc/passwd").write_text(passwd)
+    (root / "etc/group").write_text(group)
+    r = ops("deploy", _owned_bundle(bundle, owner))
+    assert r.code == 2, r
+    assert "pod.json: ops.volumes[0].owner" in r.err and what in r.err, r
+    assert "unexpected" not in r.err
+    assert not (root / "etc/ops/pods/srv").exists() and not (root / "var/lib/ops/volumes/srv").exists()
