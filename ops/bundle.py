@@ -329,7 +329,8 @@ class _Validator:
             self.expect(_resolvable(parts), where + ".http",
                         "%r is not a host name the resolver takes (dot-separated labels of 1 to "
                         "63 characters, at most 253 in all)" % parts.hostname)
-        status = self.number(h, "status", 200, 100, 599, where, integer=True)
+        # not 100: http.client reads a "100 Continue" as an interim answer and waits for the next
+        status = self.number(h, "status", 200, 101, 599, where, integer=True)
         timeout = self.number(h, "timeout", 5, 0.001, 3600, where)
         retries = self.number(h, "retries", 0, 0, 100, where, integer=True)
         interval = self.number(h, "interval", 1, 0, 3600, where)
