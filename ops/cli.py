@@ -148,12 +148,12 @@ def _fail(err, json_mode, command, args):
             raise err
         code, message = 1, "unexpected error: %s: %s (set OPS_DEBUG=1 for details)" % (
             type(err).__name__, err)
-    message = render.printable(message)
+    message = log.printable(message)
     log.write(sys.stderr, "ops: error: %s\n" % message)
     if json_mode:
         from ops.result import Result
         r = Result.failure(command, err, message, code, dry_run=bool(args and args.dry_run))
-        r.reason["what"] = render.printable(str(r.reason["what"]))
+        r.reason["what"] = log.printable(str(r.reason["what"]))
         render.write_json(r)
     return code
 

@@ -3,7 +3,7 @@ command.  stdout is reserved for the result line or the ``--json`` object."""
 
 import sys
 
-__all__ = ["set_verbosity", "verbosity", "info", "command", "warn", "write"]
+__all__ = ["set_verbosity", "verbosity", "info", "command", "warn", "write", "printable"]
 
 _verbosity = 1   # 0 quiet, 1 normal, 2 verbose
 
@@ -37,7 +37,16 @@ def write(stream, text):
 
 
 def _emit(line):
-    write(sys.stderr, line + "\n")
+    write(sys.stderr, printable(line) + "\n")
+
+
+def printable(text):
+    """One line, no control characters: a message may quote the bundle
+    or a file on the host."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace")
+                   .decode("ascii") if c not in "\n\t" else " " for c in text)
 
 
 def info(msg):

@@ -16,14 +16,17 @@ from ops.result import Result
 # start-up time counts there.
 
 __all__ = ["write", "write_json", "result", "check", "versions", "status", "history", "diff", "table",
-           "printable", "STATUS_DRIFT"]
+           "STATUS_DRIFT"]
 
 STATUS_DRIFT = 5      # `status` found drift, a unit down or failed, or an interrupted run
 
 
 def write(text):
-    """One line (or lines) on stdout."""
+    """One line (or lines) on stdout, each :func:`ops.log.printable`: what is shown
+    may come from a file an administrator can edit."""
     signals.hold()                  # the result is written whole, or not at all
+    if not text.replace("\n", "").isprintable():
+        text = "\n".join(map(log.printable, text.split("\n")))
     log.write(sys.stdout, text + "\n")   # a reader gone (`ops list | head -1`): the rest is dropped
 
 
@@ -154,7 +157,7 @@ def _pod_status(r):
     if f:
         why = f["reason"] or {}
         yield "  last failed deploy: version %d at %s: %s" % (
-            f["version"], f["at"] or "-", printable(why.get("message") or "no reason kept")
+            f["version"], f["at"] or "-", log.printable(why.get("message") or "no reason kept")
             + (" (result %s)" % why["result"] if why.get("result") else ""))
 
 
@@ -177,7 +180,7 @@ def history(events, args):
     rows = [("AT", "COMMAND", "FROM", "TO", "OUTCOME", "BY", "REASON")] + [
         (str(e.get("at") or "-"), str(e.get("command") or "-"), version(e.get("from")),
          version(e.get("to")), outcome(e), str(e.get("by") or "-"),
-         printable(str(e.get("reason") or "")))
+         log.printable(str(e.get("reason") or "")))
         for e in events]
     write("\n".join(table(rows)))
     return 0
@@ -198,13 +201,10 @@ def diff(found, args):
 
 def table(rows, indent=""):
     """``rows`` (a heading, then the data; all strings) as lines of left-aligned
-    columns two spaces apart, without trailing blanks."""
+    columns two spaces apart, without trailing blanks.  Every cell is shown
+    :func:`ops.log.printable`: cells come from stored files an administrator can edit."""
+    if not "".join(map("".join, rows)).isprintable():      # one C call for the usual table
+        rows = [tuple(map(log.printable, row)) for row in rows]
     widths = [max(map(len, column)) for column in zip(*rows)]
     line = indent + "  ".join("%%-%ds" % w for w in widths)
     return [(line % row).rstrip() for row in rows]
-
-
-def printable(text):
-    """One line, no control characters: a message may quote the bundle."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace")
-                   .decode("ascii") if c not in "\n\t" else " " for c in text)

@@ -128,3 +128,15 @@ def test_unknown_pod_and_a_version_are_refused(ops):
     r = ops("--json", "history", "nope")
     assert r.code == 2 and r.json()["history"] == [] and set(r.json()) == KEYS
     assert ops("history", "web:1").code == 2
+
+
+def test_text_edited_into_the_history_file_is_shown_escaped(ops, root):
+    layout = Layout(str(root))
+    history.record(layout, "web", "deploy", "ok", None, 1)
+    with open(history.path(layout, "web"), "a") as f:
+        f.write(json.dumps({"at": "\x1b[2J2026", "command": "deploy\x07", "from": 1, "to": 2,
+                            "outcome": "ok\x1b]0;owned\x07", "by": "eve\r", "reason": "r\x1b"}) + "\n")
+    r = ops("history", "web")
+    assert r.code == 0, r
+    assert not any(c in r.out for c in "\x1b\x07\r"), repr(r.out)
+    assert "\\x1b[2J2026" in r.out and "deploy\\x07" in r.out and "eve\\r" in r.out

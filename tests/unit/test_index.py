@@ -147,3 +147,15 @@ def test_an_index_that_cannot_be_written_does_not_fail_the_deploy(ops, root, bun
     monkeypatch.undo()
     r = ops("--json", "list")
     assert [(p["version"], p["outcome"]) for p in r.json()["pods"]] == [(1, "ok")]
+
+
+def test_control_characters_edited_into_state_json_are_shown_escaped(three, ops):
+    p = three / "etc/ops/pods/web/2/state.json"
+    st = json.loads(p.read_text())
+    st["outcome"], st["deployed_at"] = "ok\x1b[2J", "\x1b]0;x\x072026"
+    p.write_text(json.dumps(st))
+    r = ops("list")
+    assert r.code == 0, r
+    assert "\x1b" not in r.out and "\x07" not in r.out, repr(r.out)
+    assert "ok\\x1b[2J" in r.out and "\\x1b]0;x\\x072026" in r.out
+    assert listed(ops)[1] == (2, "ok\x1b[2J", False)      # --json carries the text as it is
