@@ -43,7 +43,7 @@ def verify_units(bundle):
     with tempfile.TemporaryDirectory(prefix="ops-verify-") as tmp:
         paths = {}
         for u in units:
-            path = os.path.join(tmp, u.name)
+            path = os.path.join(tmp, _verify_name(u.name, bundle))
             shutil.copyfile(u.source.path, path)
             paths[path] = u
             if u.name.endswith(".service"):
@@ -55,8 +55,17 @@ def verify_units(bundle):
     _refuse(bundle, paths, (proc.stderr + "\n" + proc.stdout).splitlines())
 
 
+def _verify_name(name, bundle):
+    """The name ``name`` is verified under: systemd-analyze 252 cannot load a
+    unit whose name holds ':' ("Couldn't process aliases") and verifies
+    nothing then, so such a unit is verified as the same name with '_x3a_'
+    for each ':' (unless the bundle has a unit of that name too)."""
+    other = name.replace(":", "_x3a_")
+    return other if other == name or all(u.name != other for u in bundle.units) else name
+
+
 def _refuse(bundle, paths, lines):
-    by_name = {u.name: u for u in paths.values()}
+    by_name = {os.path.basename(p): u for p, u in paths.items()}     # verified name -> unit
     notes, bad = {}, {}     # unit name -> [(line number, complaint)]; -> why it is bad
     for text in lines:
         text = text.strip()
@@ -67,11 +76,14 @@ def _refuse(bundle, paths, lines):
             if "ignoring" in what.lower():
                 bad.setdefault(name, notes[name][-1])
         elif any(r in text for r in _REFUSED):
-            name = text.split()[1] if text.startswith("Unit ") else text.split(":", 1)[0]
-            if name in by_name:
-                bad.setdefault(name, (notes.get(name) or [text])[-1])
+            # "NAME: ... Refusing." or "Unit NAME has ...": NAME may hold ':' itself
+            found = next((n for n in by_name if text.startswith((n + ":", "Unit %s " % n))), None)
+            if found is not None:
+                name = by_name[found].name
+                bad.setdefault(name, (notes.get(name) or [text.replace(found, name, 1)])[-1])
+    verified = set(map(id, paths.values()))
     for i, u in enumerate(bundle.units):
-        if u.name in bad and by_name.get(u.name) is u:
+        if u.name in bad and id(u) in verified:
             raise BundleError("%s: ops.systemd-units[%d].unit-file" % (bundle.label, i),
                               "%s: systemd cannot parse it (systemd-analyze verify): %s"
                               % (u.source.location, bad[u.name]))

@@ -484,7 +484,7 @@ def test_a_deploy_over_a_version_without_pod_json_is_refused(ops, root, bundle):
 
 BAD_NAMES = [
     ".service", "..service", ".hidden.service", ".ops-tmp-1-web.service", "@.service",
-    "@x.service", "a@b.service", "a b.service", "a\\x2d.service", "\u00e4.service",
+    "@x.service", "a@b.service", "a b.service", "\u00e4.service",
     "x@.mount", "x@.automount", "x@.slice", "-a.mount", "a-.mount", "a--b.mount",
     "a-..-b.mount", "a-.-b.automount", "a--b.slice", "-a.slice", "a-.slice",
     "a" * 248 + ".service",
@@ -493,12 +493,19 @@ BAD_NAMES = [
 ]
 
 
-def check_units(tmp_path, name, entry=None):
+def check_units(tmp_path, name, entry=None, body=None):
     d = tmp_path / "b"
     d.mkdir(exist_ok=True)
     (d / "u").mkdir(exist_ok=True)
-    if len(name) < 250:
+    if len(name) < 250 and body is not None:
+        (d / "u" / name).write_text(body)
+        entry = dict(entry or {}, **{"unit-file": "u/" + name})
+    elif len(name) < 250:
         body = "[Unit]\n"
+        if name.endswith(".service"):     # a service systemd would run: verify refuses one without
+            body += "[Service]\nExecStart=/bin/true\n"
+        if name.endswith(".socket"):
+            body += "[Socket]\nListenStream=8080\n"
         if name.endswith(".mount") and name != "-.mount":     # systemd-analyze verify wants What= and Where=
             body += "[Mount]\nWhat=tmpfs\nWhere=/%s\n" % name[:-len(".mount")].replace("-", "/")
         (d / "u" / name).write_text(body)
@@ -521,6 +528,7 @@ def test_names_systemd_refuses_are_refused_by_check(tmp_path, name):
 
 @pytest.mark.parametrize("name", ["-.slice", "a-b.slice", "var-lib-x.mount", "srv.automount",
                                   "a.b@.service", "a:b_c-d.service", "-.mount",
+                                  "a\\x2d.service", "web\\x2dapi@.service", "a\\x2fb.socket",
                                   "a" * 245 + ".service", "a" * 247 + ".socket"])
 def test_names_systemd_accepts_pass_check(tmp_path, name):
     entry = {"instances": [1]} if "@" in name else None
@@ -594,3 +602,11 @@ def test_a_downloaded_unit_with_an_alias_of_a_system_unit_is_refused(ops, root, 
     # only ops's (empty) download directory is left
     assert diff(before, snapshot(root)) in ([], ["added var/lib/ops/tmp"])
     assert os.listdir(str(root / "var/lib/ops/tmp")) == []
+
+
+@pytest.mark.parametrize("name", ["a:b.service", "a\\x2d.service"])
+def test_a_unit_systemd_refuses_is_refused_whatever_its_name_holds(tmp_path, name):
+    """systemd-analyze names the unit before a ':'; a name may hold one itself."""
+    assert shutil.which("systemd-analyze"), "make test installs systemd"
+    refused(check_units(tmp_path, name, body="[Unit]\nDescription=no command\n"),
+            "pod.json: ops.systemd-units[0].unit-file", name + ": Service has no ExecStart=")
