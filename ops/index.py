@@ -35,10 +35,10 @@ def _load(pod_dir):
     """{version name: (outcome, deployed_at, key)} and the index file's mtime;
     the key as the line holds it (the stat fields, as text: compared whole)."""
     path = os.path.join(pod_dir, INDEX)
-    try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
-            mtime = os.fstat(f.fileno()).st_mtime_ns
+    from ops import confine
+    try:       # a cache: one that cannot be read (a link, a FIFO, too large) is not used
+        raw, st = confine.read_file(path, _INDEX_MAX, with_stat=True)
+        text, mtime = raw.decode("utf-8"), st.st_mtime_ns
     except (OSError, UnicodeDecodeError):
         return {}, 0
     lines = {}
@@ -77,6 +77,7 @@ def _load_state(path):
 
 
 _STATE_MAX = 1 << 20
+_INDEX_MAX = 16 << 20     # about 100,000 versions' lines
 
 
 def _from_state(vdir):

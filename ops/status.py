@@ -131,9 +131,10 @@ def _check_files(layout, cur, unit, drift):
         return
     from ops.units import dropin_text
     dropin = layout.dropin_path(unit.name)
+    from ops import confine
     try:
-        with open(dropin, encoding="utf-8", errors="replace") as f:
-            same = f.read() == dropin_text(layout, cur.name, cur.version, unit.name)
+        same = confine.read_file(dropin).decode("utf-8", "replace") == \
+            dropin_text(layout, cur.name, cur.version, unit.name)
     except FileNotFoundError:
         drift.append({"unit": unit.name, "problem": "drop-in missing: " + layout.host(dropin)})
         return

@@ -1,0 +1,118 @@
+"""What ops reads back from its own trees (state.json, pod.json, the index,
+the history, journals, the lock, drop-ins, stored unit copies) is read
+through :func:`ops.confine.read_file`: never through a link, never waiting
+on a FIFO, never more than a bound.  One such file of pod ``web`` gone bad
+is web's problem only."""
+
+import os
+
+from conftest import unit_text
+
+
+def two_pods(ops, bundle):
+    for name in ("web", "db"):
+        b = bundle(name=name, version=1, units=[{"file": "%s-api.service" % name, "start": True,
+                                                  "text": unit_text("%s-api.service" % name)}])
+        assert ops("deploy", b).code == 0
+
+
+def fifo_at(path):
+    path = str(path)
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise AssertionError(path)
+    if os.path.lexists(path):
+        os.unlink(path)
+    os.mkfifo(path)
+
+
+def test_a_fifo_for_a_state_json_is_not_waited_on(ops, ops_proc, root, bundle):
+    two_pods(ops, bundle)
+    fifo_at(root / "etc/ops/pods/web/1/state.json")
+    os.unlink(str(root / "etc/ops/pods/web/index"))      # so that state.json is read
+    r = ops_proc("list", "db", timeout=30)
+    assert r.code == 0 and "db" in r.out, r
+    r = ops_proc("list", timeout=30)
+    assert r.code == 0 and "db " in r.out, r
+    assert "unexpected" not in r.err
+
+
+def test_a_fifo_for_a_journal_or_an_index_is_not_waited_on(ops, ops_proc, root, bundle):
+    two_pods(ops, bundle)
+    (root / "var/lib/ops/journal").mkdir(parents=True, exist_ok=True)
+    fifo_at(root / "var/lib/ops/journal/web.json")
+    fifo_at(root / "etc/ops/pods/web/index")
+    r = ops_proc("list", timeout=30)
+    assert r.code == 0 and "db " in r.out, r
+
+
+def test_a_state_json_linked_outside_root_is_not_read(ops, root, bundle, tmp_path):
+    two_pods(ops, bundle)
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"outcome": "read-outside-root", "deployed_at": "1999-01-01T00:00:00Z"}')
+    state = root / "etc/ops/pods/web/1/state.json"
+    state.unlink()
+    os.symlink(str(outside), str(state))
+    os.unlink(str(root / "etc/ops/pods/web/index"))
+    r = ops("list")
+    assert "read-outside-root" not in r.out and "1999" not in r.out, r
+    assert "db " in r.out
+
+
+def test_an_index_linked_outside_root_is_not_read(ops, root, bundle, tmp_path):
+    two_pods(ops, bundle)
+    # a FIFO beyond the link: opening it to read would wait for ever
+    outside = tmp_path / "outside-index"
+    os.mkfifo(str(outside))
+    index = root / "etc/ops/pods/web/index"
+    index.unlink()
+    os.symlink(str(outside), str(index))
+    from conftest import run_process
+    r = run_process(["--root", str(root), "list"], timeout=30)
+    assert r.code == 0 and "web " in r.out and "db " in r.out, r
+
+
+def test_a_drop_in_linked_to_a_copy_outside_is_drift(ops, root, bundle, tmp_path):
+    two_pods(ops, bundle)
+    dropin = root / "etc/systemd/system/web-api.service.d/50-ops.conf"
+    copy = tmp_path / "50-ops.conf"
+    copy.write_bytes(dropin.read_bytes())
+    dropin.unlink()
+    os.symlink(str(copy), str(dropin))
+    r = ops("status", "web")
+    assert r.code == 5, r
+    assert "drop-in differs" in r.out
+
+
+def test_a_history_line_nested_a_million_deep_is_skipped(ops, root, bundle):
+    two_pods(ops, bundle)
+    hist = root / "etc/ops/history/web.jsonl"
+    with open(str(hist), "a") as f:
+        f.write("[" * 500000 + "]" * 500000 + "\n")
+        f.write('{"at": 1e999}\n{"at": NaN}\n')
+    r = ops("history", "web")
+    assert r.code == 0, r
+    assert "unexpected" not in r.err and "deploy" in r.out
+
+
+def test_a_history_that_is_a_fifo_or_too_large_is_one_error_line(ops, ops_proc, root, bundle):
+    two_pods(ops, bundle)
+    hist = root / "etc/ops/history/web.jsonl"
+    fifo_at(hist)
+    r = ops_proc("history", "web", timeout=30)
+    assert r.code == 1 and r.error_lines and str(hist) in r.error_lines[0], r
+    assert "Traceback" not in r.err and "unexpected" not in r.err
+    assert ops("history", "db").code == 0
+    hist.unlink()
+    with open(str(hist), "wb") as f:
+        f.truncate(64 << 20)
+    r = ops("history", "web")
+    assert r.code == 1 and "larger than" in r.err and str(hist) in r.err, r
+
+
+def test_a_stored_pod_json_that_is_a_fifo_is_not_waited_on(ops, ops_proc, root, bundle):
+    two_pods(ops, bundle)
+    fifo_at(root / "etc/ops/pods/web/1/pod.json")
+    r = ops_proc("status", "db", timeout=30)
+    assert r.code in (0, 5) and "db" in r.out, r
+    r = ops_proc("undeploy", "web", timeout=30)
+    assert "Traceback" not in r.err and "unexpected" not in r.err, r
