@@ -42,7 +42,13 @@ def status(host, name=None, health=False):
     going = running(layout)
     pods = [name] if name else store.pods(layout)
     currents = {p: store.current_version(layout, p) for p in pods}
-    units = {p: cur.bundle().units for p, cur in currents.items() if cur is not None}
+    units, broken = {}, {}
+    for p, cur in currents.items():
+        if cur is not None:
+            try:
+                units[p] = cur.bundle().units
+            except Refused as e:      # one pod's broken pod.json is that pod's problem only
+                broken[p] = e
     names = [n for us in units.values() for u in us for n in u.unit_names]
     states = host.systemd.unit_states(names, *PROPS)
     present = set(installed(layout, names))
@@ -56,7 +62,10 @@ def status(host, name=None, health=False):
             st = cur.state()
             report["outcome"] = st.get("outcome")
             report["deployed_at"] = st.get("deployed_at")
-            for u in units[pod]:
+            if pod in broken:
+                report["drift"].append({"unit": None, "problem": "the stored pod.json cannot "
+                                        "be used: %s" % broken[pod]})
+            for u in units.get(pod, ()):
                 before = len(report["drift"])
                 _check_files(layout, cur, u, report["drift"])
                 files_drift = len(report["drift"]) > before     # a pending reload says no more
@@ -72,7 +81,7 @@ def status(host, name=None, health=False):
         if report["in_progress"]:      # switching now: what differs is the run's, not drift
             report["drift"] = []
         report["health"] = _health(host, cur, report["drift"]) if health and cur \
-            and not report["in_progress"] else None
+            and not report["in_progress"] and pod not in broken else None
         report["last_failure"] = _last_failure(layout, pod, cur)
         report["healthy"] = not report["drift"]
         reports.append(report)
@@ -225,11 +234,15 @@ def mark_running(layout, rows):
 def _start_units(layout, name, version):
     """The start units of a stored version: recorded in its state.json when it
     was staged (parsing pod.json again would cost `list` the bundle parser),
-    else from pod.json; None when the version is not stored."""
+    else from pod.json; None when the version is not stored, or neither can be
+    used (that pod's problem: `list` of the others goes on)."""
     sv = store.get(layout, name, version)
     if sv is None:
         return None
     names = sv.state().get("start_units")
     if isinstance(names, list) and all(isinstance(n, str) for n in names):
         return names
-    return start_units(sv.bundle().units)
+    try:
+        return start_units(sv.bundle().units)
+    except Refused:
+        return None

@@ -119,8 +119,12 @@ class StoredVersion:
     def bundle(self):
         """The stored pod.json parsed again (artifacts are not looked up)."""
         from ops import bundle
-        # no link followed, no FIFO waited on, no larger than a bundle's
-        raw = confine.read_file(self.pod_json, bundle.MAX_MANIFEST_BYTES)
+        try:        # no link followed, no FIFO waited on, no larger than a bundle's
+            raw = confine.read_file(self.pod_json, bundle.MAX_MANIFEST_BYTES)
+        except OSError as e:
+            # refused as an invalid one is: the callers that go on past a
+            # broken version (another pod's, a conflict check) catch that
+            raise bundle.BundleError(self.pod_json, "cannot be read: %s" % (e.strerror or e))
         return bundle.parse(raw, self.pod_json, None, insecure_images=True)
 
     def unit_names(self):

@@ -116,3 +116,23 @@ def test_a_stored_pod_json_that_is_a_fifo_is_not_waited_on(ops, ops_proc, root, 
     assert r.code in (0, 5) and "db" in r.out, r
     r = ops_proc("undeploy", "web", timeout=30)
     assert "Traceback" not in r.err and "unexpected" not in r.err, r
+
+
+def test_status_of_every_pod_reports_one_broken_pod_json_as_that_pods_drift(ops, root, bundle):
+    two_pods(ops, bundle)
+    (root / "etc/ops/pods/web/1/pod.json").write_text('{"acKind": ')
+    r = ops("status")
+    assert r.code == 5, r
+    assert "db 1: ok" in r.out and "db-api.service" in r.out
+    assert "stored pod.json cannot be used" in r.out and str(root / "etc/ops/pods/web/1/pod.json") in r.out
+
+
+def test_a_deploy_is_not_stopped_by_another_pods_unreadable_pod_json(ops, root, bundle):
+    two_pods(ops, bundle)
+    pod_json = root / "etc/ops/pods/web/1/pod.json"
+    with open(str(pod_json), "ab") as f:       # past the bound: not read at all
+        f.truncate(17 << 20)
+    b = bundle(name="db", version=2, units=[{"file": "db-api.service", "start": True,
+                                             "text": unit_text("db-api.service", "v2")}])
+    r = ops("deploy", b)
+    assert r.code == 0, r
