@@ -155,11 +155,16 @@ def makedirs(path, mode=0o777, exist_ok=True):
 
 
 def open_file(path, flags, mode=0o644, create_dirs=False):
-    """``os.open`` of ``path`` with ``O_NOFOLLOW`` from its confined parent."""
+    """``os.open`` of the regular file ``path`` with ``O_NOFOLLOW`` from its
+    confined parent; anything else there (a FIFO, which is not waited on, a
+    device, a directory) is an OSError, "not a regular file"."""
     with parent(path, create_dirs) as (fd, leaf):
         try:
-            return os.open(leaf, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=fd)
+            f = os.open(leaf, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode,
+                        dir_fd=fd)
         except OSError as e:
+            if e.errno in (errno.ENXIO, errno.EISDIR):     # a FIFO with no reader, a directory
+                raise OSError(e.errno, "not a regular file", path)
             if e.errno != errno.ELOOP:
                 raise
             try:
@@ -168,6 +173,17 @@ def open_file(path, flags, mode=0o644, create_dirs=False):
                 raise e
             raise refused(path, target, _top(os.path.normpath(os.path.abspath(path))) or
                           os.path.dirname(path))
+    try:
+        st = os.fstat(f)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL,
+                          "not a regular file", path)
+        if not flags & os.O_NONBLOCK:
+            os.set_blocking(f, True)
+    except BaseException:
+        os.close(f)
+        raise
+    return f
 
 
 READ_MAX = 16 << 20     # bytes: the most read_file reads unless told (ops's own files are far smaller)
@@ -183,12 +199,11 @@ def read_file(path, limit=READ_MAX, with_stat=False):
     (a link, ``ELOOP``), when it is missing, unreadable, not a regular
     file, or larger than ``limit`` (``EFBIG``)."""
     path = os.path.normpath(os.path.abspath(path))
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         if _top(path) is not None:
-            fd = open_file(path, flags)
+            fd = open_file(path, os.O_RDONLY)
         else:
-            fd = os.open(path, flags)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         raise
     except Exception as e:

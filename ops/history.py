@@ -16,7 +16,7 @@ import os
 
 from ops import atomic, store
 
-__all__ = ["record", "read", "who", "MAX_ENTRIES", "MAX_BYTES"]
+__all__ = ["record", "read", "who", "warn_not_written", "MAX_ENTRIES", "MAX_BYTES"]
 
 MAX_ENTRIES = 1000
 MAX_BYTES = 1 << 20
@@ -60,7 +60,7 @@ def record(layout, name, command, outcome, previous=None, target=None, reason=No
         fd = confine.open_file(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644, create_dirs=True)
     except Refused as e:
         # the change is made already: like a full disk, a warning (nothing is written)
-        raise OSError(errno.ELOOP, str(e))
+        raise OSError(errno.ELOOP, e.what, e.where)
     try:
         os.write(fd, line)
         os.fsync(fd)
@@ -69,6 +69,14 @@ def record(layout, name, command, outcome, previous=None, target=None, reason=No
         os.close(fd)
     if size > MAX_BYTES or size > MAX_ENTRIES * 64:     # else it cannot hold too many lines
         _trim(p)
+
+
+def warn_not_written(name, err):
+    """Warn that :func:`record` failed with the OSError ``err`` (the change
+    is made already: like a full disk, not an error), naming the file."""
+    from ops import log
+    where = "%s: " % err.filename if err.filename else ""
+    log.warn("the history of %s was not written: %s%s" % (name, where, err.strerror or err))
 
 
 def _trim(p):

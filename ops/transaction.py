@@ -221,7 +221,7 @@ def _record_recovery(layout, j, good):
                        "the interrupted %s was rolled back by the next command"
                        % j.get("command"))
     except OSError as e:
-        log.warn("the history of %s was not written: %s" % (j["pod"], e.strerror or e))
+        history.warn_not_written(j["pod"], e)
 
 
 def remove_leftovers(layout, pending, left=()):

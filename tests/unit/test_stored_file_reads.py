@@ -136,3 +136,17 @@ def test_a_deploy_is_not_stopped_by_another_pods_unreadable_pod_json(ops, root, 
                                              "text": unit_text("db-api.service", "v2")}])
     r = ops("deploy", b)
     assert r.code == 0, r
+
+
+def test_a_fifo_for_the_history_or_the_lock_is_not_waited_on(ops, ops_proc, root, bundle):
+    two_pods(ops, bundle)
+    hist = root / "etc/ops/history/web.jsonl"
+    fifo_at(hist)
+    r = ops_proc("undeploy", "web", timeout=30)       # the change is made; the history warns
+    assert r.code == 0 and "undeploy web 1: changed" in r.out, r
+    assert str(hist) in r.err and "not a regular file" in r.err
+    lock = root / "var/lib/ops/lock"
+    fifo_at(lock)
+    r = ops_proc("undeploy", "db", timeout=30)
+    assert r.code == 2 and r.error_lines == [
+        "ops: error: %s: cannot open the lock file: not a regular file" % lock], r
