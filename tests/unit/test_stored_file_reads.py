@@ -150,3 +150,22 @@ def test_a_fifo_for_the_history_or_the_lock_is_not_waited_on(ops, ops_proc, root
     r = ops_proc("undeploy", "db", timeout=30)
     assert r.code == 2 and r.error_lines == [
         "ops: error: %s: cannot open the lock file: not a regular file" % lock], r
+
+
+def test_what_an_edited_state_json_or_history_says_cannot_draw_on_the_terminal(ops, root,
+                                                                               bundle):
+    import json
+    two_pods(ops, bundle)
+    state = root / "etc/ops/pods/web/1/state.json"
+    data = json.loads(state.read_text())
+    data.update(outcome="\x1b[2Jok\nweb   9  *  ok", deployed_at="\x07" + "x" * 10000)
+    state.write_text(json.dumps(data))
+    with open(str(root / "etc/ops/history/web.jsonl"), "a") as f:
+        f.write(json.dumps({"at": "\x1b]0;title\x07", "command": "deploy\nfake", "by": "\x1b[1m"})
+                + "\n")
+    for args in (("list",), ("status",), ("history", "web")):
+        r = ops(*args)
+        assert "\x1b" not in r.out and "\x07" not in r.out, (args, r)
+        assert "web   9" not in r.out.splitlines() and "fake" not in r.out.splitlines(), r
+        assert max(len(l) for l in r.out.splitlines()) < 5000, args
+    assert "\\x1b[2Jok\\nweb" in ops("list").out
