@@ -41,14 +41,17 @@ def status(host, name=None, health=False):
     from ops.transaction import running
     going = running(layout)
     pods = [name] if name else store.pods(layout)
-    currents = {p: store.current_version(layout, p) for p in pods}
-    units, broken = {}, {}
-    for p, cur in currents.items():
-        if cur is not None:
-            try:
+    currents, units, broken = {}, {}, {}
+    for p in pods:
+        try:
+            currents[p] = cur = store.current_version(layout, p)
+            if cur is not None:
                 units[p] = cur.bundle().units
-            except Refused as e:      # one pod's broken pod.json is that pod's problem only
-                broken[p] = e
+        except Refused as e:      # one pod's broken pod.json or link is that pod's problem only
+            if name:
+                raise
+            currents.setdefault(p, None)
+            broken[p] = e
     names = [n for us in units.values() for u in us for n in u.unit_names]
     states = host.systemd.unit_states(names, *PROPS)
     present = set(installed(layout, names))
@@ -62,9 +65,6 @@ def status(host, name=None, health=False):
             st = cur.state()
             report["outcome"] = st.get("outcome")
             report["deployed_at"] = st.get("deployed_at")
-            if pod in broken:
-                report["drift"].append({"unit": None, "problem": "the stored pod.json cannot "
-                                        "be used: %s" % broken[pod]})
             for u in units.get(pod, ()):
                 before = len(report["drift"])
                 _check_files(layout, cur, u, report["drift"])
@@ -75,6 +75,8 @@ def status(host, name=None, health=False):
                     report["units"].append(_unit(host.systemd, n, u.start, states.get(n, {}),
                                                  report["drift"] if n in present else None,
                                                  files_drift))
+        if pod in broken:
+            report["drift"].append({"unit": None, "problem": "cannot be used: %s" % broken[pod]})
         if report["interrupted"]:
             report["drift"].append({"unit": None, "problem": "an interrupted run left its "
                                     "journal; the next mutating command rolls it back"})
@@ -82,7 +84,7 @@ def status(host, name=None, health=False):
             report["drift"] = []
         report["health"] = _health(host, cur, report["drift"]) if health and cur \
             and not report["in_progress"] and pod not in broken else None
-        report["last_failure"] = _last_failure(layout, pod, cur)
+        report["last_failure"] = _last_failure(layout, pod, cur) if pod not in broken else None
         report["healthy"] = not report["drift"]
         reports.append(report)
     return reports

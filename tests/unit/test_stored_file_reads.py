@@ -124,7 +124,7 @@ def test_status_of_every_pod_reports_one_broken_pod_json_as_that_pods_drift(ops,
     r = ops("status")
     assert r.code == 5, r
     assert "db 1: ok" in r.out and "db-api.service" in r.out
-    assert "stored pod.json cannot be used" in r.out and str(root / "etc/ops/pods/web/1/pod.json") in r.out
+    assert "cannot be used" in r.out and str(root / "etc/ops/pods/web/1/pod.json") in r.out
 
 
 def test_a_deploy_is_not_stopped_by_another_pods_unreadable_pod_json(ops, root, bundle):
@@ -169,3 +169,22 @@ def test_what_an_edited_state_json_or_history_says_cannot_draw_on_the_terminal(o
         assert "web   9" not in r.out.splitlines() and "fake" not in r.out.splitlines(), r
         assert max(len(l) for l in r.out.splitlines()) < 5000, args
     assert "\\x1b[2Jok\\nweb" in ops("list").out
+
+
+def test_a_pod_directory_linked_outside_root_is_not_listed_through_and_others_are(ops, root,
+                                                                                  bundle, tmp_path):
+    import shutil
+    two_pods(ops, bundle)
+    pod_dir = root / "etc/ops/pods/web"
+    outside = tmp_path / "outside-web"
+    shutil.move(str(pod_dir), str(outside))
+    os.symlink(str(outside), str(pod_dir))
+    r = ops("list")
+    assert r.code == 0, r
+    assert [l.split()[0] for l in r.lines[1:]] == ["db"], r
+    assert str(pod_dir) in r.err and "symbolic link" in r.err
+    r = ops("status")
+    assert r.code == 5, r
+    assert "db 1: ok" in r.out and str(pod_dir) in r.out
+    r = ops("list", "web")
+    assert r.code == 2 and str(pod_dir) in r.err, r
