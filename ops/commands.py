@@ -200,8 +200,16 @@ def list_versions(layout, name=None, reasons=False):
         going = running(layout)
     rows = []
     for pod in ([name] if name else store.pods(layout)):
-        cur = store.current_number(layout, pod)
-        for version, outcome, deployed_at, pinned in index.read(layout.pod_dir(pod)):
+        try:
+            cur = store.current_number(layout, pod)
+            versions = index.read(layout.pod_dir(pod))
+        except Refused as e:
+            if name:
+                raise
+            # one pod's link is that pod's problem: the others are listed
+            log.warn("%s; the versions of pod %s are not listed" % (e, pod))
+            continue
+        for version, outcome, deployed_at, pinned in versions:
             rows.append({"name": pod, "version": version, "current": cur == version,
                          "outcome": outcome, "deployed_at": deployed_at,
                          "interrupted": pod in interrupted, "pinned": pinned,

@@ -20,7 +20,8 @@ Every operation ops does in its trees goes through this module: :func:`parent`
 (a directory descriptor and a leaf name, for the callers that do the final
 system call themselves), :func:`makedirs`, :func:`open_file`, :func:`unlink`,
 :func:`rmtree`, :func:`rename`, :func:`symlink`, :func:`listdir`,
-:func:`kind`, :func:`walk` (removal, chown of a volume) and :func:`fsync_dir`.
+:func:`kind`, :func:`walk` (removal, chown of a volume), :func:`fsync_dir` and
+:func:`read_file` (every file ops reads back: bounded, never a FIFO waited on).
 
 The tops are registered by every :class:`ops.layout.Layout` (``register``);
 a path under no registered top is used as given (tests, a bundle's files).
@@ -31,7 +32,8 @@ import os
 import stat
 
 __all__ = ["register", "open_dir", "parent", "makedirs", "open_file", "unlink", "rmtree",
-           "rename", "symlink", "listdir", "kind", "walk", "fsync_dir", "DIR_FLAGS", "Tree"]
+           "rename", "symlink", "listdir", "kind", "walk", "fsync_dir", "read_file", "DIR_FLAGS",
+           "Tree"]
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _TOPS = set()
@@ -153,11 +155,16 @@ def makedirs(path, mode=0o777, exist_ok=True):
 
 
 def open_file(path, flags, mode=0o644, create_dirs=False):
-    """``os.open`` of ``path`` with ``O_NOFOLLOW`` from its confined parent."""
+    """``os.open`` of the regular file ``path`` with ``O_NOFOLLOW`` from its
+    confined parent; anything else there (a FIFO, which is not waited on, a
+    device, a directory) is an OSError, "not a regular file"."""
     with parent(path, create_dirs) as (fd, leaf):
         try:
-            return os.open(leaf, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=fd)
+            f = os.open(leaf, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode,
+                        dir_fd=fd)
         except OSError as e:
+            if e.errno in (errno.ENXIO, errno.EISDIR):     # a FIFO with no reader, a directory
+                raise OSError(e.errno, "not a regular file", path)
             if e.errno != errno.ELOOP:
                 raise
             try:
@@ -166,6 +173,61 @@ def open_file(path, flags, mode=0o644, create_dirs=False):
                 raise e
             raise refused(path, target, _top(os.path.normpath(os.path.abspath(path))) or
                           os.path.dirname(path))
+    try:
+        st = os.fstat(f)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL,
+                          "not a regular file", path)
+        if not flags & os.O_NONBLOCK:
+            os.set_blocking(f, True)
+    except BaseException:
+        os.close(f)
+        raise
+    return f
+
+
+READ_MAX = 16 << 20     # bytes: the most read_file reads unless told (ops's own files are far smaller)
+
+
+def read_file(path, limit=READ_MAX, with_stat=False):
+    """The bytes of the regular file ``path``, at most ``limit`` of them
+    (with ``with_stat``: and its ``os.stat_result``, as a pair).
+    Under a top it is reached as :func:`open_file` reaches it, and its last
+    component is not followed either: what ops reads of its trees is what is
+    there, never what a link points to (offline: never outside ROOT).
+    Anywhere, a FIFO is not waited on.  Raises OSError, and only OSError
+    (a link, ``ELOOP``), when it is missing, unreadable, not a regular
+    file, or larger than ``limit`` (``EFBIG``)."""
+    path = os.path.normpath(os.path.abspath(path))
+    try:
+        if _top(path) is not None:
+            fd = open_file(path, os.O_RDONLY)
+        else:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        raise
+    except Exception as e:
+        from ops.errors import Refused
+        if not isinstance(e, Refused):
+            raise
+        raise OSError(errno.ELOOP, e.what, e.where)      # a link on the way
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            err = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
+            raise OSError(err, "not a regular file", path)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(limit + 1 - size, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise OSError(errno.EFBIG, "larger than %d bytes" % limit, path)
+    return (b"".join(chunks), st) if with_stat else b"".join(chunks)
 
 
 def kind(path):

@@ -89,9 +89,9 @@ def bundle_side(arg, insecure_images=False):
 
 
 def _read(path):
+    from ops import confine
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return confine.read_file(path)
     except OSError:
         return None
 

@@ -50,7 +50,7 @@ def _record(ctx, plan, target, previous, outcome, reason=None):
     try:
         history.record(ctx.layout, plan.name, command, outcome, frm, to, reason, removed)
     except OSError as e:
-        log.warn("the history of %s was not written: %s" % (plan.name, e.strerror or e))
+        history.warn_not_written(plan.name, e)
 
 
 def _apply(ctx, plan, target, previous):

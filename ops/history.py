@@ -16,7 +16,7 @@ import os
 
 from ops import atomic, store
 
-__all__ = ["record", "read", "who", "MAX_ENTRIES", "MAX_BYTES"]
+__all__ = ["record", "read", "who", "warn_not_written", "MAX_ENTRIES", "MAX_BYTES"]
 
 MAX_ENTRIES = 1000
 MAX_BYTES = 1 << 20
@@ -60,7 +60,7 @@ def record(layout, name, command, outcome, previous=None, target=None, reason=No
         fd = confine.open_file(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644, create_dirs=True)
     except Refused as e:
         # the change is made already: like a full disk, a warning (nothing is written)
-        raise OSError(errno.ELOOP, str(e))
+        raise OSError(errno.ELOOP, e.what, e.where)
     try:
         os.write(fd, line)
         os.fsync(fd)
@@ -71,9 +71,17 @@ def record(layout, name, command, outcome, previous=None, target=None, reason=No
         _trim(p)
 
 
+def warn_not_written(name, err):
+    """Warn that :func:`record` failed with the OSError ``err`` (the change
+    is made already: like a full disk, not an error), naming the file."""
+    from ops import log
+    where = "%s: " % err.filename if err.filename else ""
+    log.warn("the history of %s was not written: %s%s" % (name, where, err.strerror or err))
+
+
 def _trim(p):
-    with open(p, "rb") as f:
-        lines = f.read().splitlines(keepends=True)
+    from ops import confine
+    lines = confine.read_file(p).splitlines(keepends=True)
     kept, size = [], 0
     for line in reversed(lines):
         if len(kept) == MAX_ENTRIES or size + len(line) > MAX_BYTES:
@@ -87,15 +95,15 @@ def _trim(p):
 def read(layout, name):
     """The events of pod ``name``, oldest first ([] when none); a line that
     is not a JSON object (torn by a crash) is skipped."""
-    try:
-        with open(path(layout, name), "rb") as f:
-            raw = f.read(MAX_BYTES * 2)
+    from ops import confine, strict_json
+    try:       # ops's own file: no link followed, no FIFO waited on, bounded
+        raw = confine.read_file(path(layout, name), MAX_BYTES * 2)
     except FileNotFoundError:
         return []
     out = []
     for line in raw.splitlines():
-        try:
-            event = json.loads(line.decode("utf-8"))
+        try:       # bounded too: a line nested a million deep is a torn line
+            event = strict_json.loads(line)
         except ValueError:
             continue
         if isinstance(event, dict):

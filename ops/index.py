@@ -35,10 +35,10 @@ def _load(pod_dir):
     """{version name: (outcome, deployed_at, key)} and the index file's mtime;
     the key as the line holds it (the stat fields, as text: compared whole)."""
     path = os.path.join(pod_dir, INDEX)
-    try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
-            mtime = os.fstat(f.fileno()).st_mtime_ns
+    from ops import confine
+    try:       # a cache: one that cannot be read (a link, a FIFO, too large) is not used
+        raw, st = confine.read_file(path, _INDEX_MAX, with_stat=True)
+        text, mtime = raw.decode("utf-8"), st.st_mtime_ns
     except (OSError, UnicodeDecodeError):
         return {}, 0
     lines = {}
@@ -77,6 +77,7 @@ def _load_state(path):
 
 
 _STATE_MAX = 1 << 20
+_INDEX_MAX = 16 << 20     # about 100,000 versions' lines
 
 
 def _from_state(vdir):
@@ -95,10 +96,12 @@ def _versions(pod_dir, names=None):
     has not changed since the index was written.  ``key``: what stat says of
     the version as its index line holds it (None when it is gone).  Run for
     every stored version by `list`: kept to two stats and a comparison."""
-    try:
-        names = os.listdir(pod_dir) if names is None else names
-    except OSError:
-        return []
+    if names is None:
+        from ops import confine
+        try:
+            names = confine.listdir(pod_dir)
+        except OSError:
+            return []
     lines, index_mtime = _load(pod_dir)
     out = []
     get, append = lines.get, out.append
@@ -135,8 +138,9 @@ def _open_dir(directory):
     system allows (the kernel then walks one name, not the whole path, for
     each of a pod's versions); None: stat by path."""
     if os.stat in os.supports_dir_fd:
-        try:
-            return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        from ops import confine
+        try:        # a link on the way is refused, not followed
+            return confine.open_dir(directory)[0]
         except OSError:
             pass
     return None
@@ -146,8 +150,10 @@ def read(pod_dir):
     """[(version, outcome, deployed_at, pinned)] of the pod's stored versions,
     oldest first; outcome and deployed_at are None where state.json has no
     string."""
-    try:
-        names = os.listdir(pod_dir)
+    from ops import confine
+    try:        # a link on the way is refused (:mod:`ops.confine`), never listed through
+        with confine.directory(pod_dir) as fd:
+            names = os.listdir(fd)
     except OSError:
         return []
     pins = {n[:-len(PINNED)] for n in names if n.endswith(PINNED)}

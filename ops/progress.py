@@ -26,9 +26,9 @@ def writer_alive(layout, journal):
     pid = journal.get("pid")
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or pid == os.getpid():
         return None
+    from ops import confine
     try:
-        with open(layout.lock_path, "rb") as f:
-            holder = f.read(32).decode("ascii", "replace").strip()
+        holder = confine.read_file(layout.lock_path, 32).decode("ascii", "replace").strip()
     except OSError:
         return None
     if holder != str(pid):

@@ -139,8 +139,8 @@ def _pod_status(r):
         yield head + ": not deployed (no current version)"
     else:
         yield "%s: %s, outcome %s, deployed %s" % (
-            head, "ok" if r["healthy"] else "DRIFT", r.get("outcome") or "-",
-            r.get("deployed_at") or "-")
+            head, "ok" if r["healthy"] else "DRIFT", cell(r.get("outcome") or "-"),
+            cell(r.get("deployed_at") or "-"))
     if r["units"]:
         yield from table([("UNIT", "START", "STATE", "PID", "SINCE", "ENABLED")] + [
             (u["unit"], "yes" if u["start"] else "no",
@@ -152,12 +152,12 @@ def _pod_status(r):
         yield "  health: " + ("none (%s)" % h["reason"] if not h["checked"] else
                               "ok (%s)" % h["check"] if h["ok"] else "FAILED (%s)" % h["check"])
     for d in r["drift"]:
-        yield "  drift: " + ("%s: %s" % (d["unit"], d["problem"]) if d["unit"] else d["problem"])
+        yield "  drift: " + cell("%s: %s" % (d["unit"], d["problem"]) if d["unit"] else d["problem"])
     f = r["last_failure"]
     if f:
         why = f["reason"] or {}
         yield "  last failed deploy: version %d at %s: %s" % (
-            f["version"], f["at"] or "-", log.printable(why.get("message") or "no reason kept")
+            f["version"], cell(f["at"] or "-"), log.printable(why.get("message") or "no reason kept")
             + (" (result %s)" % why["result"] if why.get("result") else ""))
 
 
@@ -201,10 +201,19 @@ def diff(found, args):
 
 def table(rows, indent=""):
     """``rows`` (a heading, then the data; all strings) as lines of left-aligned
-    columns two spaces apart, without trailing blanks.  Every cell is shown
-    :func:`ops.log.printable`: cells come from stored files an administrator can edit."""
-    if not "".join(map("".join, rows)).isprintable():      # one C call for the usual table
-        rows = [tuple(map(log.printable, row)) for row in rows]
+    columns two spaces apart, without trailing blanks.  Each cell is shown as
+    :func:`cell` shows it: what a stored file says cannot draw on the terminal."""
+    from ops.errors import MESSAGE_MAX
     widths = [max(map(len, column)) for column in zip(*rows)]
+    if max(widths) > MESSAGE_MAX or not "".join(map("".join, rows)).isprintable():
+        rows = [tuple(map(cell, row)) for row in rows]       # not the usual table: one C call told
+        widths = [max(map(len, column)) for column in zip(*rows)]
     line = indent + "  ".join("%%-%ds" % w for w in widths)
     return [(line % row).rstrip() for row in rows]
+
+
+def cell(text):
+    """``text`` read from ops's files (state.json, the index, the history: they
+    may have been edited) as one bounded line, control characters escaped."""
+    from ops.errors import MESSAGE_MAX, clip
+    return clip(text, MESSAGE_MAX, tail=False)

@@ -46,7 +46,7 @@ def run(argv, *, check=True, input=None, env=None, timeout=None):
     return proc
 
 
-def run_waiting(argv, tick, every=1.0, check=True):
+def run_waiting(argv, tick, every=1.0, check=True, env=None):
     """Run ``argv`` as :func:`run` does, calling ``tick(seconds)`` every
     ``every`` seconds while it runs; when ``tick`` returns False the command
     is killed (what it asked for may go on: a systemd job does) and that is
@@ -57,7 +57,8 @@ def run_waiting(argv, tick, every=1.0, check=True):
     log.command(argv)
     try:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, universal_newlines=True, errors="replace")
+                             stderr=subprocess.PIPE, universal_newlines=True, errors="replace",
+                             env=env)
     except FileNotFoundError:
         raise UsageError(argv[0], "command not found (install it or put it on PATH)")
     except OSError as e:

@@ -41,8 +41,17 @@ def status(host, name=None, health=False):
     from ops.transaction import running
     going = running(layout)
     pods = [name] if name else store.pods(layout)
-    currents = {p: store.current_version(layout, p) for p in pods}
-    units = {p: cur.bundle().units for p, cur in currents.items() if cur is not None}
+    currents, units, broken = {}, {}, {}
+    for p in pods:
+        try:
+            currents[p] = cur = store.current_version(layout, p)
+            if cur is not None:
+                units[p] = cur.bundle().units
+        except Refused as e:      # one pod's broken pod.json or link is that pod's problem only
+            if name:
+                raise
+            currents.setdefault(p, None)
+            broken[p] = e
     names = [n for us in units.values() for u in us for n in u.unit_names]
     states = host.systemd.unit_states(names, *PROPS)
     present = set(installed(layout, names))
@@ -56,7 +65,7 @@ def status(host, name=None, health=False):
             st = cur.state()
             report["outcome"] = st.get("outcome")
             report["deployed_at"] = st.get("deployed_at")
-            for u in units[pod]:
+            for u in units.get(pod, ()):
                 before = len(report["drift"])
                 _check_files(layout, cur, u, report["drift"])
                 files_drift = len(report["drift"]) > before     # a pending reload says no more
@@ -66,14 +75,16 @@ def status(host, name=None, health=False):
                     report["units"].append(_unit(host.systemd, n, u.start, states.get(n, {}),
                                                  report["drift"] if n in present else None,
                                                  files_drift))
+        if pod in broken:
+            report["drift"].append({"unit": None, "problem": "cannot be used: %s" % broken[pod]})
         if report["interrupted"]:
             report["drift"].append({"unit": None, "problem": "an interrupted run left its "
                                     "journal; the next mutating command rolls it back"})
         if report["in_progress"]:      # switching now: what differs is the run's, not drift
             report["drift"] = []
         report["health"] = _health(host, cur, report["drift"]) if health and cur \
-            and not report["in_progress"] else None
-        report["last_failure"] = _last_failure(layout, pod, cur)
+            and not report["in_progress"] and pod not in broken else None
+        report["last_failure"] = _last_failure(layout, pod, cur) if pod not in broken else None
         report["healthy"] = not report["drift"]
         reports.append(report)
     return reports
@@ -131,9 +142,10 @@ def _check_files(layout, cur, unit, drift):
         return
     from ops.units import dropin_text
     dropin = layout.dropin_path(unit.name)
+    from ops import confine
     try:
-        with open(dropin, encoding="utf-8", errors="replace") as f:
-            same = f.read() == dropin_text(layout, cur.name, cur.version, unit.name)
+        same = confine.read_file(dropin).decode("utf-8", "replace") == \
+            dropin_text(layout, cur.name, cur.version, unit.name)
     except FileNotFoundError:
         drift.append({"unit": unit.name, "problem": "drop-in missing: " + layout.host(dropin)})
         return
@@ -224,11 +236,15 @@ def mark_running(layout, rows):
 def _start_units(layout, name, version):
     """The start units of a stored version: recorded in its state.json when it
     was staged (parsing pod.json again would cost `list` the bundle parser),
-    else from pod.json; None when the version is not stored."""
+    else from pod.json; None when the version is not stored, or neither can be
+    used (that pod's problem: `list` of the others goes on)."""
     sv = store.get(layout, name, version)
     if sv is None:
         return None
     names = sv.state().get("start_units")
     if isinstance(names, list) and all(isinstance(n, str) for n in names):
         return names
-    return start_units(sv.bundle().units)
+    try:
+        return start_units(sv.bundle().units)
+    except Refused:
+        return None

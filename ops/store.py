@@ -8,6 +8,7 @@ pod's directory also holds ``index``, what `list` shows of each version (see
 :mod:`ops.index`).
 """
 
+import errno
 import os
 import time
 
@@ -118,8 +119,12 @@ class StoredVersion:
     def bundle(self):
         """The stored pod.json parsed again (artifacts are not looked up)."""
         from ops import bundle
-        with open(self.pod_json, "rb") as f:
-            raw = f.read()
+        try:        # no link followed, no FIFO waited on, no larger than a bundle's
+            raw = confine.read_file(self.pod_json, bundle.MAX_MANIFEST_BYTES)
+        except OSError as e:
+            # refused as an invalid one is: the callers that go on past a
+            # broken version (another pod's, a conflict check) catch that
+            raise bundle.BundleError(self.pod_json, "cannot be read: %s" % (e.strerror or e))
         return bundle.parse(raw, self.pod_json, None, insecure_images=True)
 
     def unit_names(self):
@@ -275,9 +280,10 @@ def lost_units(layout, name, number):
     where = os.path.join(vdir, "pod.json")
     manifest = os.path.join(vdir, "manifest.json")
     try:        # what it names is stopped and removed: read without following a link
-        with os.fdopen(confine.open_file(manifest, os.O_RDONLY), "rb") as f:
-            raw = f.read()
-    except OSError:
+        raw = confine.read_file(manifest)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise Refused(e.filename, e.strerror)
         raw = None
     if raw is not None:
         try:

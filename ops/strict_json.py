@@ -21,6 +21,7 @@ __all__ = ["JSONProblem", "loads", "load_file", "quoted", "MAX_INT_DIGITS", "MAX
 MAX_INT_DIGITS = 4000
 MAX_DEPTH = 512          # arrays and objects inside each other (Go's encoding/json: 10000)
 MAX_FILE = 16 << 20      # bytes: the most load_file reads (ops's own files are far smaller)
+_EFBIG = 27              # errno.EFBIG, without importing errno for it
 
 
 class JSONProblem(ValueError):
@@ -134,10 +135,13 @@ def load_file(path, limit=MAX_FILE):
     """The JSON value file ``path`` holds, read as :func:`loads` reads text,
     and at most ``limit`` bytes of it (a larger file is a JSONProblem).
     Raises OSError (cannot be read) or JSONProblem: never anything else."""
-    with open(path, "rb") as f:
-        raw = f.read(limit + 1)
-    if len(raw) > limit:
-        raise JSONProblem("larger than %d bytes" % limit)
+    from ops import confine      # ops's own files: no link followed, no FIFO waited on
+    try:
+        raw = confine.read_file(path, limit)
+    except OSError as e:
+        if e.errno == _EFBIG:
+            raise JSONProblem("larger than %d bytes" % limit)
+        raise
     return loads(raw)
 
 

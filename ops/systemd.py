@@ -89,6 +89,15 @@ def batches(fixed, units, limit=None):
     return out
 
 
+def systemctl_env():
+    """The environment systemctl runs in: ops's own without systemd's
+    ``SYSTEMD_*`` variables, which change what systemctl does (where it looks
+    for units, ``SYSTEMD_UNIT_PATH``; whether it asks the manager at all,
+    ``SYSTEMD_OFFLINE``): what ops installed under /etc/systemd/system is
+    what systemctl acts on, whatever the caller's shell holds."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SYSTEMD_")}
+
+
 class Systemd:
     def __init__(self, layout):
         self.layout = layout
@@ -102,13 +111,14 @@ class Systemd:
         return argv
 
     def _ctl(self, *args, check=True):
-        return run(self._argv(args), check=check)
+        return run(self._argv(args), check=check, env=systemctl_env())
 
     def _each(self, args, units, check=True):
         """``systemctl ARGS -- UNITS`` in as few calls as the argument space
         allows; the CompletedProcess of each."""
         fixed = self._argv(list(args) + ["--"])
-        return [run(fixed + batch, check=check) for batch in batches(fixed, units)]
+        return [run(fixed + batch, check=check, env=systemctl_env())
+                for batch in batches(fixed, units)]
 
     def _mutate(self, verb, units, *flags):
         units = list(units)
@@ -193,7 +203,7 @@ class Systemd:
         fixed = self._argv([verb, "--"])
         for batch in batches(fixed, units):
             try:
-                run_waiting(fixed + batch, tick, 1.0, check=check)
+                run_waiting(fixed + batch, tick, 1.0, check=check, env=systemctl_env())
             except OpsError:
                 if not state["left"]:
                     raise
@@ -307,7 +317,7 @@ class Systemd:
         out = {}
         args = self._argv(["show", "-p", "Id", "-p", "LoadState", "-p", "FragmentPath", "--"])
         for batch in batches(args, units):
-            proc = run(args + batch, check=False)
+            proc = run(args + batch, check=False, env=systemctl_env())
             blocks = [dict(l.split("=", 1) for l in b.splitlines() if "=" in l)
                       for b in proc.stdout.split("\n\n") if b.strip()]
             if len(blocks) != len(batch):     # not one block per name: match by Id alone

@@ -27,7 +27,7 @@ reads or removes a journal: `status`, `list` and ``--dry-run`` ask
 
 import os
 
-from ops import atomic, index, log, signals, store
+from ops import atomic, confine, index, log, signals, store
 from ops.errors import Failed, OpsError, Refused, RollbackFailed
 
 __all__ = ["Transaction", "irreversible", "recover", "journals", "interrupted", "running"]
@@ -221,7 +221,7 @@ def _record_recovery(layout, j, good):
                        "the interrupted %s was rolled back by the next command"
                        % j.get("command"))
     except OSError as e:
-        log.warn("the history of %s was not written: %s" % (j["pod"], e.strerror or e))
+        history.warn_not_written(j["pod"], e)
 
 
 def remove_leftovers(layout, pending, left=()):
@@ -315,9 +315,8 @@ def journals(layout):
         from ops.strict_json import loads as json_loads
     for n in names:
         p = os.path.join(layout.journal_dir, n)
-        try:
-            with open(p, "rb") as f:
-                raw = f.read(1 << 20)
+        try:       # no link followed, no FIFO waited on, at most 1 MiB
+            raw = confine.read_file(p, 1 << 20)
             # bounded (size, depth, numbers): one broken journal is that pod's problem only
             data = json_loads(raw) if raw.strip() else None
             why = _problem(data, n[:-5]) if raw.strip() else "the file is empty"

@@ -3,7 +3,7 @@ records, and installing or removing a unit's files under /etc/systemd/system.
 """
 
 import os
-import stat
+import errno
 
 from ops import atomic
 from ops.layout import template_file
@@ -42,10 +42,11 @@ def dropin_text(layout, name, version, unit):
 
 
 def read_bytes(path):
-    """A file's bytes, or None when it cannot be read."""
+    """A file's bytes, or None when it cannot be read (in ops's trees: a link,
+    a FIFO, a file over :data:`ops.confine.READ_MAX` bytes)."""
+    from ops import confine
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return confine.read_file(path)
     except OSError:
         return None
 
@@ -53,12 +54,15 @@ def read_bytes(path):
 def same_file(a, b):
     """Whether ``a`` and ``b`` are regular files with the same bytes, as
     ``filecmp.cmp(a, b, shallow=False)`` says (OSError when either cannot be
-    stat'ed), without importing filecmp for a deploy with nothing to do."""
-    sa, sb = os.stat(a), os.stat(b)
-    if not (stat.S_ISREG(sa.st_mode) and stat.S_ISREG(sb.st_mode)) or sa.st_size != sb.st_size:
-        return False
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        return fa.read() == fb.read()
+    stat'ed), without importing filecmp for a deploy with nothing to do.  In
+    ops's trees neither is followed when a link (:func:`ops.confine.read_file`)."""
+    from ops import confine
+    try:
+        return confine.read_file(a) == confine.read_file(b)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.EACCES, errno.EPERM, errno.EIO):
+            raise
+        return False          # a link, a directory, a FIFO, a file too large: not the same
 
 
 def digest(data):

@@ -588,6 +588,14 @@ def test_usage_errors_exit_2_with_one_line(ops, root, args):
     assert os.listdir(str(root)) == []
 
 
+def test_a_ca_file_that_is_a_fifo_is_refused_not_waited_on(ops_proc, root, tmp_path):
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(str(fifo))
+    r = ops_proc("--ca-file", str(fifo), "list", timeout=30)
+    assert r.code == 2 and r.error_lines == [
+        "ops: error: ops: argument --ca-file: %r: cannot read: not a regular file" % str(fifo)], r
+
+
 def test_version(ops):
     r = ops("--version")
     assert r.code == 0

@@ -59,3 +59,17 @@ def test_error_naming_a_non_utf8_path_is_one_line(root, tmp_path, extra):
     r = bare_ops(["--root", root, "--json", "deploy", os.fsdecode(odd)], extra)
     assert r.code == 2 and r.json()["ok"] is False, r
     assert snapshot(root) == before
+
+
+def test_systemds_variables_in_the_callers_environment_do_not_reach_systemctl(ops, root, bundle,
+                                                                              monkeypatch):
+    # SYSTEMD_UNIT_PATH would have systemctl look for units elsewhere than
+    # where ops installs them: enable fails, and so would the rollback
+    monkeypatch.setenv("SYSTEMD_UNIT_PATH", "/nonexistent")
+    monkeypatch.setenv("SYSTEMD_OFFLINE", "0")
+    b1 = bundle(name="web", version=1)
+    b2 = bundle(name="web", version=2)
+    assert ops("deploy", b1).code == 0
+    r = ops("deploy", b2)
+    assert r.code == 0, r
+    assert os.path.islink(str(root / "etc/systemd/system/multi-user.target.wants/web-main.service"))
