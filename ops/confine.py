@@ -31,7 +31,7 @@ import errno
 import os
 import stat
 
-__all__ = ["register", "open_dir", "parent", "makedirs", "open_file", "unlink", "rmtree",
+__all__ = ["register", "open_dir", "parent", "makedirs", "open_file", "read_at", "unlink", "rmtree",
            "rename", "symlink", "listdir", "kind", "walk", "fsync_dir", "read_file", "DIR_FLAGS",
            "Tree"]
 
@@ -211,6 +211,18 @@ def read_file(path, limit=READ_MAX, with_stat=False):
         if not isinstance(e, Refused):
             raise
         raise OSError(errno.ELOOP, e.what, e.where)      # a link on the way
+    return _read_fd(fd, path, limit, with_stat)
+
+
+def read_at(dfd, name, limit=READ_MAX, with_stat=False):
+    """:func:`read_file` of ``name`` in the directory open as ``dfd``
+    (``name`` itself not followed when it is a link: ``ELOOP``)."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+    return _read_fd(fd, name, limit, with_stat)
+
+
+def _read_fd(fd, path, limit, with_stat):
+    """Read the regular file open as ``fd`` (and close it): see :func:`read_file`."""
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

@@ -31,13 +31,13 @@ def is_version(text):
     return text.isdigit() and text.isascii() and len(text) <= 19 and int(text) < 2 ** 63
 
 
-def _load(pod_dir):
-    """{version name: (outcome, deployed_at, key)} and the index file's mtime;
-    the key as the line holds it (the stat fields, as text: compared whole)."""
-    path = os.path.join(pod_dir, INDEX)
+def _load(fd):
+    """{version name: (outcome, deployed_at, key)} and the index file's mtime,
+    of the pod directory open as ``fd``; the key as the line holds it (the
+    stat fields, as text: compared whole)."""
     from ops import confine
     try:       # a cache: one that cannot be read (a link, a FIFO, too large) is not used
-        raw, st = confine.read_file(path, _INDEX_MAX, with_stat=True)
+        raw, st = confine.read_at(fd, INDEX, _INDEX_MAX, with_stat=True)
         text, mtime = raw.decode("utf-8"), st.st_mtime_ns
     except (OSError, UnicodeDecodeError):
         return {}, 0
@@ -94,56 +94,44 @@ def _versions(pod_dir, names=None):
     """(version name, outcome, deployed_at, key, trusted) of each stored
     version; ``trusted``: the index line was used, so the version's directory
     has not changed since the index was written.  ``key``: what stat says of
-    the version as its index line holds it (None when it is gone).  Run for
-    every stored version by `list`: kept to two stats and a comparison."""
-    if names is None:
-        from ops import confine
-        try:
-            names = confine.listdir(pod_dir)
-        except OSError:
-            return []
-    lines, index_mtime = _load(pod_dir)
-    out = []
-    get, append = lines.get, out.append
-    stat, fd = os.stat, _open_dir(pod_dir)
-    prefix = "" if fd is not None else pod_dir + "/"    # names relative to fd, else paths
+    the version as its index line holds it (None when it is gone).  The pod
+    directory is opened once (:mod:`ops.confine`: a link on the way is
+    refused, never listed through); [] when it cannot be."""
+    from ops import confine
     try:
-        for name in names:
-            if not is_version(name):
-                continue
-            try:              # before reading state.json: a later change shows
-                d = stat(prefix + name, dir_fd=fd)
-                s = stat(prefix + name + "/state.json", dir_fd=fd)
-            except OSError:
-                key = None
-            else:
-                key = "%d\t%d\t%d\t%d\t%d\t%d" % (s.st_ino, s.st_size, s.st_mtime_ns,
-                                                 s.st_ctime_ns, d.st_mtime_ns, d.st_ctime_ns)
-                line = get(name)
-                if line is not None and line[2] == key and s.st_ctime_ns < index_mtime \
-                        and d.st_ctime_ns < index_mtime:
-                    append((name, line[0], line[1], key, True))
-                    continue
-            got = _from_state(pod_dir + "/" + name)
-            if got is not None:
-                append((name, got[0], got[1], key, False))
-    finally:
-        if fd is not None:
-            os.close(fd)
-    return out
+        with confine.directory(pod_dir) as fd:
+            return _versions_at(fd, pod_dir, os.listdir(fd) if names is None else names)
+    except OSError:
+        return []
 
 
-def _open_dir(directory):
-    """A descriptor of ``directory`` to stat the names in it through, where the
-    system allows (the kernel then walks one name, not the whole path, for
-    each of a pod's versions); None: stat by path."""
-    if os.stat in os.supports_dir_fd:
-        from ops import confine
-        try:        # a link on the way is refused, not followed
-            return confine.open_dir(directory)[0]
+def _versions_at(fd, pod_dir, names):
+    """:func:`_versions` of the pod directory open as ``fd``.  Run for every
+    stored version by `list`: kept to two stats (relative to ``fd``, links not
+    followed: a linked version or state.json is never trusted) and a comparison."""
+    lines, index_mtime = _load(fd)
+    out = []
+    get, append, stat = lines.get, out.append, os.stat
+    for name in names:
+        if not is_version(name):
+            continue
+        try:              # before reading state.json: a later change shows
+            d = stat(name, dir_fd=fd, follow_symlinks=False)
+            s = stat(name + "/state.json", dir_fd=fd, follow_symlinks=False)
         except OSError:
-            pass
-    return None
+            key = None
+        else:
+            key = "%d\t%d\t%d\t%d\t%d\t%d" % (s.st_ino, s.st_size, s.st_mtime_ns,
+                                             s.st_ctime_ns, d.st_mtime_ns, d.st_ctime_ns)
+            line = get(name)
+            if line is not None and line[2] == key and s.st_ctime_ns < index_mtime \
+                    and d.st_ctime_ns < index_mtime:
+                append((name, line[0], line[1], key, True))
+                continue
+        got = _from_state(pod_dir + "/" + name)
+        if got is not None:
+            append((name, got[0], got[1], key, False))
+    return out
 
 
 def read(pod_dir):
@@ -154,11 +142,11 @@ def read(pod_dir):
     try:        # a link on the way is refused (:mod:`ops.confine`), never listed through
         with confine.directory(pod_dir) as fd:
             names = os.listdir(fd)
+            found = _versions_at(fd, pod_dir, names)
     except OSError:
         return []
     pins = {n[:-len(PINNED)] for n in names if n.endswith(PINNED)}
-    rows = [(int(name), outcome, at, name in pins)
-            for name, outcome, at, _, _ in _versions(pod_dir, names)]
+    rows = [(int(name), outcome, at, name in pins) for name, outcome, at, _, _ in found]
     rows.sort()
     return rows
 
