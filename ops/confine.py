@@ -39,9 +39,24 @@ DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _TOPS = set()
 
 
-def register(*tops):
+_ROOTS = set()      # offline ROOTs: what is read under one, outside the tops, stays in it
+
+
+def register(*tops, root=None):
     for t in tops:
         _TOPS.add(os.path.normpath(t))
+    if root is not None and root != "/":
+        _ROOTS.add(os.path.normpath(root))
+
+
+def _outside_root(path):
+    """The real path of ``path`` when it is under an offline ROOT and a link
+    on the way leads out of it (ROOT's ``etc/passwd -> /etc/passwd``), else None."""
+    root = max((r for r in _ROOTS if path.startswith(r + "/")), key=len, default=None)
+    if root is None:
+        return None
+    real = os.path.realpath(path)
+    return None if real == root or real.startswith(root + "/") else real
 
 
 def _top(path):
@@ -194,7 +209,9 @@ def read_file(path, limit=READ_MAX, with_stat=False):
     (with ``with_stat``: and its ``os.stat_result``, as a pair).
     Under a top it is reached as :func:`open_file` reaches it, and its last
     component is not followed either: what ops reads of its trees is what is
-    there, never what a link points to (offline: never outside ROOT).
+    there, never what a link points to.  Offline, what it reads elsewhere
+    under ROOT (``etc/passwd``, ``etc/fstab``) may go through links that stay
+    in ROOT, not through one that leads out of it (``EXDEV``).
     Anywhere, a FIFO is not waited on.  Raises OSError, and only OSError
     (a link, ``ELOOP``), when it is missing, unreadable, not a regular
     file, or larger than ``limit`` (``EFBIG``)."""
@@ -203,6 +220,10 @@ def read_file(path, limit=READ_MAX, with_stat=False):
         if _top(path) is not None:
             fd = open_file(path, os.O_RDONLY)
         else:
+            real = _outside_root(path)
+            if real is not None:
+                raise OSError(errno.EXDEV, "a symbolic link on the way leads outside the root "
+                              "(to %s)" % real, path)
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         raise

@@ -18,7 +18,7 @@ class Layout:
         self.offline = self.root != "/"
         # below these, ops refuses a symbolic link on the way to what it changes
         from ops import confine
-        confine.register(self.path("etc/ops"), self.state_dir, self.unit_dir)
+        confine.register(self.path("etc/ops"), self.state_dir, self.unit_dir, root=self.root)
 
     def escape(self):
         """(path, real path) of the first directory ops writes under ROOT that

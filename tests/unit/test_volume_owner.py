@@ -77,3 +77,34 @@ def test_an_owner_resolving_to_an_id_chown_cannot_take_is_refused(ops, root, bun
     assert "pod.json: ops.volumes[0].owner" in r.err and what in r.err, r
     assert "unexpected" not in r.err
     assert not (root / "etc/ops/pods/srv").exists() and not (root / "var/lib/ops/volumes/srv").exists()
+
+
+@pytest.mark.parametrize("table", ["passwd", "group"])
+def test_roots_tables_through_a_link_out_of_root_are_not_read(ops, root, bundle, tmp_path, table):
+    """Offline, ROOT's tables are ROOT's: a link out of ROOT (to the machine's
+    own /etc, here a stand-in) is refused, not read; a link inside ROOT is followed.
+    (An ``etc`` that is itself such a link is refused before: ops writes under it.)"""
+    outside = tmp_path / "outside-etc"
+    outside.mkdir()
+    (outside / "passwd").write_text("app:x:1234:1234::/:/bin/sh\n")
+    (outside / "group").write_text("app:x:1234:\n")
+    (root / "etc").mkdir(exist_ok=True)
+    for t in ("passwd", "group"):
+        if t == table:
+            os.symlink(str(outside / t), str(root / "etc" / t))
+        else:
+            (root / "etc" / t).write_text((outside / t).read_text())
+    r = ops("deploy", _owned_bundle(bundle, "app:app"))
+    assert r.code == 2, r
+    assert "pod.json: ops.volumes[0].owner" in r.err and "outside the root" in r.err, r
+    assert not (root / "var/lib/ops/volumes/srv").exists()
+
+
+def test_roots_passwd_through_a_link_inside_root_is_read(ops, root, bundle):
+    (root / "etc").mkdir(exist_ok=True)
+    (root / "usr/share").mkdir(parents=True)
+    (root / "usr/share/passwd").write_text("app:x:1234:1234::/:/bin/sh\n")
+    os.symlink("../usr/share/passwd", str(root / "etc/passwd"))
+    (root / "etc/group").write_text("app:x:1234:\n")
+    r = ops("deploy", _owned_bundle(bundle, "app"))
+    assert r.code == 0, r
