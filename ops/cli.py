@@ -148,12 +148,13 @@ def _fail(err, json_mode, command, args):
             raise err
         code, message = 1, "unexpected error: %s: %s (set OPS_DEBUG=1 for details)" % (
             type(err).__name__, err)
-    message = log.printable(message)
+    from ops.errors import MESSAGE_MAX, clip
+    message = clip(log.printable(message), MESSAGE_MAX, tail=False)    # one bounded line
     log.write(sys.stderr, "ops: error: %s\n" % message)
     if json_mode:
         from ops.result import Result
         r = Result.failure(command, err, message, code, dry_run=bool(args and args.dry_run))
-        r.reason["what"] = log.printable(str(r.reason["what"]))
+        r.reason["what"] = clip(log.printable(str(r.reason["what"])), MESSAGE_MAX, tail=False)
         render.write_json(r)
     return code
 

@@ -66,3 +66,15 @@ def test_a_rolled_back_deploy_has_every_documented_key_and_its_reason(ops, bundl
     assert obj["reason"] == {"pod": "web", "version": 2, "unit": "web-main.service",
                              "what": obj["reason"]["what"], "rolled_back": True}
     assert obj["reason"]["what"].startswith("injected failure; rolled back to 1")
+
+
+@pytest.mark.parametrize("argv", [["list", "a" * 20000], ["history", "a" * 20000],
+                                  ["deploy", "/nonexistent/" + "b" * 20000],
+                                  ["--settle", "c" * 20000, "list"]])
+def test_an_error_quoting_a_huge_argument_is_one_bounded_line(ops, argv):
+    r = ops(*argv)
+    assert r.code == 2, r
+    assert len(r.error_lines) == 1 and len(r.err) < 4200, len(r.err)
+    assert "characters cut]" in r.err
+    j = ops("--json", *argv)
+    assert j.code == 2 and len(j.out) < 9000 and len(j.json()["reason"]["what"]) < 4100, len(j.out)
