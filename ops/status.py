@@ -35,18 +35,20 @@ def status(host, name=None, health=False):
         if store.parse_ref(name)[1] is not None:
             from ops.errors import UsageError
             raise UsageError(name, "status takes a pod name, not NAME:VERSION")
-        if not store.versions(layout, name):
+        if not store.versions(layout, name) and store.current_number(layout, name) is None:
             raise Refused(name, "no stored version of this pod (see `ops list`)")
     interrupted = transaction.interrupted(layout)
     from ops.transaction import running
     going = running(layout)
     pods = [name] if name else store.pods(layout)
-    currents, units, broken = {}, {}, {}
+    currents, units, broken, lost = {}, {}, {}, {}
     for p in pods:
         try:
             currents[p] = cur = store.current_version(layout, p)
             if cur is not None:
                 units[p] = cur.bundle().units
+            elif store.current_number(layout, p) is not None:     # the link names a version
+                lost[p] = store.current_number(layout, p)          # that lost its pod.json
         except Refused as e:      # one pod's broken pod.json or link is that pod's problem only
             if name:
                 raise
@@ -58,7 +60,7 @@ def status(host, name=None, health=False):
     reports = []
     for pod in pods:
         cur = currents[pod]
-        report = {"name": pod, "version": cur.version if cur else None, "outcome": None,
+        report = {"name": pod, "version": cur.version if cur else lost.get(pod), "outcome": None,
                   "deployed_at": None, "interrupted": pod in interrupted, "units": [],
                   "drift": [], "in_progress": going.get(pod)}
         if cur is not None:
@@ -77,6 +79,12 @@ def status(host, name=None, health=False):
                                                  files_drift))
         if pod in broken:
             report["drift"].append({"unit": None, "problem": "cannot be used: %s" % broken[pod]})
+        if pod in lost:
+            report["drift"].append({"unit": None, "problem": (
+                "the current version %d is not stored whole: %s is missing or not a regular "
+                "file, so ops cannot tell what it installed; put it back from the bundle, or "
+                "run `ops undeploy %s`" % (lost[pod], layout.host(layout.version_dir(pod, lost[pod])
+                                                                  + "/pod.json"), pod))})
         if report["interrupted"]:
             report["drift"].append({"unit": None, "problem": "an interrupted run left its "
                                     "journal; the next mutating command rolls it back"})

@@ -240,3 +240,24 @@ def test_check_without_systemd_analyze_skips_the_unit_check(ops, bundle, tmp_pat
     monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
     r = ops("check", b)
     assert r.code == 0, r
+
+
+@pytest.mark.parametrize("how", ["missing", "fifo", "directory"])
+def test_a_current_version_that_lost_its_pod_json_is_drift_not_undeployed(ops, root, deployed, how):
+    """The units stay installed: "not deployed" would disagree with the host."""
+    p = root / "etc/ops/pods/web/1/pod.json"
+    p.unlink()
+    if how == "fifo":
+        os.mkfifo(str(p))
+    elif how == "directory":
+        p.mkdir()
+    for args in ((), ("web",)):
+        r, j = status_json(ops, *args)
+        assert r.code == 5, r
+        (report,) = j["pods"]
+        assert report["version"] == 1 and not report["healthy"]
+        assert [d["problem"] for d in report["drift"]] == [
+            "the current version 1 is not stored whole: /etc/ops/pods/web/1/pod.json is missing or "
+            "not a regular file, so ops cannot tell what it installed; put it back from the bundle, "
+            "or run `ops undeploy web`"]
+    assert (unit_dir(root) / "web-api.service").exists()
