@@ -33,6 +33,7 @@ __all__ = ["MAX_HEADER_BYTES", "compression_from_magic", "detect_compression", "
            "strerror"]
 
 MAX_HEADER_BYTES = 8 << 20
+MAX_EXTENSION_HEADERS = 64    # pax, GNU long name and long link headers before one member
 
 _CHUNK = 1 << 20
 _DRAIN_LIMIT = 64 << 20      # decompressed bytes read after the end-of-archive marker
@@ -300,6 +301,15 @@ class _HeaderLimit(object):
 
     def __init__(self, fileobj, limit):
         self.fileobj, self.left = fileobj, limit
+        self.headers = 0
+
+    def nested(self):
+        """One more pax or GNU header before the member: tarfile reads each
+        by a call within the last, so a chain of them is bounded too."""
+        self.headers += 1
+        if self.headers > MAX_EXTENSION_HEADERS:
+            raise _Broken("a member has more than %d pax or GNU extension headers"
+                          % MAX_EXTENSION_HEADERS)
 
     def read(self, size=-1):
         if size is None or size < 0 or size > self.left:
@@ -326,6 +336,7 @@ class _TarInfo(tarfile.TarInfo):
     @classmethod
     def fromtarfile(cls, tf):
         if isinstance(tf.fileobj, _HeaderLimit):       # a pax or long-name header's member
+            tf.fileobj.nested()
             return super(_TarInfo, cls).fromtarfile(tf)
         real = tf.fileobj
         tf.fileobj = _HeaderLimit(real, MAX_HEADER_BYTES)

@@ -754,3 +754,36 @@ def test_no_file_mode_grants_what_the_data_filter_would_not():
         ti.mode = mode
         allowed = tarfile.data_filter(ti, "/nonexistent").mode
         assert ops_mode(mode) & ~allowed & 0o7777 == 0, oct(mode)
+
+
+def _extension_chain(n, typeflag):
+    """``n`` extension headers (pax ``x`` or ``g``, GNU ``L``) in a row, then
+    a regular file and the end marker."""
+    import io
+    out = io.BytesIO()
+    for _ in range(n):
+        ti = tarfile.TarInfo("././@Ext")
+        body = b"20 comment=abcdefg\n" if typeflag in (b"x", b"g") else b"name\0"
+        ti.size, ti.type = len(body), typeflag
+        out.write(ti.tobuf(tarfile.GNU_FORMAT))
+        out.write(body + b"\0" * (512 - len(body)))
+    ti = tarfile.TarInfo("f")
+    ti.size = 1
+    out.write(ti.tobuf(tarfile.GNU_FORMAT) + b"x" + b"\0" * 511 + b"\0" * 1024)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("typeflag", [b"x", b"g", b"L"])
+def test_a_chain_of_extension_headers_is_refused_not_a_recursion_error(area, typeflag):
+    """tarfile reads each pax or GNU long-name header by a call within the
+    last: a thousand of them (a few hundred KiB) overflowed Python's stack
+    (RecursionError: 'unexpected error'); they are bounded and refused."""
+    area.archive.write_bytes(_extension_chain(2000, typeflag))
+    with pytest.raises(VolumeError) as exc:
+        area.unpack()
+    assert exc.value.where == LABEL
+    assert "more than 64 pax or GNU extension headers" in exc.value.what
+    area.assert_nothing_left()
+    area.archive.write_bytes(_extension_chain(3, typeflag))     # a few are usual
+    assert area.unpack().files == 1
+
