@@ -160,6 +160,8 @@ class _Unpacker(object):
                                   "to change it)" % (self.max_members, MEMBERS_ENV))
             parts = _split(ti.name)
             rel = b"/".join(parts)
+            if ti.size < 0:             # tarfile takes a negative size from a header
+                raise _Bad("negative size %d in its header" % ti.size)
             if ti.isreg():
                 self.bytes += ti.size
                 if self.bytes > self.max_bytes:

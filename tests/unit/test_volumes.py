@@ -787,3 +787,14 @@ def test_a_chain_of_extension_headers_is_refused_not_a_recursion_error(area, typ
     area.archive.write_bytes(_extension_chain(3, typeflag))     # a few are usual
     assert area.unpack().files == 1
 
+
+@pytest.mark.parametrize("size", ["-1", "-512", "-99999999999"])
+def test_a_negative_size_in_a_pax_header_is_refused_naming_the_member(area, size):
+    ti, data = regular("f", b"")
+    ti.pax_headers = {"size": size}
+    area.archive.write_bytes(ti.tobuf(tarfile.PAX_FORMAT) + b"\0" * 1024)
+    with pytest.raises(VolumeError) as exc:
+        area.unpack()
+    assert exc.value.where == LABEL + ": member 'f'"
+    assert exc.value.what == "negative size %s in its header" % size
+    area.assert_nothing_left()
