@@ -26,7 +26,9 @@ read, before its data is written:
     lower it with the environment variable ``OPS_MAX_VOLUME_BYTES`` (bytes,
     or a number with a ``K``, ``M``, ``G`` or ``T`` suffix, powers of 1024).
 ``MAX_MEMBERS`` (1,000,000)
-    number of members; ``OPS_MAX_VOLUME_MEMBERS`` overrides it.
+    number of members, counting the directories their paths imply (a
+    member ``a/b/c/f`` alone creates four entries); ``OPS_MAX_VOLUME_MEMBERS``
+    overrides it.
 ``MAX_HEADER_BYTES`` (8 MiB)
     the headers of one member (pax records, GNU long names, sparse maps),
     which are held in memory while parsed.
@@ -154,10 +156,7 @@ class _Unpacker(object):
     def member(self, members, ti):
         where = "%s: member '%s'" % (self.label, _show(ti.name))
         try:
-            self.members += 1
-            if self.members > self.max_members:
-                raise VolumeError(self.label, "archive has more than %d members (limit; set %s "
-                                  "to change it)" % (self.max_members, MEMBERS_ENV))
+            self.count()
             parts = _split(ti.name)
             rel = b"/".join(parts)
             if ti.size < 0:             # tarfile takes a negative size from a header
@@ -200,13 +199,27 @@ class _Unpacker(object):
                                   % self.bytes)
             raise VolumeError(where, strerror(e))
 
+    def count(self):
+        """One more entry in the volume: a member, or a directory a member's
+        path implies (so that the limit bounds what is created, however
+        deep the names)."""
+        self.members += 1
+        if self.members > self.max_members:
+            raise VolumeError(self.label, "archive has more than %d members (limit, counting "
+                              "the directories their paths imply; set %s to change it)"
+                              % (self.max_members, MEMBERS_ENV))
+
     def make_parents(self, parts):
+        if self.kinds.get(b"/".join(parts[:-1])) is _DIR:
+            return          # a directory is made only where its parents are directories
         for i in range(1, len(parts)):
             p = b"/".join(parts[:i])
             k = self.kinds.get(p)
             if k is _DIR:
                 continue
             if k is None:
+                self.count()
+                self.trim()                 # however deep: a bounded number of descriptors
                 fd, leaf = self.parent(p)
                 os.mkdir(leaf, 0o700, dir_fd=fd)
                 self.kinds[p] = _DIR

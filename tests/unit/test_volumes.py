@@ -571,6 +571,37 @@ def test_too_many_members_is_refused(area, monkeypatch):
     assert area.unpack(max_members=20).files == 20
 
 
+def test_directories_implied_by_member_paths_count_as_members(area):
+    """Ten members whose paths imply six directories each create seventy
+    entries: the member limit bounds what is created, not only the headers
+    (else a small archive of deep paths makes millions of directories)."""
+    write_tar(area.archive, [regular("d%d/a/b/c/d/e/f" % i, b"x") for i in range(10)], "gz")
+    err = None
+    with pytest.raises(VolumeError) as exc:
+        area.unpack(max_members=69)
+    err = exc.value
+    assert err.where == LABEL and "more than 69 members" in err.what, err
+    assert "directories their paths imply" in err.what
+    area.assert_nothing_left()
+    assert area.unpack(max_members=70).files == 70
+
+
+def test_a_deep_path_keeps_few_descriptors_open(area):
+    """A member 1,500 directories deep is unpacked with a bounded number of
+    open descriptors (not one per directory: a host's usual limit is 1024)."""
+    import resource
+    name = "a/" * 1500 + "f"
+    write_tar(area.archive, [regular(name, b"deep")])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(700, hard), hard))
+    try:
+        assert area.unpack().files == 1501
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert (area.dest / name).read_bytes() == b"deep"
+    subprocess.check_call(["rm", "-rf", str(area.dest)])      # deeper than rmtree recurses
+
+
 def test_huge_pax_header_is_refused_without_reading_it_into_memory(area):
     ti, data = regular("f", b"x")
     ti.pax_headers = {"comment": "x" * (volumes.MAX_HEADER_BYTES + 1000)}
