@@ -60,8 +60,9 @@ BYTES_ENV = "OPS_MAX_VOLUME_BYTES"
 MEMBERS_ENV = "OPS_MAX_VOLUME_MEMBERS"
 
 UnpackStats = collections.namedtuple("UnpackStats", "files bytes")
-UnpackStats.__doc__ = ("What :func:`unpack` created: ``files`` members (of every "
-                       "kind) and ``bytes`` bytes of regular file data.")
+UnpackStats.__doc__ = ("What :func:`unpack` created: ``files`` entries (members of every "
+                       "kind, and the directories their paths imply) and ``bytes`` bytes "
+                       "of regular file data.")
 
 # Kinds of the paths created so far; a symbolic link is stored as the tuple
 # of components its target resolves to, relative to the volume.
