@@ -29,6 +29,10 @@ read, before its data is written:
     number of members, counting the directories their paths imply (a
     member ``a/b/c/f`` alone creates four entries); ``OPS_MAX_VOLUME_MEMBERS``
     overrides it.
+``MAX_NAME_BYTES`` (256 MiB)
+    the paths of all entries together, which are held in memory while the
+    archive is unpacked (a million members of 4,000-byte names would need
+    gigabytes).
 ``MAX_HEADER_BYTES`` (8 MiB)
     the headers of one member (pax records, GNU long names, sparse maps),
     which are held in memory while parsed.
@@ -53,6 +57,7 @@ __all__ = ["MAX_UNPACKED_BYTES", "MAX_MEMBERS", "MAX_HEADER_BYTES",
 
 MAX_UNPACKED_BYTES = 8 << 30
 MAX_MEMBERS = 1000000
+MAX_NAME_BYTES = 256 << 20
 _PATH_MAX = 4095             # as a path the kernel takes (PATH_MAX, its NUL aside)
 MAX_ID = 2 ** 32 - 2          # the largest uid or gid; (uid_t) -1 means "no change"
 
@@ -146,6 +151,7 @@ class _Unpacker(object):
         self.max_bytes = max_bytes
         self.max_members = max_members
         self.members = 0
+        self.name_bytes = 0
         self.bytes = 0
         self.kinds = {b"": _DIR}      # relative path -> _DIR, _FILE or a symlink's resolution
         self.dir_meta = {}            # relative path -> (name, mode, mtime, uid, gid) of a directory member
@@ -160,6 +166,7 @@ class _Unpacker(object):
             self.count()
             parts = _split(ti.name)
             rel = b"/".join(parts)
+            self.count_name(rel)
             if ti.size < 0:             # tarfile takes a negative size from a header
                 raise _Bad("negative size %d in its header" % ti.size)
             if ti.isreg():
@@ -210,6 +217,13 @@ class _Unpacker(object):
                               "the directories their paths imply; set %s to change it)"
                               % (self.max_members, MEMBERS_ENV))
 
+    def count_name(self, rel):
+        """The path of one more entry, kept in memory until the end."""
+        self.name_bytes += len(rel) + 1
+        if self.name_bytes > MAX_NAME_BYTES:
+            raise VolumeError(self.label, "the paths of the archive's members total more than "
+                              "%d bytes (limit)" % MAX_NAME_BYTES)
+
     def make_parents(self, parts):
         if self.kinds.get(b"/".join(parts[:-1])) is _DIR:
             return          # a directory is made only where its parents are directories
@@ -220,6 +234,7 @@ class _Unpacker(object):
                 continue
             if k is None:
                 self.count()
+                self.count_name(p)
                 self.trim()                 # however deep: a bounded number of descriptors
                 fd, leaf = self.parent(p)
                 os.mkdir(leaf, 0o700, dir_fd=fd)

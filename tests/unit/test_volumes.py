@@ -829,3 +829,19 @@ def test_a_negative_size_in_a_pax_header_is_refused_naming_the_member(area, size
     assert exc.value.where == LABEL + ": member 'f'"
     assert exc.value.what == "negative size %s in its header" % size
     area.assert_nothing_left()
+
+
+def test_the_paths_held_in_memory_are_bounded(area, monkeypatch):
+    """Every entry's path is kept while the archive is unpacked: their total
+    is bounded, or a million members of 4,000-byte names (a few MiB of gzip)
+    would take gigabytes."""
+    monkeypatch.setattr(volumes, "MAX_NAME_BYTES", 2000)
+    long_dir = "d" * 200
+    write_tar(area.archive, [regular("%s/f%02d" % (long_dir, i), b"x") for i in range(10)], "gz")
+    with pytest.raises(VolumeError) as exc:
+        area.unpack()
+    assert exc.value.where == LABEL
+    assert "paths of the archive's members total more than 2000 bytes" in exc.value.what
+    area.assert_nothing_left()
+    monkeypatch.setattr(volumes, "MAX_NAME_BYTES", 3000)
+    assert area.unpack().files == 11
