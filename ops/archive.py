@@ -1,7 +1,8 @@
 """Read a tar archive as a stream of members (SPEC §6), for :mod:`ops.volumes`
 to unpack; the one place that knows compression magic bytes.
 
-Plain, gzip, bzip2 or xz, told apart by magic bytes; decompressed in a
+Plain, gzip, bzip2 or xz, told apart by magic bytes (a plain tar by the
+``ustar`` magic, or for an old one without it by its first header's checksum); decompressed in a
 background thread, overlapping with writing files as ``gzip -d`` beside
 ``tar -x`` (gzip by zlib in-process: faster than an external ``gzip -dc``).
 Memory stays bounded whatever the compression ratio: data moves in 1 MiB
@@ -67,11 +68,23 @@ def detect_compression(path, where=None):
     kind = compression_from_magic(head)
     if kind:
         return kind
-    if head[257:262] == b"ustar":
+    if head[257:262] == b"ustar" or _v7_header(head):
         return "tar"
     if len(head) == 512 and not head.strip(b"\0"):
         return "tar"        # an empty archive: nothing but the end marker
     raise VolumeError(where, _NOT_TAR)
+
+
+def _v7_header(head):
+    """A tar header without the ``ustar`` magic (``tar --format=v7``): told
+    by its checksum, as tar itself tells it (a compressed one is read as
+    any other)."""
+    if len(head) < 512 or not head[0]:
+        return False
+    try:
+        return tarfile.nti(head[148:156]) in tarfile.calc_chksums(head[:512])
+    except (tarfile.TarError, ValueError):
+        return False
 
 
 class TarStream(object):

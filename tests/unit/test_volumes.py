@@ -845,3 +845,19 @@ def test_the_paths_held_in_memory_are_bounded(area, monkeypatch):
     area.assert_nothing_left()
     monkeypatch.setattr(volumes, "MAX_NAME_BYTES", 3000)
     assert area.unpack().files == 11
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_v7_tar_without_the_ustar_magic_is_read_plain_as_compressed(area, tmp_path, compress):
+    """A tar header without the ustar magic (tar --format=v7) is told by its
+    checksum: a plain one was refused as 'not a tar archive' while the same
+    archive gzipped was read."""
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_bytes(b"old format\n")
+    archive = tmp_path / ("v7.tar.gz" if compress else "v7.tar")
+    subprocess.check_call(["tar", "--format=v7", "-c%sf" % ("z" if compress else ""),
+                           str(archive), "-C", str(src), "d"])
+    assert volumes.detect_compression(str(archive)) == ("gz" if compress else "tar")
+    assert area.unpack(archive).files == 2
+    assert (area.dest / "d" / "f").read_bytes() == b"old format\n"
