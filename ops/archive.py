@@ -2,9 +2,9 @@
 to unpack; the one place that knows compression magic bytes.
 
 Plain, gzip, bzip2 or xz, told apart by magic bytes (a plain tar by the
-``ustar`` magic, or for an old one without it by its first header's checksum); decompressed in a
-background thread, overlapping with writing files as ``gzip -d`` beside
-``tar -x`` (gzip by zlib in-process: faster than an external ``gzip -dc``).
+``ustar`` magic, or for an old one without it by its first header's
+checksum); decompressed in a background thread, overlapping with writing
+files as ``gzip -d`` beside ``tar -x`` (gzip by zlib in-process: faster than an external ``gzip -dc``).
 Memory stays bounded whatever the compression ratio: data moves in 1 MiB
 chunks, decompressors are asked for bounded output, a member's headers may
 hold ``MAX_HEADER_BYTES``.  ``tarfile`` only parses headers; a missing end
