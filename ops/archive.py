@@ -1,9 +1,10 @@
 """Read a tar archive as a stream of members (SPEC §6), for :mod:`ops.volumes`
 to unpack; the one place that knows compression magic bytes.
 
-Plain, gzip, bzip2 or xz, told apart by magic bytes; decompressed in a
-background thread, overlapping with writing files as ``gzip -d`` beside
-``tar -x`` (gzip by zlib in-process: faster than an external ``gzip -dc``).
+Plain, gzip, bzip2 or xz, told apart by magic bytes (a plain tar by the
+``ustar`` magic, or for an old one without it by its first header's
+checksum); decompressed in a background thread, overlapping with writing
+files as ``gzip -d`` beside ``tar -x`` (gzip by zlib in-process: faster than an external ``gzip -dc``).
 Memory stays bounded whatever the compression ratio: data moves in 1 MiB
 chunks, decompressors are asked for bounded output, a member's headers may
 hold ``MAX_HEADER_BYTES``.  ``tarfile`` only parses headers; a missing end
@@ -33,6 +34,7 @@ __all__ = ["MAX_HEADER_BYTES", "compression_from_magic", "detect_compression", "
            "strerror"]
 
 MAX_HEADER_BYTES = 8 << 20
+MAX_EXTENSION_HEADERS = 64    # pax, GNU long name and long link headers before one member
 
 _CHUNK = 1 << 20
 _DRAIN_LIMIT = 64 << 20      # decompressed bytes read after the end-of-archive marker
@@ -66,11 +68,23 @@ def detect_compression(path, where=None):
     kind = compression_from_magic(head)
     if kind:
         return kind
-    if head[257:262] == b"ustar":
+    if head[257:262] == b"ustar" or _v7_header(head):
         return "tar"
     if len(head) == 512 and not head.strip(b"\0"):
         return "tar"        # an empty archive: nothing but the end marker
     raise VolumeError(where, _NOT_TAR)
+
+
+def _v7_header(head):
+    """A tar header without the ``ustar`` magic (``tar --format=v7``): told
+    by its checksum, as tar itself tells it (a compressed one is read as
+    any other)."""
+    if len(head) < 512 or not head[0]:
+        return False
+    try:
+        return tarfile.nti(head[148:156]) in tarfile.calc_chksums(head[:512])
+    except (tarfile.TarError, ValueError):
+        return False
 
 
 class TarStream(object):
@@ -300,6 +314,15 @@ class _HeaderLimit(object):
 
     def __init__(self, fileobj, limit):
         self.fileobj, self.left = fileobj, limit
+        self.headers = 0
+
+    def nested(self):
+        """One more pax or GNU header before the member: tarfile reads each
+        by a call within the last, so a chain of them is bounded too."""
+        self.headers += 1
+        if self.headers > MAX_EXTENSION_HEADERS:
+            raise _Broken("a member has more than %d pax or GNU extension headers"
+                          % MAX_EXTENSION_HEADERS)
 
     def read(self, size=-1):
         if size is None or size < 0 or size > self.left:
@@ -326,6 +349,7 @@ class _TarInfo(tarfile.TarInfo):
     @classmethod
     def fromtarfile(cls, tf):
         if isinstance(tf.fileobj, _HeaderLimit):       # a pax or long-name header's member
+            tf.fileobj.nested()
             return super(_TarInfo, cls).fromtarfile(tf)
         real = tf.fileobj
         tf.fileobj = _HeaderLimit(real, MAX_HEADER_BYTES)

@@ -21,11 +21,18 @@ class _Side:
     """One side of a diff: its label, unit files (name -> bytes or None),
     and the bundle records besides them."""
 
-    def __init__(self, label, bundle, texts, image_ids, volume_digests):
+    def __init__(self, label, bundle, paths, image_ids, volume_digests):
         self.label = label
         self.bundle = bundle
         self.units = {u.name: u for u in bundle.units}
-        self.texts = texts
+        self.texts, self.unreadable = {}, {}
+        for unit, path in paths.items():
+            if path is None:
+                continue
+            try:
+                self.texts[unit] = _read(path)
+            except OSError as e:          # too large, gone, not a file: not compared
+                self.unreadable[unit] = "cannot read %s: %s" % (path, e.strerror or e)
         self.images = [(image_ids[i.index] if i.index < len(image_ids) and image_ids[i.index]
                         else i.id, i.source.location) for i in bundle.images]
         self.volumes = {v.name: {"data": v.data.location, "owner": v.owner,
@@ -69,10 +76,10 @@ def stored_side(layout, ref):
     except (OSError, ValueError) as e:
         raise Refused(sv.pod_json, "cannot read the stored manifest: %s"
                       % (getattr(e, "strerror", None) or e))
-    texts = {u.name: _read(os.path.join(sv.units_dir, u.name)) for u in b.units}
+    paths = {u.name: os.path.join(sv.units_dir, u.name) for u in b.units}
     st = sv.state()
     digests = st.get("volumes") if isinstance(st.get("volumes"), dict) else {}
-    side = _Side("%s:%d" % (name, sv.version), b, texts, sv.recorded_images(), digests)
+    side = _Side("%s:%d" % (name, sv.version), b, paths, sv.recorded_images(), digests)
     side.name, side.version = name, sv.version
     return side
 
@@ -81,19 +88,16 @@ def bundle_side(arg, insecure_images=False):
     from ops import bundle as bundle_mod
     from ops.records import _file_digest
     b = bundle_mod.load(arg, insecure_images=insecure_images)
-    texts = {u.name: _read(u.source.path) if u.source.path else None for u in b.units}
+    paths = {u.name: u.source.path for u in b.units}
     digests = {v.name: "sha256:" + _file_digest(v.data.path).hex() for v in b.volumes
                if v.data.path}
     label = arg if os.path.isdir(arg) else os.path.dirname(arg) or "."
-    return _Side(label.rstrip("/") or label, b, texts, [], digests)
+    return _Side(label.rstrip("/") or label, b, paths, [], digests)
 
 
 def _read(path):
     from ops import confine
-    try:
-        return confine.read_file(path)
-    except OSError:
-        return None
+    return confine.read_file(path)
 
 
 def diff(layout, ref_a, target, insecure_images=False):
@@ -109,13 +113,20 @@ def diff(layout, ref_a, target, insecure_images=False):
             changes.append({"kind": "unit", "name": unit, "change": "unknown"})
             lines.append("unit %s: its file is remote (%s): not compared\n" % (unit, remote))
             continue
+        unreadable = a.unreadable.get(unit) or b.unreadable.get(unit)
+        if unreadable:
+            changes.append({"kind": "unit", "name": unit, "change": "unknown"})
+            lines.append("unit %s: %s: not compared\n" % (unit, unreadable))
+            continue
         ta, tb = a.texts.get(unit), b.texts.get(unit)
         if ta == tb and (unit in a.units) == (unit in b.units):
             continue
-        lines.extend(difflib.unified_diff(
-            _lines(ta), _lines(tb),
-            "%s/%s" % (a.label, unit) if unit in a.units else "/dev/null",
-            "%s/%s" % (b.label, unit) if unit in b.units else "/dev/null"))
+        la = "%s/%s" % (a.label, unit) if unit in a.units else "/dev/null"
+        lb = "%s/%s" % (b.label, unit) if unit in b.units else "/dev/null"
+        if _binary(ta) or _binary(tb):
+            lines.append("Binary files %s and %s differ\n" % (la, lb))
+        else:
+            lines.extend(difflib.unified_diff(_lines(ta), _lines(tb), la, lb))
         changes.append({"kind": "unit", "name": unit, "change": "added" if unit not in a.units
                         else "removed" if unit not in b.units else "changed"})
     lines = [line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
@@ -128,13 +139,34 @@ def diff(layout, ref_a, target, insecure_images=False):
         changes.append({"kind": "health", "name": None, "from": a.health, "to": b.health})
         said.append("health: %s -> %s" % (_health(a.bundle), _health(b.bundle)))
     text = "".join(lines) + "".join(s + "\n" for s in said)
-    return a.name, a.version, bool(changes), text, changes
+    return a.name, a.version, bool(changes), _printable(text), changes
+
+
+def _binary(data):
+    """A unit file diff shows as GNU diff does: one holding a NUL byte."""
+    return data is not None and b"\0" in data
 
 
 def _lines(data):
+    """The lines of a unit file, split at newlines only (a form feed or a
+    vertical tab is no line end to systemd); bytes that are not UTF-8 are
+    shown as ``\\xNN``."""
     if data is None:
         return []
-    return data.decode("utf-8", "replace").splitlines(keepends=True)
+    parts = data.decode("utf-8", "backslashreplace").split("\n")
+    last = parts.pop()
+    return [p + "\n" for p in parts] + ([last] if last else [])
+
+
+def _printable(text):
+    """``text`` as the terminal may show it: each line's control characters
+    (an escape sequence, a carriage return) escaped as ``\\x1b``, ``\\r``;
+    tabs and line ends kept."""
+    if text.replace("\n", "").replace("\t", "").isprintable():
+        return text
+    return "\n".join("".join(c if c.isprintable() or c == "\t" else
+                             c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                             for c in line) for line in text.split("\n"))
 
 
 def _images(a, b, changes, said):

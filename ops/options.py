@@ -93,8 +93,20 @@ def _timeout(text):
 
 
 def _count(text):
-    if not (text and len(text) <= 9 and all("0" <= c <= "9" for c in text)):
+    if not (text and all("0" <= c <= "9" for c in text)):
         raise ValueError("%r is not a whole number >= 0" % text)
+    if len(text) > 9:
+        raise ValueError("%r: must be at most 999999999" % text)
+    return int(text)
+
+
+def _version(text):
+    """A stored version, as NAME:VERSION takes it: any version SPEC allows."""
+    from ops.index import is_version
+    if not (text and all("0" <= c <= "9" for c in text)):
+        raise ValueError("%r is not a version (a whole number >= 0)" % text)
+    if not is_version(text):
+        raise ValueError("%r: a version is below 2^63 (9223372036854775808)" % text)
     return int(text)
 
 
@@ -196,7 +208,7 @@ COMMANDS = {
              ((("-n", "--lines"), "lines", _count, 100, "N", "the last N lines (default 100)"),
               (("-f", "--follow"), "follow", None, False, None,
                "then follow new lines, until Ctrl-C (not with --json)"),
-              (("--version",), "log_version", _count, None, "V",
+              (("--version",), "log_version", _version, None, "V",
                "the units of stored version V instead of the current one"))),
 }
 

@@ -26,7 +26,13 @@ read, before its data is written:
     lower it with the environment variable ``OPS_MAX_VOLUME_BYTES`` (bytes,
     or a number with a ``K``, ``M``, ``G`` or ``T`` suffix, powers of 1024).
 ``MAX_MEMBERS`` (1,000,000)
-    number of members; ``OPS_MAX_VOLUME_MEMBERS`` overrides it.
+    number of members, counting the directories their paths imply (a
+    member ``a/b/c/f`` alone creates four entries); ``OPS_MAX_VOLUME_MEMBERS``
+    overrides it.
+``MAX_NAME_BYTES`` (256 MiB)
+    the paths of all entries together, which are held in memory while the
+    archive is unpacked (a million members of 4,000-byte names would need
+    gigabytes).
 ``MAX_HEADER_BYTES`` (8 MiB)
     the headers of one member (pax records, GNU long names, sparse maps),
     which are held in memory while parsed.
@@ -51,6 +57,7 @@ __all__ = ["MAX_UNPACKED_BYTES", "MAX_MEMBERS", "MAX_HEADER_BYTES",
 
 MAX_UNPACKED_BYTES = 8 << 30
 MAX_MEMBERS = 1000000
+MAX_NAME_BYTES = 256 << 20
 _PATH_MAX = 4095             # as a path the kernel takes (PATH_MAX, its NUL aside)
 MAX_ID = 2 ** 32 - 2          # the largest uid or gid; (uid_t) -1 means "no change"
 
@@ -58,8 +65,9 @@ BYTES_ENV = "OPS_MAX_VOLUME_BYTES"
 MEMBERS_ENV = "OPS_MAX_VOLUME_MEMBERS"
 
 UnpackStats = collections.namedtuple("UnpackStats", "files bytes")
-UnpackStats.__doc__ = ("What :func:`unpack` created: ``files`` members (of every "
-                       "kind) and ``bytes`` bytes of regular file data.")
+UnpackStats.__doc__ = ("What :func:`unpack` created: ``files`` entries (members of every "
+                       "kind, and the directories their paths imply) and ``bytes`` bytes "
+                       "of regular file data.")
 
 # Kinds of the paths created so far; a symbolic link is stored as the tuple
 # of components its target resolves to, relative to the volume.
@@ -143,6 +151,7 @@ class _Unpacker(object):
         self.max_bytes = max_bytes
         self.max_members = max_members
         self.members = 0
+        self.name_bytes = 0
         self.bytes = 0
         self.kinds = {b"": _DIR}      # relative path -> _DIR, _FILE or a symlink's resolution
         self.dir_meta = {}            # relative path -> (name, mode, mtime, uid, gid) of a directory member
@@ -154,12 +163,12 @@ class _Unpacker(object):
     def member(self, members, ti):
         where = "%s: member '%s'" % (self.label, _show(ti.name))
         try:
-            self.members += 1
-            if self.members > self.max_members:
-                raise VolumeError(self.label, "archive has more than %d members (limit; set %s "
-                                  "to change it)" % (self.max_members, MEMBERS_ENV))
+            self.count()
             parts = _split(ti.name)
             rel = b"/".join(parts)
+            self.count_name(rel)
+            if ti.size < 0:             # tarfile takes a negative size from a header
+                raise _Bad("negative size %d in its header" % ti.size)
             if ti.isreg():
                 self.bytes += ti.size
                 if self.bytes > self.max_bytes:
@@ -198,13 +207,35 @@ class _Unpacker(object):
                                   % self.bytes)
             raise VolumeError(where, strerror(e))
 
+    def count(self):
+        """One more entry in the volume: a member, or a directory a member's
+        path implies (so that the limit bounds what is created, however
+        deep the names)."""
+        self.members += 1
+        if self.members > self.max_members:
+            raise VolumeError(self.label, "archive has more than %d members (limit, counting "
+                              "the directories their paths imply; set %s to change it)"
+                              % (self.max_members, MEMBERS_ENV))
+
+    def count_name(self, rel):
+        """The path of one more entry, kept in memory until the end."""
+        self.name_bytes += len(rel) + 1
+        if self.name_bytes > MAX_NAME_BYTES:
+            raise VolumeError(self.label, "the paths of the archive's members total more than "
+                              "%d bytes (limit)" % MAX_NAME_BYTES)
+
     def make_parents(self, parts):
+        if self.kinds.get(b"/".join(parts[:-1])) is _DIR:
+            return          # a directory is made only where its parents are directories
         for i in range(1, len(parts)):
             p = b"/".join(parts[:i])
             k = self.kinds.get(p)
             if k is _DIR:
                 continue
             if k is None:
+                self.count()
+                self.count_name(p)
+                self.trim()                 # however deep: a bounded number of descriptors
                 fd, leaf = self.parent(p)
                 os.mkdir(leaf, 0o700, dir_fd=fd)
                 self.kinds[p] = _DIR

@@ -155,3 +155,47 @@ def test_volume_options_read_only_and_owner(ops, bundle):
     r = ops("diff", "web", str(b.dir))
     assert r.code == 0, r
     assert r.lines == ["volume data: readOnly no -> yes", "volume data: owner none -> 0:0"], r
+
+
+def test_control_characters_are_escaped_and_a_binary_unit_is_said_binary(ops, bundle):
+    """What the terminal shows of a unit file cannot draw on it: an escape
+    sequence, a carriage return or a form feed is escaped (a form feed is no
+    line end), bytes that are not UTF-8 are shown as \\xNN, and a unit file
+    holding a NUL byte is said to differ, as GNU diff says it."""
+    assert ops("deploy", web(bundle, 1, units=[
+        {"file": "web-api.service", "start": True, "text": unit_text("web-api.service")},
+        {"file": "web-b.service", "start": False, "text": unit_text("web-b.service")}])).code == 0
+    b = web(bundle, 2, units=[
+        {"file": "web-api.service", "start": True,
+         "text": unit_text("web-api.service") + "# \x1b[2J\x1b]0;owned\x07 x\ry\x0cz\n"},
+        {"file": "web-b.service", "start": False, "text": unit_text("web-b.service")}])
+    with open(os.path.join(str(b.dir), "units", "web-api.service"), "ab") as f:
+        f.write(b"# caf\xe9\n")
+    with open(os.path.join(str(b.dir), "units", "web-b.service"), "ab") as f:
+        f.write(b"\0\x1b[31m\n")
+    r = ops("diff", "web", str(b.dir))
+    assert r.code == 0, r
+    assert "\x1b" not in r.out and "\r" not in r.out and "\x0c" not in r.out, r
+    assert "\x07" not in r.out and "\0" not in r.out
+    assert "+# \\x1b[2J\\x1b]0;owned\\x07 x\\ry\\x0cz\n" in r.out, r.out
+    assert "+# caf\\xe9\n" in r.out
+    assert "Binary files web:1/web-b.service and %s/web-b.service differ\n" % b.dir in r.out
+    j = ops("--json", "diff", "web", str(b.dir)).json()
+    assert j["diff"] == r.out
+    assert {"kind": "unit", "name": "web-b.service", "change": "changed"} in j["changes"]
+
+
+def test_a_unit_file_that_cannot_be_read_is_not_compared_and_said_so(ops, root, bundle):
+    """A stored unit file removed by hand, or one over the read bound, is not
+    shown as emptied (a diff of every line): it is not compared, and the line
+    names the file and why."""
+    assert ops("deploy", web(bundle, 1)).code == 0
+    assert ops("deploy", web(bundle, 2, body="v2")).code == 0
+    stored = root / "etc/ops/pods/web/2/units/web-api.service"
+    stored.unlink()
+    r = ops("diff", "web:1", "web:2")
+    assert r.code == 0, r
+    assert r.lines == ["unit web-api.service: cannot read %s: No such file or directory: "
+                       "not compared" % stored], r
+    j = ops("--json", "diff", "web:1", "web:2").json()
+    assert j["changes"] == [{"kind": "unit", "name": "web-api.service", "change": "unknown"}]

@@ -115,7 +115,7 @@ def test_a_zero_timeout_is_refused_but_zero_settle_and_lock_timeout_are_not(ops,
 
 
 def test_a_huge_keep_is_refused(ops):
-    refused(ops("cleanup", "--keep", "1" * 10), "argument --keep", "not a whole number")
+    refused(ops("cleanup", "--keep", "1" * 10), "argument --keep", "must be at most 999999999")
 
 
 @pytest.mark.parametrize("kind,what", [("dir", "a directory, not a program"),

@@ -59,3 +59,28 @@ def test_json_entries_are_objects(monkeypatch):
     monkeypatch.setattr("ops.runner.run", lambda argv: seen.append(argv) or Done())
     assert logs.entries(["a.service"], 5) == [{"MESSAGE": "hi", "_SYSTEMD_UNIT": "a.service"}]
     assert seen[0][:6] == ["journalctl", "--no-pager", "-n", "5", "-o", "json"]
+
+
+def test_any_stored_version_can_be_named_and_a_count_too_large_says_so():
+    """--version takes every version SPEC allows (below 2^63), not only nine
+    digits; a number too large is told as too large, not as 'not a number'."""
+    from ops.errors import UsageError
+    for argv in (["logs", "web", "--version", "9223372036854775807"],
+                 ["logs", "web", "--version=1000000000"]):
+        assert options.parse(argv).log_version == int(argv[-1].rpartition("=")[2] or argv[-1])
+    with pytest.raises(UsageError) as exc:
+        options.parse(["logs", "web", "--version", "9223372036854775808"])
+    assert "below 2^63" in exc.value.what
+    with pytest.raises(UsageError) as exc:
+        options.parse(["logs", "web", "-n", "1000000000"])
+    assert "at most 999999999" in exc.value.what and "not a whole number" not in exc.value.what
+    for bad in ("x", "1.5", "-1", "", "٣"):
+        with pytest.raises(UsageError) as exc:
+            options.parse(["logs", "web", "-n", bad])
+        assert "-n" in exc.value.what or "lines" in exc.value.what, exc.value
+
+
+def test_a_version_of_ten_digits_reaches_the_store(ops, bundle):
+    r = ops("logs", "web", "--version", "12345678901")
+    assert r.code == 2 and len(r.error_lines) == 1, r
+    assert "no running systemd" in r.err, r

@@ -571,6 +571,37 @@ def test_too_many_members_is_refused(area, monkeypatch):
     assert area.unpack(max_members=20).files == 20
 
 
+def test_directories_implied_by_member_paths_count_as_members(area):
+    """Ten members whose paths imply six directories each create seventy
+    entries: the member limit bounds what is created, not only the headers
+    (else a small archive of deep paths makes millions of directories)."""
+    write_tar(area.archive, [regular("d%d/a/b/c/d/e/f" % i, b"x") for i in range(10)], "gz")
+    err = None
+    with pytest.raises(VolumeError) as exc:
+        area.unpack(max_members=69)
+    err = exc.value
+    assert err.where == LABEL and "more than 69 members" in err.what, err
+    assert "directories their paths imply" in err.what
+    area.assert_nothing_left()
+    assert area.unpack(max_members=70).files == 70
+
+
+def test_a_deep_path_keeps_few_descriptors_open(area):
+    """A member 1,500 directories deep is unpacked with a bounded number of
+    open descriptors (not one per directory: a host's usual limit is 1024)."""
+    import resource
+    name = "a/" * 1500 + "f"
+    write_tar(area.archive, [regular(name, b"deep")])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(700, hard), hard))
+    try:
+        assert area.unpack().files == 1501
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert (area.dest / name).read_bytes() == b"deep"
+    subprocess.check_call(["rm", "-rf", str(area.dest)])      # deeper than rmtree recurses
+
+
 def test_huge_pax_header_is_refused_without_reading_it_into_memory(area):
     ti, data = regular("f", b"x")
     ti.pax_headers = {"comment": "x" * (volumes.MAX_HEADER_BYTES + 1000)}
@@ -754,3 +785,79 @@ def test_no_file_mode_grants_what_the_data_filter_would_not():
         ti.mode = mode
         allowed = tarfile.data_filter(ti, "/nonexistent").mode
         assert ops_mode(mode) & ~allowed & 0o7777 == 0, oct(mode)
+
+
+def _extension_chain(n, typeflag):
+    """``n`` extension headers (pax ``x`` or ``g``, GNU ``L``) in a row, then
+    a regular file and the end marker."""
+    import io
+    out = io.BytesIO()
+    for _ in range(n):
+        ti = tarfile.TarInfo("././@Ext")
+        body = b"20 comment=abcdefg\n" if typeflag in (b"x", b"g") else b"name\0"
+        ti.size, ti.type = len(body), typeflag
+        out.write(ti.tobuf(tarfile.GNU_FORMAT))
+        out.write(body + b"\0" * (512 - len(body)))
+    ti = tarfile.TarInfo("f")
+    ti.size = 1
+    out.write(ti.tobuf(tarfile.GNU_FORMAT) + b"x" + b"\0" * 511 + b"\0" * 1024)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("typeflag", [b"x", b"g", b"L"])
+def test_a_chain_of_extension_headers_is_refused_not_a_recursion_error(area, typeflag):
+    """tarfile reads each pax or GNU long-name header by a call within the
+    last: a thousand of them (a few hundred KiB) overflowed Python's stack
+    (RecursionError: 'unexpected error'); they are bounded and refused."""
+    area.archive.write_bytes(_extension_chain(2000, typeflag))
+    with pytest.raises(VolumeError) as exc:
+        area.unpack()
+    assert exc.value.where == LABEL
+    assert "more than 64 pax or GNU extension headers" in exc.value.what
+    area.assert_nothing_left()
+    area.archive.write_bytes(_extension_chain(3, typeflag))     # a few are usual
+    assert area.unpack().files == 1
+
+
+@pytest.mark.parametrize("size", ["-1", "-512", "-99999999999"])
+def test_a_negative_size_in_a_pax_header_is_refused_naming_the_member(area, size):
+    ti, data = regular("f", b"")
+    ti.pax_headers = {"size": size}
+    area.archive.write_bytes(ti.tobuf(tarfile.PAX_FORMAT) + b"\0" * 1024)
+    with pytest.raises(VolumeError) as exc:
+        area.unpack()
+    assert exc.value.where == LABEL + ": member 'f'"
+    assert exc.value.what == "negative size %s in its header" % size
+    area.assert_nothing_left()
+
+
+def test_the_paths_held_in_memory_are_bounded(area, monkeypatch):
+    """Every entry's path is kept while the archive is unpacked: their total
+    is bounded, or a million members of 4,000-byte names (a few MiB of gzip)
+    would take gigabytes."""
+    monkeypatch.setattr(volumes, "MAX_NAME_BYTES", 2000)
+    long_dir = "d" * 200
+    write_tar(area.archive, [regular("%s/f%02d" % (long_dir, i), b"x") for i in range(10)], "gz")
+    with pytest.raises(VolumeError) as exc:
+        area.unpack()
+    assert exc.value.where == LABEL
+    assert "paths of the archive's members total more than 2000 bytes" in exc.value.what
+    area.assert_nothing_left()
+    monkeypatch.setattr(volumes, "MAX_NAME_BYTES", 3000)
+    assert area.unpack().files == 11
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_v7_tar_without_the_ustar_magic_is_read_plain_as_compressed(area, tmp_path, compress):
+    """A tar header without the ustar magic (tar --format=v7) is told by its
+    checksum: a plain one was refused as 'not a tar archive' while the same
+    archive gzipped was read."""
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_bytes(b"old format\n")
+    archive = tmp_path / ("v7.tar.gz" if compress else "v7.tar")
+    subprocess.check_call(["tar", "--format=v7", "-c%sf" % ("z" if compress else ""),
+                           str(archive), "-C", str(src), "d"])
+    assert volumes.detect_compression(str(archive)) == ("gz" if compress else "tar")
+    assert area.unpack(archive).files == 2
+    assert (area.dest / "d" / "f").read_bytes() == b"old format\n"
