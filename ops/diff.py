@@ -106,6 +106,9 @@ def diff(layout, ref_a, target, insecure_images=False):
     a = stored_side(layout, ref_a)
     b = bundle_side(target, insecure_images) if is_bundle_arg(target) \
         else stored_side(layout, target)
+    if b.bundle.name != a.name:     # a mistyped target would read as a pod rewritten whole
+        raise Refused(target, "is pod %s, not %s: ops diff compares two versions of one pod"
+                      % (b.bundle.name, a.name))
     lines, changes = [], []
     for unit in sorted(set(a.units) | set(b.units)):
         remote = unit in b.units and b.units[unit].source.uri

@@ -199,3 +199,15 @@ def test_a_unit_file_that_cannot_be_read_is_not_compared_and_said_so(ops, root, 
                        "not compared" % stored], r
     j = ops("--json", "diff", "web:1", "web:2").json()
     assert j["changes"] == [{"kind": "unit", "name": "web-api.service", "change": "unknown"}]
+
+
+def test_a_target_of_another_pod_is_refused(ops, bundle):
+    assert ops("deploy", web(bundle, 1)).code == 0
+    other = bundle(name="db", version=1, units=[
+        {"file": "db.service", "start": True, "text": unit_text("db.service", body="v1")}])
+    assert ops("deploy", other).code == 0
+    for target in ("db:1", str(other.dir)):
+        r = ops("diff", "web:1", target)
+        assert r.code == 2 and r.out == "", r
+        assert r.error_lines == ["ops: error: %s: is pod db, not web: ops diff compares two versions "
+                                 "of one pod" % target], r
