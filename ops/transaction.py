@@ -55,8 +55,13 @@ class Transaction:
         self.restore = restore
         try:
             atomic.write_text(self.path, json.dumps(data, indent=1) + "\n")
-        except OSError as e:
+        except BaseException as e:
+            # nothing is switched yet, so no journal may stay: not even one
+            # renamed into place just before a signal (during its fsync)
+            signals.hold()                # ops is failing: let the removal finish
             _remove_journal(self.path)
+            if not isinstance(e, OSError):
+                raise
             try:
                 if self.target is not None:
                     self.target.record("failed")

@@ -142,6 +142,30 @@ def test_a_journal_that_cannot_be_written_switches_nothing(root, two, trapped):
     on_version(root, 2, V2)
 
 
+def test_an_interrupt_just_after_the_journal_is_written_leaves_no_journal(
+        root, two, trapped, monkeypatch):
+    """A signal once the journal is renamed into place (while its directory
+    is fsynced), before the block begins: nothing was switched, so the
+    journal goes with the failure; no later command rolls anything back."""
+    h, v1, v2 = two
+    from ops import atomic
+    real = atomic.write_text
+
+    def then_signal(path, text, *a, **kw):
+        real(path, text, *a, **kw)
+        raise signals.Interrupted(15)
+    monkeypatch.setattr(atomic, "write_text", then_signal)
+    ran = []
+    with pytest.raises(KeyboardInterrupt):
+        with Transaction(h, "redeploy", "web", v2, v1):
+            ran.append(True)
+    monkeypatch.undo()
+    assert ran == []
+    assert not journal_path(root).exists()
+    assert journals(h.layout) == []
+    on_version(root, 2, V2)
+
+
 # -- recover -----------------------------------------------------------------------
 
 def write_journal(root, name, frm, to, command="deploy", text=None):
