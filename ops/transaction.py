@@ -86,6 +86,9 @@ class Transaction:
         return False        # SystemExit and the like: the journal stays, the next command recovers
 
     def _abort(self, e):
+        # first: a second signal (Ctrl-C twice) must not stop the rollback
+        # before it begins, leaving the pod half-switched; a rollback is bounded
+        signals.hold()
         name, previous, target = self.name, self.previous, self.target
         if isinstance(e, OpsError):
             cause = e
@@ -99,7 +102,6 @@ class Transaction:
                            % (self.command, type(e).__name__, e))
         back = "version %d" % previous.version if previous else "nothing"
         log.info("%s failed: %s; rolling back to %s" % (self.command, cause, back))
-        signals.hold()                    # a rollback is bounded: let it finish
         try:
             self.restore(self.ctx, name, previous, [target] if target and target != previous else [])
             if target is not None:      # a failed repair of the current version too

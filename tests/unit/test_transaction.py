@@ -108,6 +108,33 @@ def test_an_interrupt_inside_rolls_back_and_says_which_signal(root, two, trapped
     assert state(root, "web", 1)["outcome"] == "failed"
 
 
+def test_a_second_signal_as_the_rollback_begins_does_not_stop_it(
+        root, two, trapped, monkeypatch):
+    """Ctrl-C twice: the second arrives while ops says it rolls back (a
+    write to a slow terminal); the rollback still runs to its end."""
+    import signal
+    from ops import log
+    h, v1, v2 = two
+    plan = plan_redeploy(h, "web", 1)
+    real = log.info
+
+    def info(msg):
+        if "rolling back" in msg:
+            os.kill(os.getpid(), signal.SIGINT)
+        real(msg)
+    monkeypatch.setattr(log, "info", info)
+    with pytest.raises(Failed) as e:
+        with Transaction(h, "redeploy", "web", v2, v1):
+            ex = Executor(h, "web", v1)
+            for a in plan.switch[:4]:          # stop, disable, remove-unit, install-unit
+                ex.run(a)
+            raise signals.Interrupted(2)
+    assert e.value.rolled_back
+    assert "interrupted by SIGINT during the switch" in e.value.what
+    assert not journal_path(root).exists()
+    on_version(root, 2, V2)
+
+
 def test_a_first_deploy_that_fails_rolls_back_to_nothing(root, two, trapped):
     h, v1, v2 = two
     # previous None: whatever v2 installed goes, and nothing is current
