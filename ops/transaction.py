@@ -158,10 +158,8 @@ def recover(ctx, own=()):
     layout = ctx.layout
     pending = journals(layout)
     for j in pending:
-        if not j.get("unreadable") and isinstance(j["from"], int) \
-                and store.get(layout, j["pod"], j["from"]) is None:
-            j["unreadable"] = "version %d, which it names to roll back to, is not stored" \
-                % j["from"]
+        if not j.get("unreadable"):
+            j["unreadable"] = _unstored(layout, j)
     left = {j["pod"] for j in pending if j.get("unreadable")}
     for j in pending:
         if j.get("unreadable"):
@@ -217,6 +215,20 @@ def recover(ctx, own=()):
                     "rolled back by the next command" % j.get("command")})
         _remove_journal(j["path"])
     return left
+
+
+def _unstored(layout, j):
+    """Why the readable journal ``j`` does not fit what is stored, or None.
+    A run ops interrupted leaves ``current`` on its ``from`` or its ``to``
+    (or on nothing): any other current version means the journal is not this
+    host's story of the pod, and rolling back to ``from`` would replace it."""
+    if isinstance(j["from"], int) and store.get(layout, j["pod"], j["from"]) is None:
+        return "version %d, which it names to roll back to, is not stored" % j["from"]
+    cur = store.current_version(layout, j["pod"])
+    if cur is not None and cur.version not in (j["from"], j["to"]):
+        return "version %d is current, and it names that neither as where the run came from " \
+            "nor where it went" % cur.version
+    return None
 
 
 def _record_recovery(layout, j, good):

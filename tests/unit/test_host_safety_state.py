@@ -83,6 +83,10 @@ UNTRUSTED = {
                       "not a JSON object (the number 1e999 is too large"),
     "NaN": ('{"pod": "web", "from": NaN, "to": 2, "command": "deploy"}',
             "not a JSON object (NaN is not valid JSON"),
+    # a run from nothing to nothing cannot have left version 1 current
+    "from nothing, 1 current": ('{"pod": "web", "from": null, "to": null, "command": "deploy"}',
+                                "version 1 is current, and it names that neither as where the "
+                                "run came from nor where it went"),
 }
 
 
