@@ -110,8 +110,8 @@ class StoredVersion:
 
     def record(self, outcome, reason=None):
         """Record an outcome; ``reason`` (why it failed) replaces the last one."""
-        st = self.state()
-        history = list(st.get("history", []))[-19:]
+        history = self.state().get("history")     # a list, unless state.json was edited
+        history = history[-19:] if isinstance(history, list) else []
         history.append({"at": now(), "outcome": outcome})
         return self.write_state(outcome=outcome, deployed_at=now(), history=history,
                                 reason=reason)

@@ -223,3 +223,30 @@ def test_a_failed_staging_does_not_remove_an_image_someone_else_fetched_meanwhil
     assert "not a tar archive" in r.err
     assert rkt.store() == [image_id[:71]]
     assert rkt.removals() == []
+
+
+def edit_state(root, name, version, **changes):
+    p = root / "etc/ops/pods" / name / str(version) / "state.json"
+    data = json.loads(p.read_text())
+    data.update(changes)
+    p.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("history", [None, 5, "text", {"at": 1}])
+def test_an_outcome_is_recorded_over_a_history_that_is_not_a_list(history, ops, bundle, root):
+    """state.json's history edited into something else: the redeploy that
+    records an outcome there, and the recovery that marks an interrupted
+    deploy failed, start the list anew instead of failing."""
+    deploy_all(ops, bundle, ("web", 1), ("web", 2))
+    edit_state(root, "web", 1, history=history)
+    r = ops("redeploy", "web:1")
+    assert r.code == 0, r
+    assert [e["outcome"] for e in state(root, "web", 1)["history"]] == ["ok"]
+    edit_state(root, "web", 2, history=history)
+    write_journal(root, "web", json.dumps({"pod": "web", "from": 1, "to": 2,
+                                           "command": "redeploy", "pid": 1}))
+    r = ops("undeploy", "db")
+    assert r.code == 0, r
+    assert "unexpected" not in r.err
+    assert [e["outcome"] for e in state(root, "web", 2)["history"]] == ["failed"]
+    assert not journal_path(root, "web").exists()
