@@ -168,6 +168,25 @@ def test_the_lock_is_released_after_each_run(ops, root, bundle):
     assert ops("--lock-timeout", "0", "undeploy", "web").code == 0
 
 
+def test_a_lock_file_hard_linked_to_another_file_is_refused_and_left_alone(ops, root, bundle):
+    """var/lib/ops/lock made a second name of another file (a hard link, as
+    an image's tarball can hold): ops would write its PID over that file and
+    cut it to 21 bytes.  Refused (exit 2) naming the lock; nothing written."""
+    precious = root / "etc" / "shadow"
+    precious.parent.mkdir(parents=True, exist_ok=True)
+    precious.write_text("root:*:19000:0:99999:7:::\n" * 3)
+    lock = root / "var/lib/ops/lock"
+    lock.parent.mkdir(parents=True)
+    os.link(str(precious), str(lock))
+    r = ops("deploy", web(bundle, 1))
+    assert r.code == 2, r
+    assert r.error_lines == ["ops: error: %s: cannot open the lock file: a file with 2 hard "
+                             "links (another name may be any file), which ops does not write "
+                             "in place" % lock], r
+    assert precious.read_text() == "root:*:19000:0:99999:7:::\n" * 3
+    assert current_link(root, "web") is None
+
+
 def test_the_lock_file_names_the_last_holder_after_release(ops_proc, root, bundle):
     """Never empty once taken: a run that gives up while the lock changes
     hands reads a PID, not nothing (the holder's, or the one before)."""
