@@ -168,6 +168,30 @@ def test_the_lock_is_released_after_each_run(ops, root, bundle):
     assert ops("--lock-timeout", "0", "undeploy", "web").code == 0
 
 
+def test_a_pid_that_cannot_be_written_into_the_lock_is_one_line_and_lets_it_go(
+        ops, root, bundle, monkeypatch):
+    """flock granted, then the PID record fails (a full disk): exit 2 naming
+    the lock file, nothing changed, and the lock is not kept by the failed run."""
+    import errno
+    b = web(bundle, 1)
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "pwrite", full)
+    r = ops("deploy", b)
+    monkeypatch.undo()
+    path = root / "var/lib/ops/lock"
+    assert r.code == 2, r
+    assert r.error_lines == ["ops: error: %s: cannot write this run's PID into the lock file: "
+                             "No space left on device" % path], r
+    assert current_link(root, "web") is None
+    fd = os.open(str(path), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)    # raises when still held
+    finally:
+        os.close(fd)
+
+
 def test_a_lock_file_hard_linked_to_another_file_is_refused_and_left_alone(ops, root, bundle):
     """var/lib/ops/lock made a second name of another file (a hard link, as
     an image's tarball can hold): ops would write its PID over that file and
