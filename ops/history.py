@@ -23,7 +23,7 @@ MAX_BYTES = 1 << 20
 
 
 def path(layout, name):
-    return layout.path("etc/ops/history", name + ".jsonl")
+    return os.path.join(layout.history_dir, name + ".jsonl")
 
 
 def who():

@@ -257,7 +257,8 @@ def remove_leftovers(layout, pending, left=()):
             else:
                 atomic.remove_quietly(p)
     dirs = [layout.state_dir, layout.journal_dir, layout.current_dir, layout.unit_dir,
-            layout.pods_dir, layout.path("var/lib/ops/volumes")]
+            layout.pods_dir, layout.path("var/lib/ops/volumes"),
+            layout.history_dir]       # a history trim killed before its rename
     journaled = {(j["pod"], j.get(k)) for j in pending for k in ("from", "to")}
     for pod in store.pods(layout):
         if pod in left:

@@ -420,7 +420,10 @@ def make_leftovers(root):
         "download": root / "var/lib/ops/tmp/download-1",
         "download tmp": root / "var/lib/ops/tmp/.ops-tmp-4242-image.aci",
         "download dir": root / "var/lib/ops/tmp/partial",
+        "history trimmed, not renamed": root / "etc/ops/history/.ops-tmp-4242-web.jsonl",
     }
+    made["history trimmed, not renamed"].parent.mkdir(parents=True, exist_ok=True)
+    made["history trimmed, not renamed"].write_text('{"command": "deploy"}\n')
     made["unit tmp"].write_text("[Service]\n")
     (made["half stored version"] / "units").mkdir(parents=True)
     (made["half stored version"] / "pod.json").write_text("{}")
