@@ -257,9 +257,13 @@ def remove_leftovers(layout, pending, left=()):
             else:
                 atomic.remove_quietly(p)
     dirs = [layout.state_dir, layout.journal_dir, layout.current_dir, layout.unit_dir,
-            layout.pods_dir, layout.path("var/lib/ops/volumes"),
-            layout.history_dir]       # a history trim killed before its rename
+            layout.pods_dir, layout.path("var/lib/ops/volumes")]
+    try:        # a history trim killed before its rename
+        atomic.remove_leftovers(layout.history_dir)
+    except Refused:     # a link: no history is written there either (a warning says so)
+        pass
     journaled = {(j["pod"], j.get(k)) for j in pending for k in ("from", "to")}
+    broken = set()
     for pod in store.pods(layout):
         if pod in left:
             continue
