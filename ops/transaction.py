@@ -224,7 +224,10 @@ def _unstored(layout, j):
     host's story of the pod, and rolling back to ``from`` would replace it."""
     if isinstance(j["from"], int) and store.get(layout, j["pod"], j["from"]) is None:
         return "version %d, which it names to roll back to, is not stored" % j["from"]
-    cur = store.current_version(layout, j["pod"])
+    try:
+        cur = store.current_version(layout, j["pod"])
+    except Refused as e:
+        return str(e)
     if cur is not None and cur.version not in (j["from"], j["to"]):
         return "version %d is current, and it names that neither as where the run came from " \
             "nor where it went" % cur.version
@@ -267,6 +270,11 @@ def remove_leftovers(layout, pending, left=()):
     for pod in store.pods(layout):
         if pod in left:
             continue
+        try:
+            store.current_number(layout, pod)
+        except Refused:       # which version runs is unknown: nothing of that pod is deleted
+            broken.add(pod)
+            continue
         dirs.append(layout.pod_dir(pod))
         cur = store.current_version(layout, pod)
         # a version's files are written before its directory is renamed into
@@ -287,7 +295,7 @@ def remove_leftovers(layout, pending, left=()):
              if n.endswith(".d")]
     vol_root = layout.path("var/lib/ops/volumes")
     for pod in _listdir(vol_root):
-        if pod in left:
+        if pod in left or pod in broken:
             continue
         pdir = os.path.join(vol_root, pod)
         dirs.append(pdir)

@@ -250,3 +250,32 @@ def test_an_outcome_is_recorded_over_a_history_that_is_not_a_list(history, ops, 
     assert "unexpected" not in r.err
     assert [e["outcome"] for e in state(root, "web", 2)["history"]] == ["failed"]
     assert not journal_path(root, "web").exists()
+
+
+def test_a_current_that_is_not_a_link_is_refused_for_its_pod_only(ops, bundle, root):
+    """etc/ops/current/web made a directory: ops cannot tell which version
+    runs.  Before, status said "not deployed" while web's units were
+    installed, and a deploy of web failed its rollback (exit 4).  Now a
+    command about web is refused naming the path, and changes nothing;
+    commands about other pods, cleanup and list go on."""
+    deploy_all(ops, bundle, ("web", 1), ("db", 1))
+    link = root / "etc/ops/current/web"
+    link.unlink()
+    link.mkdir()
+    before = snapshot(root)
+    for args in (("status", "web"), ("deploy", bundle(name="web", version=2)),
+                 ("undeploy", "web"), ("redeploy", "web:1"), ("cleanup", "web")):
+        r = ops(*args)
+        assert r.code == 2, (args, r)
+        assert r.error_lines[0].startswith("ops: error: %s: not a symbolic link" % link), r
+        assert diff(before, snapshot(root)) == []
+    r = ops("--json", "status")
+    assert r.code == 5, r
+    web = [p for p in r.json()["pods"] if p["name"] == "web"][0]
+    assert "not a symbolic link" in web["drift"][0]["problem"]
+    assert ops("list").code == 0
+    assert ops("cleanup", "--keep", "0").code == 0
+    r = ops("deploy", bundle(name="db", version=2))
+    assert r.code == 0, r
+    assert (unit_dir(root) / "web-main.service").exists()
+    assert link.is_dir()
