@@ -141,8 +141,15 @@ class directory:
         self.fd = open_dir(self.path, self.create)[0]
         return self.fd
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, err, tb):
         os.close(self.fd)
+        if isinstance(err, OSError):
+            # a call relative to the descriptor names only the entry (``1.pinned:
+            # Is a directory``): the error names it whole, as every message must
+            for attr in ("filename", "filename2"):
+                name = getattr(err, attr)
+                if isinstance(name, str) and name and not name.startswith("/"):
+                    setattr(err, attr, os.path.join(self.path, name))
         return False
 
 

@@ -279,3 +279,15 @@ def test_a_current_that_is_not_a_link_is_refused_for_its_pod_only(ops, bundle, r
     assert r.code == 0, r
     assert (unit_dir(root) / "web-main.service").exists()
     assert link.is_dir()
+
+
+def test_a_pin_that_cannot_be_removed_is_named_by_its_whole_path(ops, bundle, root):
+    """A system call made relative to a directory's descriptor names only the
+    entry; the error line names the whole path (here: a pin made a directory)."""
+    deploy_all(ops, bundle, ("web", 1))
+    pin = root / "etc/ops/pods/web/1.pinned"
+    pin.mkdir()
+    r = ops("unpin", "web:1")
+    assert r.code == 1, r
+    assert r.error_lines == ["ops: error: %s: Is a directory" % pin], r
+    assert pin.is_dir()
