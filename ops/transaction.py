@@ -310,6 +310,11 @@ def remove_leftovers(layout, pending, left=()):
                 dirs.append(vdir)
     for d in dirs:
         atomic.remove_leftovers(d)
+    for pod in store.pods(layout):
+        if pod not in left and pod not in broken and not store.version_dirs(layout, pod):
+            # `undeploy --remove` killed once its versions were gone: the pod's
+            # directory (its index) would keep the pod in `status` forever
+            store.remove_if_empty(layout.pod_dir(pod))
 
 
 def _listdir(d):

@@ -494,3 +494,19 @@ def test_temporary_files_of_a_killed_switch_are_removed(ops, root, bundle):
     left = [str(p.relative_to(root)) for p in made if os.path.lexists(str(p))]
     assert left == []
 
+
+
+def test_the_directory_of_a_pod_whose_removal_was_killed_at_its_end_goes(ops, root, bundle):
+    """`undeploy web --remove` killed after its last version was renamed
+    aside, before the pod's index and directory went: the next mutating
+    command removes them, so `status` no longer reports a pod with nothing."""
+    assert ops("deploy", web(bundle, 1)).code == 0
+    assert ops("undeploy", "web", "--remove").code == 0
+    pod = root / "etc/ops/pods/web"
+    (pod / ".ops-tmp-4242-del-1/units").mkdir(parents=True)
+    (pod / "index").write_text("# ops\n")
+    assert [p["name"] for p in ops("--json", "status").json()["pods"]] == ["web"]
+    r = ops("undeploy", "other-pod")
+    assert r.code == 0, r
+    assert not os.path.lexists(str(pod))
+    assert ops("--json", "status").json()["pods"] == []
