@@ -107,6 +107,10 @@ def read(layout, name):
         except ValueError:
             continue
         if isinstance(event, dict):
+            removed = event.get("removed")      # version numbers, unless the line was edited
+            if not (isinstance(removed, list) and all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in removed)):
+                event["removed"] = []
             out.append(event)
     return out
 

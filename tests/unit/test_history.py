@@ -142,6 +142,20 @@ def test_text_edited_into_the_history_file_is_shown_escaped(ops, root):
     assert "\\x1b[2J2026" in r.out and "deploy\\x07" in r.out and "eve\\r" in r.out
 
 
+@pytest.mark.parametrize("removed", [5, "12", [1, {"a": 2}], {"x": 1}, True])
+def test_an_edited_list_of_removed_versions_is_no_traceback(ops, root, removed):
+    layout = Layout(str(root))
+    history.record(layout, "web", "cleanup", "removed", None, None, None, [1, 2])
+    with open(history.path(layout, "web"), "a") as f:
+        f.write(json.dumps({"at": 3, "command": "cleanup", "from": "x", "removed": removed}) + "\n")
+    r = ops("history", "web")
+    assert r.code == 0, r
+    assert "removed 1,2" in r.out
+    r = ops("--json", "history", "web")
+    assert r.code == 0, r
+    assert [e["removed"] for e in r.json()["history"]] == [[1, 2], []]
+
+
 def test_a_history_file_hard_linked_to_another_file_is_not_appended_to(ops, root, bundle):
     """etc/ops/history/web.jsonl made a second name of another file (a hard
     link, as an image's tarball can hold): the deploy goes on with a
