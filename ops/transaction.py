@@ -190,6 +190,14 @@ def recover(ctx, own=()):
         restored = good
         try:
             restore(ctx, name, good, bad)
+        except KeyboardInterrupt as e:
+            # the pod is between two versions again: say so, and how it ends (exit 4)
+            raise RollbackFailed(j["path"], "interrupted by %s while rolling %s back to %s after "
+                                 "an interrupted %s; the journal is kept, and the next mutating "
+                                 "command finishes the rollback" % (
+                                     signals.Interrupted.name_of(e), name,
+                                     "version %d" % good.version if good else "nothing",
+                                     j.get("command")))
         except (OpsError, OSError) as e:
             if name not in own:
                 log.warn("the interrupted run of %s could not be rolled back (%s); its journal "

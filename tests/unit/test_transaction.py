@@ -15,7 +15,7 @@ import pytest
 
 from conftest import current_link, snapshot, state, stored_versions, unit_dir, wants
 from ops import signals, store
-from ops.errors import Failed, Refused
+from ops.errors import Failed, Refused, RollbackFailed
 from ops.execute import Executor
 from ops.host import Host
 from ops.plan import plan_redeploy
@@ -213,6 +213,31 @@ def test_recover_rolls_a_left_journal_back_to_from_and_removes_it(root, two, tra
     assert st["outcome"] == "failed"
     assert "interrupted" in st["reason"]["message"]
     assert stored_versions(root, "web") == [1, 2]
+
+
+def test_a_signal_during_the_recovery_says_the_rollback_is_unfinished(
+        root, two, trapped, monkeypatch):
+    """SIGTERM while an interrupted run is rolled back: exit 4, naming the
+    journal, which is kept; the next recovery finishes the rollback."""
+    import ops.restore
+    h, v1, v2 = two
+    j = write_journal(root, "web", 1, 2)
+    real = ops.restore.restore
+
+    def cut(ctx, name, good, bad):
+        raise signals.Interrupted(15)
+    monkeypatch.setattr(ops.restore, "restore", cut)
+    with pytest.raises(RollbackFailed) as e:
+        recover(h)
+    assert e.value.exit_code == 4
+    assert e.value.where == str(j)
+    assert e.value.what.startswith("interrupted by SIGTERM while rolling web back to version 1 "
+                                   "after an interrupted deploy; the journal is kept")
+    assert j.exists()
+    monkeypatch.setattr(ops.restore, "restore", real)
+    assert recover(h) == set()
+    on_version(root, 1, V1)
+    assert not j.exists()
 
 
 def test_recover_with_nothing_left_changes_nothing(root, two, trapped):
