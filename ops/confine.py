@@ -141,8 +141,15 @@ class directory:
         self.fd = open_dir(self.path, self.create)[0]
         return self.fd
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, err, tb):
         os.close(self.fd)
+        if isinstance(err, OSError):
+            # a call relative to the descriptor names only the entry (``1.pinned:
+            # Is a directory``): the error names it whole, as every message must
+            for attr in ("filename", "filename2"):
+                name = getattr(err, attr)
+                if isinstance(name, str) and name and not name.startswith("/"):
+                    setattr(err, attr, os.path.join(self.path, name))
         return False
 
 
@@ -172,7 +179,10 @@ def makedirs(path, mode=0o777, exist_ok=True):
 def open_file(path, flags, mode=0o644, create_dirs=False):
     """``os.open`` of the regular file ``path`` with ``O_NOFOLLOW`` from its
     confined parent; anything else there (a FIFO, which is not waited on, a
-    device, a directory) is an OSError, "not a regular file"."""
+    device, a directory) is an OSError, "not a regular file".  Opened to be
+    written in place (the lock, a history), a file with another hard link is
+    an OSError too: that other name may be any file of the host (or of ROOT),
+    which ops would overwrite or append to."""
     with parent(path, create_dirs) as (fd, leaf):
         try:
             f = os.open(leaf, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode,
@@ -193,6 +203,9 @@ def open_file(path, flags, mode=0o644, create_dirs=False):
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL,
                           "not a regular file", path)
+        if flags & (os.O_WRONLY | os.O_RDWR) and st.st_nlink > 1:
+            raise OSError(errno.EMLINK, "a file with %d hard links (another name may be any "
+                          "file), which ops does not write in place" % st.st_nlink, path)
         if not flags & os.O_NONBLOCK:
             os.set_blocking(f, True)
     except BaseException:

@@ -23,7 +23,7 @@ MAX_BYTES = 1 << 20
 
 
 def path(layout, name):
-    return layout.path("etc/ops/history", name + ".jsonl")
+    return os.path.join(layout.history_dir, name + ".jsonl")
 
 
 def who():
@@ -107,6 +107,10 @@ def read(layout, name):
         except ValueError:
             continue
         if isinstance(event, dict):
+            removed = event.get("removed")      # version numbers, unless the line was edited
+            if not (isinstance(removed, list) and all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in removed)):
+                event["removed"] = []
             out.append(event)
     return out
 

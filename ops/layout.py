@@ -81,6 +81,10 @@ class Layout:
     def tmp_dir(self):
         return self.path("var/lib/ops/tmp")
 
+    @property
+    def history_dir(self):
+        return self.path("etc/ops/history")
+
     def volumes_dir(self, name, version):
         return self.path("var/lib/ops/volumes", name, str(version))
 

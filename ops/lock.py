@@ -42,14 +42,19 @@ class Lock:
                                                                 self.timeout))
                     time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                     delay = min(delay * 2, 0.25)
-        except BaseException:        # given up, or interrupted while waiting
+            # one write of a fixed width, never an empty file: a run that gives up
+            # at this moment reads this PID or the previous holder's, not nothing
+            record = b"%20d\n" % os.getpid()
+            try:
+                os.pwrite(fd, record, 0)
+                os.ftruncate(fd, len(record))
+            except OSError as e:
+                # without it, `status` would call this run an interrupted one
+                raise UsageError(self.path, "cannot write this run's PID into the lock file: %s"
+                                 % e.strerror)
+        except BaseException:        # given up, failed, or interrupted: the lock is let go
             os.close(fd)
             raise
-        # one write of a fixed width, never an empty file: a run that gives up
-        # at this moment reads this PID or the previous holder's, not nothing
-        record = b"%20d\n" % os.getpid()
-        os.pwrite(fd, record, 0)
-        os.ftruncate(fd, len(record))
         self.fd = fd
         return self
 

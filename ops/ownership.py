@@ -215,12 +215,12 @@ def check_conflicts(layout, name, units, text_of, removed=()):
     owner = Owner(layout, name)
     others = {}
     for pod in store.pods(layout):
-        cur = store.current_version(layout, pod) if pod != name else None
-        if cur is not None:
-            try:
+        try:
+            cur = store.current_version(layout, pod) if pod != name else None
+            if cur is not None:
                 others.update((u, cur) for u in cur.unit_names())
-            except Refused:
-                continue
+        except Refused:
+            continue
     check_removal(layout, name, removed, owner)
     system = SystemNames(layout)
     system.ask(n for u in units for n in (u.name,) + u.unit_names)

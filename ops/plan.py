@@ -339,7 +339,14 @@ def plan_cleanup(ctx, names, keep, unsettled=()):
             log.warn("%s is left alone: an interrupted run of it is not settled" % name)
             choices.append((name, [], []))
         else:
-            choices.append((name,) + cleanup_choice(ctx.layout, name, keep))
+            try:
+                choices.append((name,) + cleanup_choice(ctx.layout, name, keep))
+            except Refused as e:       # its current link: that pod's problem only
+                if names:
+                    raise
+                from ops import log
+                log.warn("%s; %s is left alone" % (e, name))
+                choices.append((name, [], []))
     every = {(n, v.version) for n, vs, _ in choices for v in vs}
     scheduled, stored_images = set(), {}
     plan = CleanupPlan(tuple((name, [v.version for v in vs], kept,

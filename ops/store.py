@@ -110,8 +110,8 @@ class StoredVersion:
 
     def record(self, outcome, reason=None):
         """Record an outcome; ``reason`` (why it failed) replaces the last one."""
-        st = self.state()
-        history = list(st.get("history", []))[-19:]
+        history = self.state().get("history")     # a list, unless state.json was edited
+        history = history[-19:] if isinstance(history, list) else []
         history.append({"at": now(), "outcome": outcome})
         return self.write_state(outcome=outcome, deployed_at=now(), history=history,
                                 reason=reason)
@@ -203,11 +203,20 @@ def get(layout, name, version):
 
 
 def current_number(layout, name):
-    """The version the pod's ``current`` link names (stored or not), or None."""
+    """The version the pod's ``current`` link names (stored or not), or None.
+    Something else there (a directory, a file) is refused: which version
+    runs is unknown, and ops could not replace it with a link."""
+    link = layout.current_link(name)
     try:
-        target = os.readlink(layout.current_link(name))
-    except OSError:
-        return None
+        target = os.readlink(link)
+    except OSError as e:
+        if e.errno != errno.EINVAL:          # EINVAL: there, but not a symbolic link
+            return None
+        from ops.errors import Refused
+        raise Refused(link, "not a symbolic link: ops keeps the pod's current version there as "
+                      "a link to ../pods/%s/VERSION, and cannot tell which version runs; move "
+                      "it away, then run `ops redeploy %s:VERSION` for the version that runs"
+                      % (name, name))
     base = os.path.basename(target.rstrip("/"))
     return int(base) if is_version(base) else None
 

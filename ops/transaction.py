@@ -55,8 +55,13 @@ class Transaction:
         self.restore = restore
         try:
             atomic.write_text(self.path, json.dumps(data, indent=1) + "\n")
-        except OSError as e:
+        except BaseException as e:
+            # nothing is switched yet, so no journal may stay: not even one
+            # renamed into place just before a signal (during its fsync)
+            signals.hold()                # ops is failing: let the removal finish
             _remove_journal(self.path)
+            if not isinstance(e, OSError):
+                raise
             try:
                 if self.target is not None:
                     self.target.record("failed")
@@ -81,6 +86,9 @@ class Transaction:
         return False        # SystemExit and the like: the journal stays, the next command recovers
 
     def _abort(self, e):
+        # first: a second signal (Ctrl-C twice) must not stop the rollback
+        # before it begins, leaving the pod half-switched; a rollback is bounded
+        signals.hold()
         name, previous, target = self.name, self.previous, self.target
         if isinstance(e, OpsError):
             cause = e
@@ -94,7 +102,6 @@ class Transaction:
                            % (self.command, type(e).__name__, e))
         back = "version %d" % previous.version if previous else "nothing"
         log.info("%s failed: %s; rolling back to %s" % (self.command, cause, back))
-        signals.hold()                    # a rollback is bounded: let it finish
         try:
             self.restore(self.ctx, name, previous, [target] if target and target != previous else [])
             if target is not None:      # a failed repair of the current version too
@@ -151,10 +158,8 @@ def recover(ctx, own=()):
     layout = ctx.layout
     pending = journals(layout)
     for j in pending:
-        if not j.get("unreadable") and isinstance(j["from"], int) \
-                and store.get(layout, j["pod"], j["from"]) is None:
-            j["unreadable"] = "version %d, which it names to roll back to, is not stored" \
-                % j["from"]
+        if not j.get("unreadable"):
+            j["unreadable"] = _unstored(layout, j)
     left = {j["pod"] for j in pending if j.get("unreadable")}
     for j in pending:
         if j.get("unreadable"):
@@ -185,6 +190,14 @@ def recover(ctx, own=()):
         restored = good
         try:
             restore(ctx, name, good, bad)
+        except KeyboardInterrupt as e:
+            # the pod is between two versions again: say so, and how it ends (exit 4)
+            raise RollbackFailed(j["path"], "interrupted by %s while rolling %s back to %s after "
+                                 "an interrupted %s; the journal is kept, and the next mutating "
+                                 "command finishes the rollback" % (
+                                     signals.Interrupted.name_of(e), name,
+                                     "version %d" % good.version if good else "nothing",
+                                     j.get("command")))
         except (OpsError, OSError) as e:
             if name not in own:
                 log.warn("the interrupted run of %s could not be rolled back (%s); its journal "
@@ -210,6 +223,23 @@ def recover(ctx, own=()):
                     "rolled back by the next command" % j.get("command")})
         _remove_journal(j["path"])
     return left
+
+
+def _unstored(layout, j):
+    """Why the readable journal ``j`` does not fit what is stored, or None.
+    A run ops interrupted leaves ``current`` on its ``from`` or its ``to``
+    (or on nothing): any other current version means the journal is not this
+    host's story of the pod, and rolling back to ``from`` would replace it."""
+    if isinstance(j["from"], int) and store.get(layout, j["pod"], j["from"]) is None:
+        return "version %d, which it names to roll back to, is not stored" % j["from"]
+    try:
+        cur = store.current_version(layout, j["pod"])
+    except Refused as e:
+        return str(e)
+    if cur is not None and cur.version not in (j["from"], j["to"]):
+        return "version %d is current, and it names that neither as where the run came from " \
+            "nor where it went" % cur.version
+    return None
 
 
 def _record_recovery(layout, j, good):
@@ -239,9 +269,19 @@ def remove_leftovers(layout, pending, left=()):
                 atomic.remove_quietly(p)
     dirs = [layout.state_dir, layout.journal_dir, layout.current_dir, layout.unit_dir,
             layout.pods_dir, layout.path("var/lib/ops/volumes")]
+    try:        # a history trim killed before its rename
+        atomic.remove_leftovers(layout.history_dir)
+    except Refused:     # a link: no history is written there either (a warning says so)
+        pass
     journaled = {(j["pod"], j.get(k)) for j in pending for k in ("from", "to")}
+    broken = set()
     for pod in store.pods(layout):
         if pod in left:
+            continue
+        try:
+            store.current_number(layout, pod)
+        except Refused:       # which version runs is unknown: nothing of that pod is deleted
+            broken.add(pod)
             continue
         dirs.append(layout.pod_dir(pod))
         cur = store.current_version(layout, pod)
@@ -263,7 +303,7 @@ def remove_leftovers(layout, pending, left=()):
              if n.endswith(".d")]
     vol_root = layout.path("var/lib/ops/volumes")
     for pod in _listdir(vol_root):
-        if pod in left:
+        if pod in left or pod in broken:
             continue
         pdir = os.path.join(vol_root, pod)
         dirs.append(pdir)
@@ -278,6 +318,11 @@ def remove_leftovers(layout, pending, left=()):
                 dirs.append(vdir)
     for d in dirs:
         atomic.remove_leftovers(d)
+    for pod in store.pods(layout):
+        if pod not in left and pod not in broken and not store.version_dirs(layout, pod):
+            # `undeploy --remove` killed once its versions were gone: the pod's
+            # directory (its index) would keep the pod in `status` forever
+            store.remove_if_empty(layout.pod_dir(pod))
 
 
 def _listdir(d):

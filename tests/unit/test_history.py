@@ -140,3 +140,33 @@ def test_text_edited_into_the_history_file_is_shown_escaped(ops, root):
     assert r.code == 0, r
     assert not any(c in r.out for c in "\x1b\x07\r"), repr(r.out)
     assert "\\x1b[2J2026" in r.out and "deploy\\x07" in r.out and "eve\\r" in r.out
+
+
+@pytest.mark.parametrize("removed", [5, "12", [1, {"a": 2}], {"x": 1}, True])
+def test_an_edited_list_of_removed_versions_is_no_traceback(ops, root, removed):
+    layout = Layout(str(root))
+    history.record(layout, "web", "cleanup", "removed", None, None, None, [1, 2])
+    with open(history.path(layout, "web"), "a") as f:
+        f.write(json.dumps({"at": 3, "command": "cleanup", "from": "x", "removed": removed}) + "\n")
+    r = ops("history", "web")
+    assert r.code == 0, r
+    assert "removed 1,2" in r.out
+    r = ops("--json", "history", "web")
+    assert r.code == 0, r
+    assert [e["removed"] for e in r.json()["history"]] == [[1, 2], []]
+
+
+def test_a_history_file_hard_linked_to_another_file_is_not_appended_to(ops, root, bundle):
+    """etc/ops/history/web.jsonl made a second name of another file (a hard
+    link, as an image's tarball can hold): the deploy goes on with a
+    warning naming the file, and the other file is left as it was."""
+    precious = root / "etc" / "passwd"
+    precious.parent.mkdir(parents=True, exist_ok=True)
+    precious.write_text("root:x:0:0:root:/root:/bin/sh\n")
+    hist = root / "etc/ops/history/web.jsonl"
+    hist.parent.mkdir(parents=True)
+    os.link(str(precious), str(hist))
+    r = ops("deploy", web(bundle, 1))
+    assert r.code == 0, r
+    assert precious.read_text() == "root:x:0:0:root:/root:/bin/sh\n"
+    assert "the history of web was not written: %s: a file with 2 hard links" % hist in r.err

@@ -83,6 +83,10 @@ UNTRUSTED = {
                       "not a JSON object (the number 1e999 is too large"),
     "NaN": ('{"pod": "web", "from": NaN, "to": 2, "command": "deploy"}',
             "not a JSON object (NaN is not valid JSON"),
+    # a run from nothing to nothing cannot have left version 1 current
+    "from nothing, 1 current": ('{"pod": "web", "from": null, "to": null, "command": "deploy"}',
+                                "version 1 is current, and it names that neither as where the "
+                                "run came from nor where it went"),
 }
 
 
@@ -219,3 +223,71 @@ def test_a_failed_staging_does_not_remove_an_image_someone_else_fetched_meanwhil
     assert "not a tar archive" in r.err
     assert rkt.store() == [image_id[:71]]
     assert rkt.removals() == []
+
+
+def edit_state(root, name, version, **changes):
+    p = root / "etc/ops/pods" / name / str(version) / "state.json"
+    data = json.loads(p.read_text())
+    data.update(changes)
+    p.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("history", [None, 5, "text", {"at": 1}])
+def test_an_outcome_is_recorded_over_a_history_that_is_not_a_list(history, ops, bundle, root):
+    """state.json's history edited into something else: the redeploy that
+    records an outcome there, and the recovery that marks an interrupted
+    deploy failed, start the list anew instead of failing."""
+    deploy_all(ops, bundle, ("web", 1), ("web", 2))
+    edit_state(root, "web", 1, history=history)
+    r = ops("redeploy", "web:1")
+    assert r.code == 0, r
+    assert [e["outcome"] for e in state(root, "web", 1)["history"]] == ["ok"]
+    edit_state(root, "web", 2, history=history)
+    write_journal(root, "web", json.dumps({"pod": "web", "from": 1, "to": 2,
+                                           "command": "redeploy", "pid": 1}))
+    r = ops("undeploy", "db")
+    assert r.code == 0, r
+    assert "unexpected" not in r.err
+    assert [e["outcome"] for e in state(root, "web", 2)["history"]] == ["failed"]
+    assert not journal_path(root, "web").exists()
+
+
+def test_a_current_that_is_not_a_link_is_refused_for_its_pod_only(ops, bundle, root):
+    """etc/ops/current/web made a directory: ops cannot tell which version
+    runs.  Before, status said "not deployed" while web's units were
+    installed, and a deploy of web failed its rollback (exit 4).  Now a
+    command about web is refused naming the path, and changes nothing;
+    commands about other pods, cleanup and list go on."""
+    deploy_all(ops, bundle, ("web", 1), ("db", 1))
+    link = root / "etc/ops/current/web"
+    link.unlink()
+    link.mkdir()
+    before = snapshot(root)
+    for args in (("status", "web"), ("deploy", bundle(name="web", version=2)),
+                 ("undeploy", "web"), ("redeploy", "web:1"), ("cleanup", "web")):
+        r = ops(*args)
+        assert r.code == 2, (args, r)
+        assert r.error_lines[0].startswith("ops: error: %s: not a symbolic link" % link), r
+        assert diff(before, snapshot(root)) == []
+    r = ops("--json", "status")
+    assert r.code == 5, r
+    web = [p for p in r.json()["pods"] if p["name"] == "web"][0]
+    assert "not a symbolic link" in web["drift"][0]["problem"]
+    assert ops("list").code == 0
+    assert ops("cleanup", "--keep", "0").code == 0
+    r = ops("deploy", bundle(name="db", version=2))
+    assert r.code == 0, r
+    assert (unit_dir(root) / "web-main.service").exists()
+    assert link.is_dir()
+
+
+def test_a_pin_that_cannot_be_removed_is_named_by_its_whole_path(ops, bundle, root):
+    """A system call made relative to a directory's descriptor names only the
+    entry; the error line names the whole path (here: a pin made a directory)."""
+    deploy_all(ops, bundle, ("web", 1))
+    pin = root / "etc/ops/pods/web/1.pinned"
+    pin.mkdir()
+    r = ops("unpin", "web:1")
+    assert r.code == 1, r
+    assert r.error_lines == ["ops: error: %s: Is a directory" % pin], r
+    assert pin.is_dir()

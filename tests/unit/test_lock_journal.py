@@ -168,6 +168,49 @@ def test_the_lock_is_released_after_each_run(ops, root, bundle):
     assert ops("--lock-timeout", "0", "undeploy", "web").code == 0
 
 
+def test_a_pid_that_cannot_be_written_into_the_lock_is_one_line_and_lets_it_go(
+        ops, root, bundle, monkeypatch):
+    """flock granted, then the PID record fails (a full disk): exit 2 naming
+    the lock file, nothing changed, and the lock is not kept by the failed run."""
+    import errno
+    b = web(bundle, 1)
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "pwrite", full)
+    r = ops("deploy", b)
+    monkeypatch.undo()
+    path = root / "var/lib/ops/lock"
+    assert r.code == 2, r
+    assert r.error_lines == ["ops: error: %s: cannot write this run's PID into the lock file: "
+                             "No space left on device" % path], r
+    assert current_link(root, "web") is None
+    fd = os.open(str(path), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)    # raises when still held
+    finally:
+        os.close(fd)
+
+
+def test_a_lock_file_hard_linked_to_another_file_is_refused_and_left_alone(ops, root, bundle):
+    """var/lib/ops/lock made a second name of another file (a hard link, as
+    an image's tarball can hold): ops would write its PID over that file and
+    cut it to 21 bytes.  Refused (exit 2) naming the lock; nothing written."""
+    precious = root / "etc" / "shadow"
+    precious.parent.mkdir(parents=True, exist_ok=True)
+    precious.write_text("root:*:19000:0:99999:7:::\n" * 3)
+    lock = root / "var/lib/ops/lock"
+    lock.parent.mkdir(parents=True)
+    os.link(str(precious), str(lock))
+    r = ops("deploy", web(bundle, 1))
+    assert r.code == 2, r
+    assert r.error_lines == ["ops: error: %s: cannot open the lock file: a file with 2 hard "
+                             "links (another name may be any file), which ops does not write "
+                             "in place" % lock], r
+    assert precious.read_text() == "root:*:19000:0:99999:7:::\n" * 3
+    assert current_link(root, "web") is None
+
+
 def test_the_lock_file_names_the_last_holder_after_release(ops_proc, root, bundle):
     """Never empty once taken: a run that gives up while the lock changes
     hands reads a PID, not nothing (the holder's, or the one before)."""
@@ -377,7 +420,10 @@ def make_leftovers(root):
         "download": root / "var/lib/ops/tmp/download-1",
         "download tmp": root / "var/lib/ops/tmp/.ops-tmp-4242-image.aci",
         "download dir": root / "var/lib/ops/tmp/partial",
+        "history trimmed, not renamed": root / "etc/ops/history/.ops-tmp-4242-web.jsonl",
     }
+    made["history trimmed, not renamed"].parent.mkdir(parents=True, exist_ok=True)
+    made["history trimmed, not renamed"].write_text('{"command": "deploy"}\n')
     made["unit tmp"].write_text("[Service]\n")
     (made["half stored version"] / "units").mkdir(parents=True)
     (made["half stored version"] / "pod.json").write_text("{}")
@@ -448,3 +494,19 @@ def test_temporary_files_of_a_killed_switch_are_removed(ops, root, bundle):
     left = [str(p.relative_to(root)) for p in made if os.path.lexists(str(p))]
     assert left == []
 
+
+
+def test_the_directory_of_a_pod_whose_removal_was_killed_at_its_end_goes(ops, root, bundle):
+    """`undeploy web --remove` killed after its last version was renamed
+    aside, before the pod's index and directory went: the next mutating
+    command removes them, so `status` no longer reports a pod with nothing."""
+    assert ops("deploy", web(bundle, 1)).code == 0
+    assert ops("undeploy", "web", "--remove").code == 0
+    pod = root / "etc/ops/pods/web"
+    (pod / ".ops-tmp-4242-del-1/units").mkdir(parents=True)
+    (pod / "index").write_text("# ops\n")
+    assert [p["name"] for p in ops("--json", "status").json()["pods"]] == ["web"]
+    r = ops("undeploy", "other-pod")
+    assert r.code == 0, r
+    assert not os.path.lexists(str(pod))
+    assert ops("--json", "status").json()["pods"] == []

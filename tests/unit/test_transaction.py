@@ -15,7 +15,7 @@ import pytest
 
 from conftest import current_link, snapshot, state, stored_versions, unit_dir, wants
 from ops import signals, store
-from ops.errors import Failed, Refused
+from ops.errors import Failed, Refused, RollbackFailed
 from ops.execute import Executor
 from ops.host import Host
 from ops.plan import plan_redeploy
@@ -108,6 +108,33 @@ def test_an_interrupt_inside_rolls_back_and_says_which_signal(root, two, trapped
     assert state(root, "web", 1)["outcome"] == "failed"
 
 
+def test_a_second_signal_as_the_rollback_begins_does_not_stop_it(
+        root, two, trapped, monkeypatch):
+    """Ctrl-C twice: the second arrives while ops says it rolls back (a
+    write to a slow terminal); the rollback still runs to its end."""
+    import signal
+    from ops import log
+    h, v1, v2 = two
+    plan = plan_redeploy(h, "web", 1)
+    real = log.info
+
+    def info(msg):
+        if "rolling back" in msg:
+            os.kill(os.getpid(), signal.SIGINT)
+        real(msg)
+    monkeypatch.setattr(log, "info", info)
+    with pytest.raises(Failed) as e:
+        with Transaction(h, "redeploy", "web", v2, v1):
+            ex = Executor(h, "web", v1)
+            for a in plan.switch[:4]:          # stop, disable, remove-unit, install-unit
+                ex.run(a)
+            raise signals.Interrupted(2)
+    assert e.value.rolled_back
+    assert "interrupted by SIGINT during the switch" in e.value.what
+    assert not journal_path(root).exists()
+    on_version(root, 2, V2)
+
+
 def test_a_first_deploy_that_fails_rolls_back_to_nothing(root, two, trapped):
     h, v1, v2 = two
     # previous None: whatever v2 installed goes, and nothing is current
@@ -142,6 +169,30 @@ def test_a_journal_that_cannot_be_written_switches_nothing(root, two, trapped):
     on_version(root, 2, V2)
 
 
+def test_an_interrupt_just_after_the_journal_is_written_leaves_no_journal(
+        root, two, trapped, monkeypatch):
+    """A signal once the journal is renamed into place (while its directory
+    is fsynced), before the block begins: nothing was switched, so the
+    journal goes with the failure; no later command rolls anything back."""
+    h, v1, v2 = two
+    from ops import atomic
+    real = atomic.write_text
+
+    def then_signal(path, text, *a, **kw):
+        real(path, text, *a, **kw)
+        raise signals.Interrupted(15)
+    monkeypatch.setattr(atomic, "write_text", then_signal)
+    ran = []
+    with pytest.raises(KeyboardInterrupt):
+        with Transaction(h, "redeploy", "web", v2, v1):
+            ran.append(True)
+    monkeypatch.undo()
+    assert ran == []
+    assert not journal_path(root).exists()
+    assert journals(h.layout) == []
+    on_version(root, 2, V2)
+
+
 # -- recover -----------------------------------------------------------------------
 
 def write_journal(root, name, frm, to, command="deploy", text=None):
@@ -162,6 +213,31 @@ def test_recover_rolls_a_left_journal_back_to_from_and_removes_it(root, two, tra
     assert st["outcome"] == "failed"
     assert "interrupted" in st["reason"]["message"]
     assert stored_versions(root, "web") == [1, 2]
+
+
+def test_a_signal_during_the_recovery_says_the_rollback_is_unfinished(
+        root, two, trapped, monkeypatch):
+    """SIGTERM while an interrupted run is rolled back: exit 4, naming the
+    journal, which is kept; the next recovery finishes the rollback."""
+    import ops.restore
+    h, v1, v2 = two
+    j = write_journal(root, "web", 1, 2)
+    real = ops.restore.restore
+
+    def cut(ctx, name, good, bad):
+        raise signals.Interrupted(15)
+    monkeypatch.setattr(ops.restore, "restore", cut)
+    with pytest.raises(RollbackFailed) as e:
+        recover(h)
+    assert e.value.exit_code == 4
+    assert e.value.where == str(j)
+    assert e.value.what.startswith("interrupted by SIGTERM while rolling web back to version 1 "
+                                   "after an interrupted deploy; the journal is kept")
+    assert j.exists()
+    monkeypatch.setattr(ops.restore, "restore", real)
+    assert recover(h) == set()
+    on_version(root, 1, V1)
+    assert not j.exists()
 
 
 def test_recover_with_nothing_left_changes_nothing(root, two, trapped):
