@@ -794,7 +794,7 @@ def _extension_chain(n, typeflag):
     out = io.BytesIO()
     for _ in range(n):
         ti = tarfile.TarInfo("././@Ext")
-        body = b"20 comment=abcdefg\n" if typeflag in (b"x", b"g") else b"name\0"
+        body = b"19 comment=abcdefg\n" if typeflag in (b"x", b"g") else b"name\0"
         ti.size, ti.type = len(body), typeflag
         out.write(ti.tobuf(tarfile.GNU_FORMAT))
         out.write(body + b"\0" * (512 - len(body)))
