@@ -165,11 +165,8 @@ def _printable(text):
     """``text`` as the terminal may show it: each line's control characters
     (an escape sequence, a carriage return) escaped as ``\\x1b``, ``\\r``;
     tabs and line ends kept."""
-    if text.replace("\n", "").replace("\t", "").isprintable():
-        return text
-    return "\n".join("".join(c if c.isprintable() or c == "\t" else
-                             c.encode("unicode_escape", "backslashreplace").decode("ascii")
-                             for c in line) for line in text.split("\n"))
+    from ops.log import escape
+    return escape(text, keep="\t\n")
 
 
 def _images(a, b, changes, said):

@@ -29,9 +29,8 @@ def clip(text, limit=OUTPUT_MAX, tail=True):
     ``tail``, else the start, the cut said where it is."""
     if text is None:
         return None
-    text = "".join(c if c.isprintable() else
-                   c.encode("unicode_escape", "backslashreplace").decode("ascii")
-                   for c in str(text))
+    from ops.log import escape
+    text = escape(str(text))
     if len(text) <= limit:
         return text
     mark = "[%d characters cut]" % (len(text) - limit)

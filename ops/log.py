@@ -3,7 +3,7 @@ command.  stdout is reserved for the result line or the ``--json`` object."""
 
 import sys
 
-__all__ = ["set_verbosity", "verbosity", "info", "command", "warn", "write", "printable"]
+__all__ = ["set_verbosity", "verbosity", "info", "command", "warn", "write", "escape", "printable"]
 
 _verbosity = 1   # 0 quiet, 1 normal, 2 verbose
 
@@ -40,13 +40,22 @@ def _emit(line):
     write(sys.stderr, printable(line) + "\n")
 
 
-def printable(text):
-    """One line, no control characters: a message may quote the bundle
-    or a file on the host."""
+def escape(text, keep=""):
+    """``text`` with every control character but those in ``keep`` escaped
+    as Python writes it (``\\x1b``, ``\\r``, ``\\n``): what ops shows cannot
+    draw on the terminal."""
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace")
-                   .decode("ascii") if c not in "\n\t" else " " for c in text)
+    return "".join(c if c.isprintable() or c in keep else
+                   c.encode("unicode_escape", "backslashreplace").decode("ascii") for c in text)
+
+
+def printable(text):
+    """One line, no control characters: a message may quote the bundle
+    or a file on the host (line ends and tabs become spaces)."""
+    if text.isprintable():
+        return text
+    return escape(text.replace("\n", " ").replace("\t", " "))
 
 
 def info(msg):

@@ -44,11 +44,12 @@ def status(host, name=None, health=False):
     currents, units, broken, lost = {}, {}, {}, {}
     for p in pods:
         try:
-            currents[p] = cur = store.current_version(layout, p)
+            number = store.current_number(layout, p)
+            currents[p] = cur = None if number is None else store.get(layout, p, number)
             if cur is not None:
                 units[p] = cur.bundle().units
-            elif store.current_number(layout, p) is not None:     # the link names a version
-                lost[p] = store.current_number(layout, p)          # that lost its pod.json
+            elif number is not None:      # the link names a version that lost its pod.json
+                lost[p] = number
         except Refused as e:      # one pod's broken pod.json or link is that pod's problem only
             if name:
                 raise

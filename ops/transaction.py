@@ -275,16 +275,17 @@ def remove_leftovers(layout, pending, left=()):
         pass
     journaled = {(j["pod"], j.get(k)) for j in pending for k in ("from", "to")}
     broken = set()
-    for pod in store.pods(layout):
+    pods = store.pods(layout)
+    for pod in pods:
         if pod in left:
             continue
         try:
-            store.current_number(layout, pod)
+            number = store.current_number(layout, pod)
         except Refused:       # which version runs is unknown: nothing of that pod is deleted
             broken.add(pod)
             continue
         dirs.append(layout.pod_dir(pod))
-        cur = store.current_version(layout, pod)
+        cur = None if number is None else store.get(layout, pod, number)
         # a version's files are written before its directory is renamed into
         # place; afterwards only state.json is (replaced, then the index
         # rewritten), so only directories the index does not vouch for are scanned
@@ -318,7 +319,7 @@ def remove_leftovers(layout, pending, left=()):
                 dirs.append(vdir)
     for d in dirs:
         atomic.remove_leftovers(d)
-    for pod in store.pods(layout):
+    for pod in pods:
         if pod not in left and pod not in broken and not store.version_dirs(layout, pod):
             # `undeploy --remove` killed once its versions were gone: the pod's
             # directory (its index) would keep the pod in `status` forever
