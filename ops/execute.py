@@ -7,6 +7,7 @@ the ``removals`` and ``marks``, which are not undone: once they begin, ops
 finishes them.  Each step is dispatched on its class (:mod:`ops.actions`).
 """
 
+import gc
 import os
 
 from ops import atomic, index, log, store
@@ -26,6 +27,7 @@ def apply(ctx, plan, target=None, previous=None):
     """Run ``plan``: its switch towards stored version ``target`` (None:
     nothing, as undeploy) from ``previous``, then its removals and marks.
     Whatever happens, the pod's history gets one event (:mod:`ops.history`)."""
+    gc.enable()          # off while ops only looked (see cli.main)
     try:
         _apply(ctx, plan, target, previous)
     except BaseException as e:

@@ -10,6 +10,7 @@ switched.  What a killed run staged is removed by the next mutating command
 """
 
 import errno
+import gc
 import json
 import os
 
@@ -41,6 +42,7 @@ class Stager:
         self.tmp_version = None
 
     def run(self):
+        gc.enable()      # off while ops only looked (see cli.main): staging has no size bound
         steps = {Download: self.download, StoreVersion: self.store,
                  FetchImage: self.fetch_image, UnpackVolume: self.unpack_volume}
         try:

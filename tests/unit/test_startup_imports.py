@@ -33,6 +33,30 @@ sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n")
 sys.exit(code)
 """
 
+# The same, counting the cyclic garbage collector's passes during the command
+# and noting whether it is on as staging and executing a plan begin.
+COLLECTOR_CHILD = """
+import gc, sys
+passes = []
+gc.callbacks.append(lambda phase, info: phase == "start" and passes.append(info["generation"]))
+import ops.execute, ops.stage
+seen = {}
+def spy(where, fn):
+    def wrapped(*a, **k):
+        seen.setdefault(where, gc.isenabled())
+        return fn(*a, **k)
+    return wrapped
+ops.execute._apply = spy("execute", ops.execute._apply)
+ops.stage.Stager.store = spy("stage", ops.stage.Stager.store)
+gc.collect()
+del passes[:]
+from ops.cli import main
+code = main(sys.argv[1:])
+sys.stderr.write("\\nCOLLECTOR %d %s %s\\n" % (len(passes), gc.isenabled(),
+                 " ".join("%s=%s" % kv for kv in sorted(seen.items()))))
+sys.exit(code)
+"""
+
 
 # Standard modules that ops once loaded on these paths for little use:
 # namedtuple (collections, with operator, keyword and reprlib), contextlib
@@ -64,6 +88,19 @@ def run_counted(*argv):
     err, _, mods = proc.stderr.rpartition("\nMODULES ")
     assert mods, proc.stderr
     return proc.returncode, proc.stdout, err, set(mods.split())
+
+
+def collector(*argv):
+    """Run ops with ``argv`` in a new interpreter: (exit code, the cyclic
+    collector's passes during the command, whether it is on once ``main``
+    returned, {where: "True"/"False"} as staging and executing a plan began)."""
+    proc = subprocess.run([sys.executable, "-S", "-c", COLLECTOR_CHILD] + [str(a) for a in argv],
+                          cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=60)
+    line = proc.stderr.rpartition("\nCOLLECTOR ")[2].split("\n")[0].split()
+    assert len(line) >= 2, proc.stderr
+    return (proc.returncode, int(line[0]), line[1] == "True",
+            dict(kv.split("=") for kv in line[2:]))
 
 
 def heavy(modules):
@@ -152,3 +189,31 @@ def test_invalid_json_is_placed_without_json_loaded_first():
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=60)
     assert (proc.returncode, proc.stdout) == (0, "Expecting value 2 7\n"), proc.stderr
+
+
+def test_the_collector_is_off_while_ops_only_looks_and_on_when_it_changes_the_host(root, deployed, bundle):
+    """`list` and a deploy with nothing to do run without a pass of the cyclic
+    garbage collector; staging and executing a plan run with it on; the
+    caller gets it back as it was."""
+    code, passes, on_after, _ = collector("--root", root, "deploy", deployed)
+    assert (code, passes, on_after) == (0, 0, True)
+    code, passes, on_after, _ = collector("--root", root, "list")
+    assert (code, passes, on_after) == (0, 0, True)
+    b2 = bundle(name="web", version=2,
+                units=[{"file": "web.service", "start": True, "text": unit_text("web.service")}])
+    code, _, on_after, seen = collector("--root", root, "deploy", b2)
+    assert (code, on_after, seen) == (0, True, {"stage": "True", "execute": "True"})
+
+
+def test_an_in_process_caller_keeps_its_collector_setting(root, deployed):
+    import gc
+    from ops.cli import main
+    try:
+        gc.disable()
+        assert main(["--root", str(root), "list"]) == 0
+        assert not gc.isenabled()
+        gc.enable()
+        assert main(["--root", str(root), "list"]) == 0
+        assert gc.isenabled()
+    finally:
+        gc.enable()
