@@ -75,16 +75,15 @@ class StoredVersion:
         """The stored unit copies that no longer hold the bytes whose digest
         state.json recorded when the version was staged (changed or removed
         on disk since): ops would install them instead of the bundle's."""
-        from ops.units import digest, read_bytes
+        from ops.units import digest
         recorded = (self.state() if state is None else state).get("units")
         if not isinstance(recorded, dict):
             return []
-        out = []
-        for unit in sorted(recorded):
-            data = read_bytes(os.path.join(self.units_dir, unit))
-            if data is None or digest(data) != recorded[unit]:
-                out.append(os.path.join(self.units_dir, unit))
-        return out
+        from ops.confine import read_files
+        paths = [os.path.join(self.units_dir, unit) for unit in sorted(recorded)]
+        read = read_files(paths)          # the units directory walked once
+        return [p for p, unit in zip(paths, sorted(recorded))
+                if isinstance(read[p], OSError) or digest(read[p]) != recorded[unit]]
 
     def check_units(self, state=None, fix=""):
         """Refuse (exit 2) when a stored unit copy was edited (:meth:`edited_units`)."""

@@ -44,10 +44,10 @@ def kept_sockets(sd, layout, target_units, prev_units, target_text, prev_text):
                      if all(sd.up(states.get(n, {})) for n in u.unit_names))
 
 
-def _installed_same(layout, unit, stored_path):
+def _installed_same(layout, unit, stored_path, read):
     target = layout.unit_path(unit.name)
     if not (os.path.isfile(target) and not os.path.islink(target)
-            and same_file(stored_path, target)):
+            and same_file(stored_path, target, read)):
         return False
     return not unit.name.endswith(".service") or os.path.isfile(layout.dropin_path(unit.name))
 
@@ -67,8 +67,13 @@ def switch_actions(layout, target, target_units, prev_units, converge_paths=None
     starts = start_units(target_units)
     if prev_all:
         acts.append(Disable(tuple(prev_all)))
+    read = {}
+    if converge_paths is not None:     # each directory walked once for all its files
+        from ops.confine import read_files
+        read = read_files([p for u in target_units for p in (converge_paths[u.name],
+                                                              layout.unit_path(u.name))])
     installs = [u for u in target_units if u.name not in kept and (
-        converge_paths is None or not _installed_same(layout, u, converge_paths[u.name]))]
+        converge_paths is None or not _installed_same(layout, u, converge_paths[u.name], read))]
     for u in installs:
         acts.append(InstallUnit(u.name))
     if starts:

@@ -266,10 +266,13 @@ class Systemd:
             return {u: shown.get(u, {}) for u in units}
         states = {u: {"UnitFileState": "not-found"} for u in units}
         present = []
+        files = {u: self.layout.unit_path(template_file(u)) for u in units}
+        from ops.confine import read_files
+        read = read_files(set(files.values()))       # the unit directory walked once
         for u in units:
-            if not os.path.lexists(self.layout.unit_path(template_file(u))):
+            if not os.path.lexists(files[u]):
                 continue
-            if enabled_by_links(self.layout, u):      # what ops made: no systemctl needed
+            if enabled_by_links(self.layout, u, read[files[u]]):   # what ops made: no systemctl
                 states[u] = {"UnitFileState": "enabled"}
             else:
                 present.append(u)

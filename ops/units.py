@@ -51,18 +51,22 @@ def read_bytes(path):
         return None
 
 
-def same_file(a, b):
+def same_file(a, b, read=None):
     """Whether ``a`` and ``b`` are regular files with the same bytes, as
     ``filecmp.cmp(a, b, shallow=False)`` says (OSError when either cannot be
     stat'ed), without importing filecmp for a deploy with nothing to do.  In
-    ops's trees neither is followed when a link (:func:`ops.confine.read_file`)."""
+    ops's trees neither is followed when a link (:func:`ops.confine.read_file`).
+    ``read``: what :func:`ops.confine.read_files` returned for both, when the
+    caller compares many files."""
     from ops import confine
-    try:
-        return confine.read_file(a) == confine.read_file(b)
-    except OSError as e:
-        if e.errno in (errno.ENOENT, errno.EACCES, errno.EPERM, errno.EIO):
-            raise
-        return False          # a link, a directory, a FIFO, a file too large: not the same
+    if read is None:
+        read = confine.read_files((a, b))
+    for got in (read[a], read[b]):
+        if isinstance(got, OSError):
+            if got.errno in (errno.ENOENT, errno.EACCES, errno.EPERM, errno.EIO):
+                raise got
+            return False      # a link, a directory, a FIFO, a file too large: not the same
+    return read[a] == read[b]
 
 
 def digest(data):
@@ -126,13 +130,16 @@ def install_section(text):
     return out
 
 
-def enabled_by_links(layout, unit):
+def enabled_by_links(layout, unit, data=None):
     """Offline, from the disk alone: True when every link ``systemctl
     enable`` makes for ``unit`` (its file's WantedBy= and RequiredBy=) is
     there and leads to its file; None when ops cannot tell that way (no such
-    links to make, aliases, specifiers, a link missing): ask systemctl then."""
-    data = read_bytes(layout.unit_path(template_file(unit)))
+    links to make, aliases, specifiers, a link missing): ask systemctl then.
+    ``data``: the unit file's bytes or the OSError reading it gave, when the
+    caller read them (:func:`ops.confine.read_files`)."""
     if data is None:
+        data = read_bytes(layout.unit_path(template_file(unit)))
+    if data is None or isinstance(data, OSError):
         return None
     section = install_section(data.decode("utf-8", "replace"))
     links = [(t, ".wants") for t in section.get("WantedBy", ())]

@@ -188,3 +188,51 @@ def test_a_pod_directory_linked_outside_root_is_not_listed_through_and_others_ar
     assert "db 1: ok" in r.out and str(pod_dir) in r.out
     r = ops("list", "web")
     assert r.code == 2 and str(pod_dir) in r.err, r
+
+
+def test_read_files_says_what_read_file_says_of_each_file(ops, root, bundle, tmp_path):
+    """:func:`ops.confine.read_files` (a directory walked once for its files) gives
+    each file's bytes or the very error :func:`ops.confine.read_file` gives:
+    a link as the last component, a FIFO, a directory, a missing file, a file
+    over the bound, a link on the way; and for a path under ROOT outside ops's
+    trees (read one at a time) the same as read_file too."""
+    import errno
+    from ops import confine
+    two_pods(ops, bundle)
+    units = root / "etc/ops/pods/web/1/units"
+    outside = tmp_path / "outside.service"
+    outside.write_text("[Service]\nExecStart=/bin/outside\n")
+    (units / "plain.service").write_text("[Service]\nExecStart=/bin/true\n")
+    os.symlink(str(outside), str(units / "link.service"))
+    os.mkfifo(str(units / "fifo.service"))
+    (units / "dir.service").mkdir()
+    (units / "big.service").write_bytes(b"x" * 100)
+    linked = root / "etc/ops/pods/db/1"
+    import shutil
+    shutil.move(str(linked / "units"), str(tmp_path / "db-units"))
+    os.symlink(str(tmp_path / "db-units"), str(linked / "units"))
+    (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    paths = [str(units / n) for n in ("web-api.service", "plain.service", "link.service",
+                                      "fifo.service", "dir.service", "missing.service",
+                                      "big.service")]
+    paths += [str(linked / "units/db-api.service"), str(root / "etc/passwd"),
+              str(root / "etc/missing")]
+    got = confine.read_files(paths, limit=64)
+
+    def one(p):
+        try:
+            return confine.read_file(p, 64)
+        except OSError as e:
+            return e
+    for p in paths:
+        want = one(p)
+        if isinstance(want, OSError):
+            assert isinstance(got[p], OSError) and got[p].errno == want.errno, (p, got[p], want)
+            assert got[p].filename == want.filename or str(p) in str(got[p]), (p, got[p])
+        else:
+            assert got[p] == want, p
+    assert got[paths[8]] == b"root:x:0:0::/root:/bin/sh\n"
+    assert got[paths[1]] == b"[Service]\nExecStart=/bin/true\n"
+    assert got[paths[2]].errno == errno.ELOOP
+    assert got[paths[6]].errno == errno.EFBIG
+    assert got[paths[7]].errno == errno.ELOOP          # a link on the way: not read through
