@@ -80,11 +80,15 @@ NOT_FOR_LIST = ONLY_WITH_WORK | {"ops.plan", "ops.actions", "ops.switch", "ops.b
                                  "ops.names"}
 
 
-def run_counted(*argv):
-    """Run ops with ``argv`` in a new interpreter; (exit code, stdout, modules)."""
-    proc = subprocess.run([sys.executable, "-S", "-c", CHILD] + [str(a) for a in argv],
+def _child(code, argv):
+    return subprocess.run([sys.executable, "-S", "-c", code] + [str(a) for a in argv],
                           cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=60)
+
+
+def run_counted(*argv):
+    """Run ops with ``argv`` in a new interpreter; (exit code, stdout, modules)."""
+    proc = _child(CHILD, argv)
     err, _, mods = proc.stderr.rpartition("\nMODULES ")
     assert mods, proc.stderr
     return proc.returncode, proc.stdout, err, set(mods.split())
@@ -94,9 +98,7 @@ def collector(*argv):
     """Run ops with ``argv`` in a new interpreter: (exit code, the cyclic
     collector's passes during the command, whether it is on once ``main``
     returned, {where: "True"/"False"} as staging and executing a plan began)."""
-    proc = subprocess.run([sys.executable, "-S", "-c", COLLECTOR_CHILD] + [str(a) for a in argv],
-                          cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=60)
+    proc = _child(COLLECTOR_CHILD, argv)
     line = proc.stderr.rpartition("\nCOLLECTOR ")[2].split("\n")[0].split()
     assert len(line) >= 2, proc.stderr
     return (proc.returncode, int(line[0]), line[1] == "True",
