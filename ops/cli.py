@@ -22,11 +22,10 @@ def main(argv=None):
     (a signal after the output is written cannot turn into a second one).
 
     The cyclic garbage collector is off until the command starts work whose
-    size ops does not bound in advance (staging, executing a plan, following
-    a journal: each turns it back on): `list`, `status` and a deploy with
-    nothing to do build what they show and exit, and the collector's passes
-    over the modules they import and the rows they build were a twentieth
-    of their time (Mercurial turns it off the same way while it builds
+    size ops does not bound in advance (staging and executing a plan each
+    turn it back on): `list`, `status` and a deploy with nothing to do build
+    what they show and exit, and the collector's passes over the modules
+    they import and the rows they build were 3-5 % of their time (Mercurial turns it off the same way while it builds
     large structures).  Reference counting still frees everything else."""
     collecting = gc.isenabled()
     gc.disable()

@@ -144,13 +144,18 @@ class directory:
     def __exit__(self, kind, err, tb):
         os.close(self.fd)
         if isinstance(err, OSError):
-            # a call relative to the descriptor names only the entry (``1.pinned:
-            # Is a directory``): the error names it whole, as every message must
-            for attr in ("filename", "filename2"):
-                name = getattr(err, attr)
-                if isinstance(name, str) and name and not name.startswith("/"):
-                    setattr(err, attr, os.path.join(self.path, name))
+            _name_whole(err, self.path)
         return False
+
+
+def _name_whole(err, directory):
+    """A call relative to a descriptor names only the entry (``1.pinned: Is
+    a directory``): the OSError ``err`` names it whole, under ``directory``,
+    as every message must."""
+    for attr in ("filename", "filename2"):
+        name = getattr(err, attr)
+        if isinstance(name, str) and name and not name.startswith("/"):
+            setattr(err, attr, os.path.join(directory, name))
 
 
 class parent(directory):
@@ -241,11 +246,15 @@ def read_file(path, limit=READ_MAX, with_stat=False):
     except OSError:
         raise
     except Exception as e:
-        from ops.errors import Refused
-        if not isinstance(e, Refused):
-            raise
-        raise OSError(errno.ELOOP, e.what, e.where)      # a link on the way
+        raise _link_on_the_way(e)
     return _read_fd(fd, path, limit, with_stat)
+
+
+def _link_on_the_way(e):
+    """The OSError (``ELOOP``) a read says for the Refused ``e`` of a walk
+    that met a link; any other exception as it is."""
+    from ops.errors import Refused
+    return OSError(errno.ELOOP, e.what, e.where) if isinstance(e, Refused) else e
 
 
 def read_files(paths, limit=READ_MAX):
@@ -270,18 +279,14 @@ def read_files(paths, limit=READ_MAX):
                     try:
                         out[p] = read_at(fd, leaf, limit)
                     except OSError as e:
-                        if isinstance(e.filename, str) and not e.filename.startswith("/"):
-                            e.filename = os.path.join(d, e.filename)
+                        _name_whole(e, d)
                         out[p] = e
-        except OSError as e:
+        except Exception as e:         # the directory itself: every member says why
+            e = _link_on_the_way(e)
+            if not isinstance(e, OSError):
+                raise e
             for p, _ in members:
                 out[p] = e
-        except Exception as e:
-            from ops.errors import Refused
-            if not isinstance(e, Refused):
-                raise
-            for p, _ in members:       # a link on the way, as read_file says it
-                out[p] = OSError(errno.ELOOP, e.what, e.where)
     return out
 
 

@@ -80,9 +80,9 @@ class StoredVersion:
         if not isinstance(recorded, dict):
             return []
         from ops.confine import read_files
-        paths = [os.path.join(self.units_dir, unit) for unit in sorted(recorded)]
+        paths = {os.path.join(self.units_dir, unit): unit for unit in sorted(recorded)}
         read = read_files(paths)          # the units directory walked once
-        return [p for p, unit in zip(paths, sorted(recorded))
+        return [p for p, unit in paths.items()
                 if isinstance(read[p], OSError) or digest(read[p]) != recorded[unit]]
 
     def check_units(self, state=None, fix=""):
