@@ -141,7 +141,10 @@ class Outage(object):
 
     def _window_rounds(self, c, rkt, what, bundle, unit, address):
         _, probing, _ = _modules()
-        n = int(os.environ.get("OPS_BENCH_WINDOW_ROUNDS") or self.b.reps(WINDOW_ROUNDS, 3))
+        text = os.environ.get("OPS_BENCH_WINDOW_ROUNDS", "")
+        if text and not (text.isdigit() and text.isascii() and 0 < int(text) <= 1000):
+            raise BenchError("OPS_BENCH_WINDOW_ROUNDS=%r: give a number of rounds from 1 to 1000" % text)
+        n = int(text) if text else self.b.reps(WINDOW_ROUNDS, 3)
         current = [1]
         took = {"ops": [], "restart": []}
 
