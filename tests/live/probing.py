@@ -65,5 +65,9 @@ def wait_answer(container, address, answer="", timeout=60.0, probe=PROBE):
 
 
 def brief(summary):
-    """The summary without its raw attempts, as one line of JSON (for messages)."""
-    return json.dumps({k: v for k, v in summary.items() if k != "raw"}, sort_keys=True)
+    """The summary without its raw attempts, as one line of JSON (for messages); with ``--raw``, the first 20
+    attempts that were not ok ([start in s, outcome, latency, answer]) under ``not_ok``."""
+    out = {k: v for k, v in summary.items() if k != "raw"}
+    if "raw" in summary:
+        out["not_ok"] = [a for a in summary["raw"] if a[1] != "ok"][:20]
+    return json.dumps(out, sort_keys=True)

@@ -108,6 +108,46 @@ def test_on_sigterm_serve_py_exits_and_leaves_waiting_connections_to_the_next(se
     c.close()
 
 
+# Runs serve.py (argv[2]) on the socket of argv[1] at descriptor 3, with a SIGTERM arriving the instant after each
+# accept(), as a stop can: before serve.py has read the request.
+TERM_AFTER_ACCEPT = """
+import os, runpy, signal, socket, sys
+os.dup2(int(sys.argv[1]), 3)
+accept = socket.socket.accept
+def accept_then_term(self):
+    conn = accept(self)
+    os.kill(os.getpid(), signal.SIGTERM)
+    return conn
+socket.socket.accept = accept_then_term
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_a_sigterm_just_after_accept_still_answers_that_connection_and_leaves_the_rest_queued():
+    request = b"GET / HTTP/1.0\r\nHost: test\r\n\r\n"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        clients = [socket.create_connection(sock.getsockname(), timeout=10) for _ in range(2)]
+        for c in clients:
+            c.sendall(request)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "VERSION": "5", "LISTEN_FDS": "1"}
+        p = subprocess.run([sys.executable, "-c", TERM_AFTER_ACCEPT, str(sock.fileno()), str(EXAMPLE / "serve.py")],
+                           pass_fds=(sock.fileno(),), env=env, stderr=subprocess.PIPE, timeout=30)
+        assert p.returncode == 0, p.stderr
+        # the connection accepted when SIGTERM came is answered whole, not reset
+        answer = b"".join(iter(lambda: clients[0].recv(65536), b""))
+        assert answer.startswith(b"HTTP/1.0 200 ") and answer.endswith(b"socket-hello, version 5\n"), answer
+        # the other one was not accepted: it waits on the socket for the next server
+        sock.settimeout(5)
+        conn, _ = sock.accept()
+        with conn:
+            assert conn.recv(65536) == request
+        for c in clients:
+            c.close()
+
+
 def test_without_listen_fds_serve_py_says_so():
     r = subprocess.run([sys.executable, str(EXAMPLE / "serve.py")], env={"PATH": "/usr/bin:/bin"},
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
