@@ -18,6 +18,8 @@ from conftest import REPO
 from ops.rkt import image_sha512
 from tests.support.realrkt import make_image_module
 
+pytestmark = pytest.mark.compat     # serve.py runs on the host's Python, 3.8 or later: also run on 3.8 and 3.13
+
 EXAMPLE = REPO / "examples" / "socket-hello"
 VERSIONS = ("v1", "v2", "v3")
 
