@@ -25,8 +25,10 @@ def main(argv=None):
     size ops does not bound in advance (staging and executing a plan each
     turn it back on): `list`, `status` and a deploy with nothing to do build
     what they show and exit, and the collector's passes over the modules
-    they import and the rows they build were 3-5 % of their time (Mercurial turns it off the same way while it builds
-    large structures).  Reference counting still frees everything else."""
+    they import and the rows they build were 3-5 % of their time (Mercurial
+    turns it off the same way while it builds large structures).  Reference
+    counting still frees everything else.  On return the collector is as the
+    caller had it."""
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -35,7 +37,7 @@ def main(argv=None):
                 argv = sys.argv[1:]
             return _main(argv)
     finally:
-        if collecting and argv is not None:     # called in-process: as it was
+        if collecting:
             gc.enable()
 
 
