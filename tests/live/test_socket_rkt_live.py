@@ -46,14 +46,25 @@ def fd_link(c, pid, fd):
     return os.readlink(c.path("/proc/%d/fd/%d" % (pid, fd)))
 
 
+def fd_links(c, pid):
+    """What each open descriptor of ``pid`` leads to.  A descriptor closed between the listing and its reading is
+    left out: PID 1 opens and closes its own all the time (after a rollback, for instance)."""
+    d = c.path("/proc/%d/fd" % pid)
+    out = set()
+    for n in os.listdir(d):
+        try:
+            out.add(os.readlink(os.path.join(d, n)))
+        except FileNotFoundError:
+            continue
+    return out
+
+
 def listening_socket(c):
     """The socket systemd (PID 1) listens on for socket-hello-web.socket: ``socket:[INODE]``.  It is the one
     socket among PID 1's descriptors that the app holds at descriptor 3."""
     app = fd_link(c, main_pid(c, SERVICE), 3)
     assert app.startswith("socket:["), app
-    d = c.path("/proc/1/fd")
-    held = {os.readlink(os.path.join(d, n)) for n in os.listdir(d) if os.path.islink(os.path.join(d, n))}
-    assert app in held, "descriptor 3 of the app (%s) is not a socket systemd holds" % app
+    assert app in fd_links(c, 1), "descriptor 3 of the app (%s) is not a socket systemd holds" % app
     return app
 
 
