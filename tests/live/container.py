@@ -17,6 +17,7 @@ which first checks that the process it enters really is the container's PID 1
 
 import atexit
 import os
+import shlex
 import shutil
 import signal
 import stat
@@ -33,6 +34,33 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DEFAULT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 
 _LIVE = set()          # containers booted and not yet powered off (the safety net)
+
+
+def _cgroup_parents():
+    """This process's cgroup in each hierarchy systemd-nspawn places a container in: the named ``systemd`` one
+    of cgroup v1 and the unified one (v2), where mounted and writable."""
+    out = []
+    for line in (_read("/proc/self/cgroup") or "").splitlines():
+        num, controllers, path = line.split(":", 2)
+        if controllers == "name=systemd":
+            mount = "/sys/fs/cgroup/systemd"
+        elif num == "0" and controllers == "":
+            mount = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+        else:
+            continue
+        d = os.path.normpath(mount + path)
+        if os.access(os.path.join(d, "cgroup.procs"), os.W_OK):
+            out.append(d)
+    return out
+
+
+def _remove_cgroup(top):
+    """Remove the cgroup ``top`` and what the container left under it (empty once its processes are gone)."""
+    for d, _, _ in os.walk(top, topdown=False):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 class ContainerError(Exception):
@@ -85,6 +113,7 @@ class Container:
         self._console = None
         self.boot_seconds = None
         self.keep_console = False  # the console log is deleted at poweroff unless the boot failed
+        self.cgroups = []          # the container's own cgroups (one per hierarchy), removed at poweroff
 
     # -- life cycle -------------------------------------------------------------------------------------------
 
@@ -100,8 +129,24 @@ class Container:
                 "--bind-ro=%s:/src" % self.src]
         argv += ["--bind-ro=%s:%s" % (b, b) for b in self.binds_ro]
         argv += ["-b", "systemd.firstboot=off"]
+        # With --keep-unit, nspawn puts its container in payload/ under the cgroup it starts in, so containers
+        # started from one process would share one: their systemds would make, kill and remove the same
+        # system.slice/UNIT cgroups (a boot then fails with "Failed to attach to cgroup"). Each container starts
+        # in a cgroup of its own, made here and entered by the shell that execs setsid, before nspawn runs.
+        enter = []
+        for parent in _cgroup_parents():
+            d = os.path.join(parent, self.name)
+            try:
+                os.mkdir(d)
+            except OSError:
+                continue
+            self.cgroups.append(d)
+            enter.append("echo $$ > %s" % shlex.quote(os.path.join(d, "cgroup.procs")))
+        if enter:
+            argv = ["sh", "-c", " && ".join(enter) + ' && exec "$@"', "sh"] + argv
         started = time.monotonic()
-        # Not a process-group leader, so setsid(1) calls setsid() and execs nspawn in place: proc.pid is nspawn.
+        # Not a process-group leader, so setsid(1) calls setsid() and execs nspawn in place: proc.pid is nspawn
+        # (the shell that enters the cgroups execs setsid in place too).
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._console,
                                      stderr=subprocess.STDOUT, close_fds=True)
         _LIVE.add(self)
@@ -196,6 +241,10 @@ class Container:
                 proc.wait(timeout=10)
         finally:
             _LIVE.discard(self)
+            if proc.poll() is not None:
+                for d in self.cgroups:
+                    _remove_cgroup(d)
+                self.cgroups = []
             if self._console is not None:
                 self._console.close()
                 self._console = None

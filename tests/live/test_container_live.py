@@ -96,3 +96,33 @@ def test_powered_off_container_refuses_commands():
         c.run(["true"])
     with pytest.raises(ContainerError):
         c.path("/etc")
+
+
+def _cgroups(pid):
+    """{hierarchy: path} of ``pid`` (/proc/PID/cgroup), for the two nspawn uses: name=systemd and the unified one."""
+    out = {}
+    with open("/proc/%d/cgroup" % pid) as f:
+        for line in f.read().splitlines():
+            num, controllers, path = line.split(":", 2)
+            if controllers == "name=systemd" or (num == "0" and controllers == ""):
+                out[controllers or "unified"] = path
+    return out
+
+
+def test_two_containers_do_not_share_a_cgroup_and_theirs_go_with_them(container):
+    """Each container's systemd runs in a cgroup of its own (a shared one had two systemds making and removing the
+    same system.slice/UNIT cgroups); the container's cgroups are removed at its poweroff."""
+    other = Container()
+    other.boot()
+    try:
+        mine, theirs = _cgroups(container.leader), _cgroups(other.leader)
+        assert mine and set(mine) == set(theirs), (mine, theirs)
+        for h in mine:
+            assert mine[h] != theirs[h], (h, mine[h])
+            assert "/%s/payload/" % container.name in mine[h] and "/%s/payload/" % other.name in theirs[h], \
+                (mine, theirs)
+        made = list(other.cgroups)
+        assert made and all(os.path.isdir(d) for d in made)
+    finally:
+        other.poweroff()
+    assert not [d for d in made if os.path.exists(d)]
