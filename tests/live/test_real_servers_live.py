@@ -88,8 +88,9 @@ while not os.path.exists(stop):
         refused += 1
         down = t if down is None else down
     time.sleep(0.01)
-json.dump({"windows": windows, "still_down": down is not None, "attempts": attempts, "refused": refused},
-          open(out, "w"))
+with open(out + ".tmp", "w") as f:     # renamed into place whole: the test reads it once it exists
+    json.dump({"windows": windows, "still_down": down is not None, "attempts": attempts, "refused": refused}, f)
+os.replace(out + ".tmp", out)
 """
 
 
