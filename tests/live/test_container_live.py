@@ -126,3 +126,25 @@ def test_two_containers_do_not_share_a_cgroup_and_theirs_go_with_them(container)
     finally:
         other.poweroff()
     assert not [d for d in made if os.path.exists(d)]
+
+
+@pytest.mark.parametrize("value, outcome", [("", "9 errors"), ("/nonexistent/rkt", "9 errors"),
+                                            ("0", "9 skipped")])
+def test_a_missing_real_rkt_fails_the_live_tests_unless_switched_off_by_hand(value, outcome):
+    # A suite that did not run must not count as passed: without a real rkt the tests that need one fail with the
+    # reason, and only OPS_TEST_RKT=0 skips them (the fixture asks for rkt before it boots a container).
+    import subprocess
+    import sys
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, OPS_TEST_RKT=value)
+    env.pop("PYTEST_XDIST_WORKER", None)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                        "tests/live/test_real_rkt_live.py"], cwd=repo, env=env, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
+    last = r.stdout.strip().splitlines()[-1]
+    assert outcome in last and "passed" not in last, r.stdout[-2000:]
+    assert r.returncode == (0 if value == "0" else 1), r.stdout[-2000:]
+    if value != "0":
+        assert "no real rkt: " in r.stdout and "OPS_TEST_RKT=0 skips these tests" in r.stdout
+    else:
+        assert "OPS_TEST_RKT=0: tests on the real rkt switched off by hand" in r.stdout

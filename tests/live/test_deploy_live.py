@@ -1,5 +1,5 @@
 """The hello example's life on a real systemd and a real rkt, as one story (the tests run in this order, in one
-container; without a real rkt, $OPS_TEST_RKT, the module is skipped):
+container; without a real rkt, $OPS_TEST_RKT, the module fails saying why; OPS_TEST_RKT=0 skips it):
 
 deploy v1 -> the same again (unchanged) -> a stopped unit, then a removed unit file, are converged -> v2 ->
 the same version with other content is refused -> broken v3 rolls back ->

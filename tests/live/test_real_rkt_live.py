@@ -1,6 +1,6 @@
 """examples/hello as real appc pods: a real rkt 1.30 with the fly stage1 ($OPS_TEST_RKT, stage1-fly.aci beside it)
-runs the web unit's ``rkt run --pod-manifest`` in a systemd container.  Without a real rkt the module is skipped,
-saying why.
+runs the web unit's ``rkt run --pod-manifest`` in a systemd container.  Without a real rkt the module fails,
+saying why (OPS_TEST_RKT=0, set by hand, skips it).
 
 The image is built here from the machine's static busybox and signed with a key made here; rkt trusts that key
 for the image's name and checks the signature when ops fetches it.  The story (in this order, one container):

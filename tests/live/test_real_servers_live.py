@@ -12,7 +12,7 @@ Each server writes its log (redis's logfile, nginx's access log) into a host vol
 what every version wrote and outlasts undeploy --remove.  Each has a stop that does not end, bounded by
 --stop-timeout: redis runs a Lua script that never returns (it ignores SIGTERM meanwhile); nginx's graceful stop
 (KillSignal=SIGQUIT) waits for a request whose header never ends.
-Without a real rkt the module is skipped; without the unpacked packages it fails saying how to get them.
+Without a real rkt the module fails (OPS_TEST_RKT=0 skips it); without the unpacked packages it fails saying how to get them.
 """
 
 import json

@@ -6,8 +6,8 @@ two stores never meet.  Compared: exit codes, stdout (printed IDs; ``image list`
 times differ), stderr (ops passes its last lines on).  Then ops's own Rkt class runs against both, and ops deploys
 a version with the real rkt whose ``manifest.json`` the real ``rkt run --pod-manifest`` runs.
 
-The real rkt is ``$OPS_TEST_RKT`` with ``stage1-fly.aci`` beside it; without it every test here skips with one line
-saying why.
+The real rkt is ``$OPS_TEST_RKT`` with ``stage1-fly.aci`` beside it; without it every test here fails with one line
+saying why (OPS_TEST_RKT=0, set by hand, skips them).
 """
 
 import json

@@ -1,7 +1,7 @@
 """examples/socket-hello on the real rkt: a socket-activated pod.  systemd listens on 127.0.0.1:8081
 (socket-hello-web.socket, the same unit file in every version); the service runs ``rkt run`` with the fly stage1,
 whose app, the host's python3 brought in by a read-only host volume, serves the socket it inherits at descriptor 3.
-Without a real rkt ($OPS_TEST_RKT) the module is skipped, saying why.
+Without a real rkt ($OPS_TEST_RKT) the module fails, saying why (OPS_TEST_RKT=0 skips it).
 
 The story (one container, in this order): v1 serves through systemd's socket -> v2 serves through it -> v3, whose
 app exits at once, is rolled back to v2, and the socket still listens with v2 serving.  Then,
