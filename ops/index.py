@@ -21,6 +21,7 @@ __all__ = ["INDEX", "PINNED", "is_version", "read_state", "state_problem", "upda
 
 INDEX = "index"
 PINNED = ".pinned"      # NAME/VERSION.pinned beside the version: seen in the listdir `list` does
+_KEY = "%d\t%d\t%d\t%d\t%d\t%d"
 _HEADER = "# ops: version, outcome, deployed at; state.json's inode, size, mtime, ctime; " \
           "the version directory's mtime, ctime (ns)\n"
 
@@ -32,21 +33,19 @@ def is_version(text):
 
 
 def _load(fd):
-    """{version name: (outcome, deployed_at, key)} and the index file's mtime,
-    of the pod directory open as ``fd``; the key as the line holds it (the
-    stat fields, as text: compared whole)."""
+    """{version name: [name, outcome, deployed_at, key]} and the index file's
+    mtime, of the pod directory open as ``fd``: a line's fields as text (an
+    empty outcome or time stands for None; the key, the stat fields, is
+    compared whole)."""
     from ops import confine
     try:       # a cache: one that cannot be read (a link, a FIFO, too large) is not used
         raw, st = confine.read_at(fd, INDEX, _INDEX_MAX, with_stat=True)
         text, mtime = raw.decode("utf-8"), st.st_mtime_ns
     except (OSError, UnicodeDecodeError):
         return {}, 0
-    lines = {}
-    for line in text.split("\n"):
-        fields = line.split("\t", 3)
-        if len(fields) == 4:      # looked up only by the names that are versions
-            lines[fields[0]] = (fields[1] or None, fields[2] or None, fields[3])
-    return lines, mtime
+    # a comprehension each: `list` parses every line of every pod's index
+    split = [line.split("\t", 3) for line in text.split("\n")]
+    return {f[0]: f for f in split if len(f) == 4}, mtime
 
 
 def read_state(path):
@@ -113,7 +112,8 @@ def _versions_at(fd, pod_dir, names):
     out = []
     get, append, stat = lines.get, out.append, os.stat
     for name in names:
-        if not is_version(name):
+        # is_version(name), its cheap half first: fewer than 19 digits are below 2^63
+        if not (name.isdigit() and name.isascii() and (len(name) < 19 or is_version(name))):
             continue
         try:              # before reading state.json: a later change shows
             d = stat(name, dir_fd=fd, follow_symlinks=False)
@@ -121,12 +121,12 @@ def _versions_at(fd, pod_dir, names):
         except OSError:
             key = None
         else:
-            key = "%d\t%d\t%d\t%d\t%d\t%d" % (s.st_ino, s.st_size, s.st_mtime_ns,
-                                             s.st_ctime_ns, d.st_mtime_ns, d.st_ctime_ns)
+            key = _KEY % (s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns, d.st_mtime_ns,
+                          d.st_ctime_ns)
             line = get(name)
-            if line is not None and line[2] == key and s.st_ctime_ns < index_mtime \
+            if line is not None and line[3] == key and s.st_ctime_ns < index_mtime \
                     and d.st_ctime_ns < index_mtime:
-                append((name, line[0], line[1], key, True))
+                append((name, line[1] or None, line[2] or None, key, True))
                 continue
         got = _from_state(pod_dir + "/" + name)
         if got is not None:

@@ -86,6 +86,21 @@ def test_a_version_whose_pod_json_is_gone_is_not_listed(three, ops):
     assert [v for v, _, _ in listed(ops)] == [1, 3]
 
 
+def test_only_names_that_are_versions_are_listed(three, ops):
+    """A directory is a version when its name is ASCII digits below 2^63
+    (SPEC), whatever the index says of it: lines are copied for the others."""
+    import shutil
+    pod = three / "etc/ops/pods/web"
+    names = ["9223372036854775807", "9223372036854775808", "12345678901234567890", "\u00b2", "1a"]
+    for n in names:
+        shutil.copytree(str(pod / "2"), str(pod / n))
+    line = [l for l in (pod / "index").read_text().splitlines() if l.startswith("2\t")][0]
+    with open(str(pod / "index"), "a") as f:
+        f.write("".join(n + line[1:] + "\n" for n in names))
+    age_index(three, 10)
+    assert [v for v, _, _ in listed(ops)] == [1, 2, 3, 2 ** 63 - 1]
+
+
 def test_missing_or_garbage_index_changes_nothing_listed(three, ops):
     want = listed(ops)
     p = three / "etc/ops/pods/web/index"
