@@ -1,5 +1,3 @@
-import sys
+from ops.cli import console
 
-from ops.cli import main
-
-sys.exit(main())
+console()

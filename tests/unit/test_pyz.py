@@ -290,3 +290,23 @@ def test_the_installed_command_script_runs_ops(tmp_path):
     r = subprocess.run([sys.executable, script, "--root", str(tmp_path), "nosuch"], env=env,
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("ops: error: ops: argument COMMAND")
+
+
+@pytest.mark.parametrize("entry", ["script", "module"])
+def test_the_program_freezes_the_collector_before_it_exits_with_the_commands_status(tmp_path, entry):
+    """bin/ops and `python3 -m ops` end through ops.cli.console: what the run
+    built is out of the collector's reach when the interpreter exits (its last
+    collection would only walk memory the process gives back), and the exit
+    status and output are the command's."""
+    env = dict(os.environ, PYTHONPATH=REPO)
+    hook = ("import atexit, gc, sys\n"
+            "atexit.register(lambda: sys.stderr.write('frozen=%d\\n' % gc.get_freeze_count()))\n"
+            "sys.argv = [sys.argv[0]] + sys.argv[1:]\n")
+    run = ("import runpy; runpy.run_path(%r, run_name='__main__')" % os.path.join(REPO, "bin", "ops")
+           if entry == "script" else "import runpy; runpy.run_module('ops', run_name='__main__')")
+    for args, code in ((["--root", str(tmp_path), "list"], 0), (["--root", str(tmp_path / "no"), "list"], 2)):
+        r = subprocess.run([sys.executable, "-c", hook + run] + args, env=env, capture_output=True, text=True)
+        assert r.returncode == code, r
+        frozen = [l for l in r.stderr.splitlines() if l.startswith("frozen=")]
+        assert len(frozen) == 1 and int(frozen[0][7:]) > 1000, r.stderr
+        assert (r.stdout == "no pod is stored\n") if code == 0 else ("no such directory" in r.stderr)
