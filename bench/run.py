@@ -1004,7 +1004,10 @@ def report(b, facts, date, load_start, load_end, total, elapsed, args):
             "module loads from a matching .pyc, whatever PYTHONDONTWRITEBYTECODE says; the "
             "children get PATH, LANG, HOME and PYTHONPATH only). `python3 -c pass` includes "
             "what the host's site-packages .pth files import at start-up, which a stock "
-            "Debian host may not have (a lower baseline there, so higher ratios).",
+            "Debian host may not have (a lower baseline there, so higher ratios). It also "
+            "includes the interpreter's last garbage collection at exit (about 1 ms here), which "
+            "ops skips: it freezes what its run built before it exits (README, "
+            "\"The cyclic garbage collector\"), so `ops --version` can come out at 1.0×.",
             "- **Offline deploy**: `ops --root R deploy BUNDLE` into a fresh empty R each run "
             "(made, and `sync`ed, outside the timed region), BUNDLE holding 10 units "
             "(`start: true`) and a 50 MiB volume; the baseline is a `/bin/sh` script that copies "
