@@ -10,8 +10,8 @@ start-up).  The same rules as regular expressions (``NAME_RE``, ``UNIT_RE``,
 """
 
 __all__ = ["MAX_NAME_LENGTH", "is_pod_name", "is_remote", "UNIT_SUFFIXES", "UNIT_NAME_MAX",
-           "unit_name_problem", "unit_name_parts", "is_instance_name", "is_image_id",
-           "has_uri_scheme"]
+           "unit_name_problem", "unit_name_parts", "is_unit_name", "is_instance_name",
+           "is_image_id", "has_uri_scheme"]
 
 # An AC Name without '/': a pod's name, a volume's name (it names a
 # directory), the stem of a journal file.
@@ -71,6 +71,20 @@ def unit_name_parts(name):
     at = "@" if head.endswith("@") else ""
     stem = head[:-1] if at else head
     return (stem, at, suffix) if _only(stem, _UNIT_CHARS) else None
+
+
+def is_unit_name(text, instance=False):
+    """True when ``text`` is a unit file's name a bundle may give (a name,
+    never a path: no '/'); with ``instance``, an instance of a template
+    (``name@instance.service``) too.  For names read back from ops's own
+    files, which may have been edited."""
+    if not isinstance(text, str) or len(text) > UNIT_NAME_MAX:
+        return False
+    head, at, tail = text.partition("@")
+    if instance and at and not tail.startswith("."):       # not the template itself
+        inst, dot, suffix = tail.rpartition(".")
+        return dot != "" and is_instance_name(inst) and is_unit_name(head + "@." + suffix)
+    return unit_name_parts(text) is not None and unit_name_problem(text) is None
 
 
 def is_instance_name(text):

@@ -251,8 +251,10 @@ def _start_units(layout, name, version):
     if sv is None:
         return None
     names = sv.state().get("start_units")
-    if isinstance(names, list) and all(isinstance(n, str) for n in names):
-        return names
+    if isinstance(names, list):
+        from ops.names import is_unit_name
+        if all(is_unit_name(n, instance=True) for n in names):
+            return names
     try:
         return start_units(sv.bundle().units)
     except Refused:

@@ -79,6 +79,14 @@ class StoredVersion:
         recorded = (self.state() if state is None else state).get("units")
         if not isinstance(recorded, dict):
             return []
+        from ops.names import is_unit_name
+        bad = [k for k in sorted(recorded) if not is_unit_name(k)]
+        if bad:        # a path (../.., /etc/...) is never read: that would leave ROOT
+            from ops.errors import Refused
+            raise Refused(self.state_json, "\"units\" names %r, which is not a unit file's name "
+                          "(the file was edited: ops records only the names of the units it "
+                          "stored); run `ops undeploy %s:%d --remove` and deploy the bundle again"
+                          % (bad[0][:200], self.name, self.version))
         from ops.confine import read_files
         paths = {os.path.join(self.units_dir, unit): unit for unit in sorted(recorded)}
         read = read_files(paths)          # the units directory walked once

@@ -291,3 +291,47 @@ def test_a_pin_that_cannot_be_removed_is_named_by_its_whole_path(ops, bundle, ro
     assert r.code == 1, r
     assert r.error_lines == ["ops: error: %s: Is a directory" % pin], r
     assert pin.is_dir()
+
+
+# -- names read back from state.json are names, never paths ----------------------------------------
+
+@pytest.mark.parametrize("form", ["relative", "absolute"])
+def test_a_units_key_that_is_a_path_is_refused_and_nothing_outside_root_is_opened(
+        form, ops, bundle, root, tmp_path, monkeypatch):
+    """state.json's "units" maps each stored unit to its digest; a key edited
+    into a path (../../x, /etc/shadow) would make ops read a file outside
+    ROOT, and tell by its refusal whether the file holds what was guessed."""
+    from ops.units import digest
+    b = bundle(name="web", version=1)
+    assert ops("deploy", b).code == 0
+    secret = tmp_path / "outside-secret"
+    secret.write_bytes(b"s3cret\n")
+    units_dir = root / "etc/ops/pods/web/1/units"
+    key = os.path.relpath(str(secret), str(units_dir)) if form == "relative" else str(secret)
+    p = root / "etc/ops/pods/web/1/state.json"
+    data = json.loads(p.read_text())
+    data["units"][key] = digest(b"s3cret\n")        # the right guess
+    p.write_text(json.dumps(data))
+    opened, real_open = [], os.open
+
+    def spy(path, *a, **k):
+        if "outside-secret" in str(path):
+            opened.append(path)
+        return real_open(path, *a, **k)
+    monkeypatch.setattr(os, "open", spy)
+    before = snapshot(root)
+    for args in (("deploy", b), ("--dry-run", "deploy", b), ("redeploy", "web:1")):
+        r = ops(*args)
+        assert r.code == 2 and len(r.error_lines) == 1, r
+        assert str(p) in r.err and "is not a unit file's name" in r.err, r
+    assert opened == [] and diff(before, snapshot(root)) == []
+
+
+@pytest.mark.parametrize("text, plain, instance", [
+    ("web.service", True, True), ("web@.service", True, True), ("web@a.b.service", False, True),
+    ("web-a.socket", True, True), ("../web.service", False, False), ("/etc/shadow", False, False),
+    ("units/web.service", False, False), ("web@../x.service", False, False), (".web.service", False, False),
+    ("web", False, False), ("", False, False), (7, False, False), ("a" * 300 + ".service", False, False)])
+def test_only_a_unit_files_name_is_a_unit_name(text, plain, instance):
+    from ops.names import is_unit_name
+    assert (is_unit_name(text), is_unit_name(text, instance=True)) == (plain, instance)
