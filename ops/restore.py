@@ -7,9 +7,10 @@ running process (the bad version's units disabled, the good one's files and
 drop-ins put back, its start units enabled, one ``daemon-reload``), then
 only stops and starts: the bad version's other units stopped, the good
 start units it shares restarted, the rest started; the bad-only unit files
-are removed last (a second reload).  A ``.socket`` unit of the good version
-whose installed file is already the good one's is kept: not disabled nor
-stopped; when it is down (a service failing behind it trips its start or
+are removed last (a second reload).  A ``.socket`` unit the good version
+starts, whose installed file is already the good one's, is kept: not
+disabled nor stopped (one it does not start is disabled and stopped as the
+bad version's); when it is down (a service failing behind it trips its start or
 trigger limit, and systemd fails the socket), it is reset and restarted
 with the services.
 """
@@ -26,10 +27,10 @@ __all__ = ["restore"]
 
 
 def _kept(layout, good, good_units):
-    """The good version's socket unit files already installed as it has them."""
+    """The good version's start socket unit files already installed as it has them."""
     out = set()
     for u in good_units:
-        if u.name.endswith(".socket"):
+        if u.start and u.name.endswith(".socket"):
             data = read_bytes(layout.unit_path(u.name))
             if data is not None and data == read_bytes(os.path.join(good.units_dir, u.name)):
                 out.add(u.name)

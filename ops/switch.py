@@ -9,23 +9,25 @@ newly loaded unit, then starts the new one), ``start`` of the new ones.
 Settle, health check, and only then the old-only unit files are removed
 (with a second reload, outside the outage).
 
-A ``.socket`` unit whose file is byte-identical in both versions and on disk
-and up is *kept*: neither disabled, reinstalled, stopped, restarted nor
-started, so that it keeps listening while the service behind it is swapped.
+A ``.socket`` unit that the new version starts, whose file is byte-identical
+in both versions and on disk, and that is up, is *kept*: neither disabled,
+reinstalled, stopped, restarted nor started, so that it keeps listening while
+the service behind it is swapped.  One the new version does not start is
+disabled and stopped like any other unit of the old version.
 """
 
 import os
 
 from ops.actions import (DaemonReload, Disable, Enable, HealthCheck, InstallUnit, RemoveUnit,
                          Restart, SetCurrent, Settle, Start, Stop)
-from ops.units import all_units, read_bytes, same_file, start_units
+from ops.units import all_units, dropin_text, read_bytes, same_file, start_units
 
 __all__ = ["switch_actions", "kept_sockets"]
 
 
 def kept_sockets(sd, layout, target_units, prev_units, target_text, prev_text):
-    """The ``.socket`` unit files the switch keeps listening: in both
-    versions, with the same bytes in both (``target_text(u)``,
+    """The ``.socket`` unit files the switch keeps listening: started by the
+    target version, in both versions, with the same bytes in both (``target_text(u)``,
     ``prev_text(u)``: a unit's bytes, None when unknown) and on disk, and
     up (every instance), as systemd ``sd`` says.  A socket that is down is
     restarted with its service instead (systemd refuses to start a socket
@@ -33,7 +35,7 @@ def kept_sockets(sd, layout, target_units, prev_units, target_text, prev_text):
     prev = {u.name: u for u in prev_units or ()}
     same = []
     for u in target_units:
-        if not u.name.endswith(".socket") or u.name not in prev:
+        if not (u.start and u.name.endswith(".socket")) or u.name not in prev:
             continue
         data = target_text(u)
         if data is not None and data == prev_text(prev[u.name]) \
@@ -44,12 +46,16 @@ def kept_sockets(sd, layout, target_units, prev_units, target_text, prev_text):
                      if all(sd.up(states.get(n, {})) for n in u.unit_names))
 
 
-def _installed_same(layout, unit, stored_path, read):
-    target = layout.unit_path(unit.name)
-    if not (os.path.isfile(target) and not os.path.islink(target)
-            and same_file(stored_path, target, read)):
+def _installed_same(layout, target, unit, stored_path, read):
+    """Whether ``unit`` is installed as the target version installs it: its
+    file the stored copy's bytes, and for a service the drop-in the very text
+    ops writes for that version (``status`` checks the same)."""
+    path = layout.unit_path(unit.name)
+    if not (os.path.isfile(path) and not os.path.islink(path)
+            and same_file(stored_path, path, read)):
         return False
-    return not unit.name.endswith(".service") or os.path.isfile(layout.dropin_path(unit.name))
+    text = dropin_text(layout, target[0], target[1], unit.name)
+    return text is None or read[layout.dropin_path(unit.name)] == text.encode()
 
 
 def switch_actions(layout, target, target_units, prev_units, converge_paths=None,
@@ -70,10 +76,12 @@ def switch_actions(layout, target, target_units, prev_units, converge_paths=None
     read = {}
     if converge_paths is not None:     # each directory walked once for all its files
         from ops.confine import read_files
-        read = read_files([p for u in target_units for p in (converge_paths[u.name],
-                                                              layout.unit_path(u.name))])
+        read = read_files([p for u in target_units for p in (
+            converge_paths[u.name], layout.unit_path(u.name))
+            + ((layout.dropin_path(u.name),) if u.name.endswith(".service") else ())])
     installs = [u for u in target_units if u.name not in kept and (
-        converge_paths is None or not _installed_same(layout, u, converge_paths[u.name], read))]
+        converge_paths is None
+        or not _installed_same(layout, target, u, converge_paths[u.name], read))]
     for u in installs:
         acts.append(InstallUnit(u.name))
     if starts:

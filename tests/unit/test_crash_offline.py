@@ -58,12 +58,15 @@ UNITS = {
         ("hello-worker@.service", True, [1, 2], unit_text("hello-worker@.service", body="worker v1")),
         ("hello-once.service", False, None, unit_text("hello-once.service", body="once v1")),
         # the same bytes in both versions: kept listening across the switch
-        ("hello-web.socket", True, None, unit_text("hello-web.socket"))],
+        ("hello-web.socket", True, None, unit_text("hello-web.socket")),
+        # the same bytes too, but started by version 2 only: never kept, on the way back either
+        ("hello-admin.socket", False, None, unit_text("hello-admin.socket"))],
     2: [("hello-web.service", True, None, unit_text("hello-web.service", body="web v2")),
         ("hello-worker@.service", True, 3, unit_text("hello-worker@.service", body="worker v2")),
         ("hello-tick.timer", True, None, unit_text("hello-tick.timer")),
         ("hello-tick.service", False, None, unit_text("hello-tick.service", body="tick v2")),
-        ("hello-web.socket", True, None, unit_text("hello-web.socket"))],
+        ("hello-web.socket", True, None, unit_text("hello-web.socket")),
+        ("hello-admin.socket", True, None, unit_text("hello-admin.socket"))],
 }
 VOLUMES = {
     1: {"www": {"index.html": b"<h1>hello, version 1</h1>\n", "data/notes.txt": b"one\n" * 50}},

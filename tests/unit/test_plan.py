@@ -7,6 +7,7 @@ never changes the host (checked with a snapshot where it matters).
 """
 
 import json
+import os
 
 import pytest
 
@@ -154,6 +155,49 @@ def test_a_socket_edited_on_disk_is_not_kept(ops, root, bundle):
     (root / "etc/systemd/system/web-a.socket").write_text("[Socket]\nListenStream=1\n")
     with pytest.raises(ConflictError):
         plan_deploy(host(root), load(bundle(name="web", version=2, units=SOCKET_V1)))
+
+
+SOCKET_TEXT = "[Socket]\nListenStream=127.0.0.1:9\n[Install]\nWantedBy=sockets.target\n"
+
+
+def socket_pod(start_socket, start_service):
+    return [{"file": "web-a.socket", "start": start_socket, "text": SOCKET_TEXT},
+            {"file": "web-a.service", "start": start_service}]
+
+
+def test_a_socket_the_new_version_does_not_start_is_not_kept(ops, root, bundle):
+    """Kept means left listening for the new version: one it does not start
+    is disabled and stopped like any other unit of the old version, so the
+    host ends as a fresh deploy of the new version would leave it."""
+    deployed(ops, bundle(name="web", version=1, units=socket_pod(True, False)))
+    link = root / "etc/systemd/system/sockets.target.wants/web-a.socket"
+    assert link.is_symlink()
+    b2 = bundle(name="web", version=2, units=socket_pod(False, True))
+    plan = plan_deploy(host(root), load(b2))
+    assert Disable(("web-a.socket", "web-a.service")) in plan.switch
+    assert Stop(("web-a.socket",)) in plan.switch
+    deployed(ops, b2)
+    assert not link.exists() and not link.is_symlink()
+    assert ops("deploy", b2).last == "deploy web 2: unchanged"
+
+
+def test_a_rollback_to_a_version_that_does_not_start_the_socket_stops_it(
+        ops, root, bundle, monkeypatch):
+    deployed(ops, bundle(name="web", version=1, units=socket_pod(False, True)))
+    link = root / "etc/systemd/system/sockets.target.wants/web-a.socket"
+    assert not link.is_symlink()
+    from ops import execute
+    from ops.errors import Failed
+
+    def settle(self, a):
+        raise Failed("web-a.socket", "is not active after the start (injected)")
+    monkeypatch.setattr(execute.Executor, "settle", settle)
+    r = ops("--json", "deploy", bundle(name="web", version=2, units=socket_pod(True, False)))
+    assert r.code == 1, r
+    rollback = [a for a in r.json()["actions"] if a.get("rollback")]
+    assert {"action": "stop", "units": ["web-a.socket"], "rollback": True} in rollback, rollback
+    assert not link.is_symlink()
+    assert os.readlink(str(root / "etc/ops/current/web")).endswith("/1")
 
 
 def test_unchanged_current_version_plans_nothing_with_a_note(ops, root, bundle):
