@@ -111,7 +111,7 @@ def restore(ctx, name, good, bad):
     late = sd.stop_quietly(stops, timeout, waiting(timeout))
     if restarts:
         late += sd.restart(restarts, timeout, waiting(timeout))
-    sd.start(begins)
+    late += sd.start(begins, timeout, waiting(timeout))
     lost = sd.down(sorted(up))
     if lost:        # failed meanwhile: once more, with the services behind it
         sd.reset_failed(lost + restarts)

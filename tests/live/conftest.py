@@ -53,7 +53,8 @@ def real_rkt():
     try:
         return realrkt.find()
     except realrkt.Missing as e:
-        pytest.fail("%s; OPS_TEST_RKT=0 skips these tests" % e, pytrace=False)
+        why = str(e)
+    pytest.fail("%s; OPS_TEST_RKT=0 skips these tests" % why, pytrace=False)   # one line, no chained context
 
 
 # -- running ops and systemctl inside ---------------------------------------------------------------------

@@ -35,6 +35,7 @@ B = "/root/bundles/outage"
 SERVER = "/root/outage-server.py"
 PROBE = "/root/outage-probe.py"
 SOCK_PORT, PLAIN_PORT = 8093, 8094
+OFF_SOCK_PORT, OFF_PLAIN_PORT = 8096, 8097      # pod "off": its socket started by version 1 only
 INTERVAL = 0.01
 
 SERVER_PY = r"""
@@ -113,9 +114,9 @@ print(json.dumps(sorted(out)))
 """
 
 
-def socket_unit():
+def socket_unit(port=SOCK_PORT):
     return ("[Unit]\nDescription=outage test socket\n\n[Socket]\nListenStream=127.0.0.1:%d\n"
-            "Backlog=512\n\n[Install]\nWantedBy=sockets.target\n" % SOCK_PORT)
+            "Backlog=512\n\n[Install]\nWantedBy=sockets.target\n" % port)
 
 
 def server_unit(mode, how, extra=""):
@@ -151,6 +152,17 @@ def bundles(container, tmp_path_factory):
         copy_bundle(container, make_bundle(str(base / ("sock%d" % v)), "sock", v, units=units,
                                            extra_ops=health(SOCK_PORT)),
                     "%s/sock/%d" % (B, v))
+    # the same socket file in both versions; version 2 does not start it (its service binds a port itself)
+    for v, units in ((1, [("off-web.socket", socket_unit(OFF_SOCK_PORT), True, None),
+                          ("off-web.service", server_unit("socket", "good"), True, None)]),
+                     (2, [("off-web.socket", socket_unit(OFF_SOCK_PORT), False, None),
+                          ("off-web.service", server_unit(str(OFF_PLAIN_PORT), "good"), True, None)]),
+                     # a changed socket file: switched with its service
+                     (3, [("off-web.socket", socket_unit(OFF_SOCK_PORT).replace("=512", "=128"), True,
+                           None),
+                          ("off-web.service", server_unit("socket", "good"), True, None)])):
+        copy_bundle(container, make_bundle(str(base / ("off%d" % v)), "off", v, units=units),
+                    "%s/off/%d" % (B, v))
     for v, how in PLAIN_VERSIONS.items():
         units = [("plain-web.service", server_unit(str(PLAIN_PORT), how), True, None)]
         copy_bundle(container, make_bundle(str(base / ("plain%d" % v)), "plain", v,
@@ -355,3 +367,54 @@ def test_the_rollback_of_a_plain_version_that_dies_half_a_second_after_it_starts
           "first refusal to the last answer after %.0f ms"
           % (p.count("refused"), len(p.records), p.count("refused") * INTERVAL * 1000,
              INTERVAL * 1000, p.refused_window()))
+
+
+def test_a_socket_stopped_by_hand_while_its_service_runs_is_repaired_by_a_deploy(container, bundles):
+    """systemd refuses to start a socket whose service runs: the repair
+    restarts the two together, as a switch does for a socket that is down."""
+    ops(container, "deploy", "%s/sock/1" % B, check=0)
+    assert answer(container, SOCK_PORT) == "1"
+    r = container.run(["systemctl", "stop", "sock-web.socket"])
+    assert r.returncode == 0, r.stderr
+    assert is_active(container, "sock-web.socket") != "active"
+    assert is_active(container, "sock-web.service") == "active"
+    ops(container, "status", "sock", check=5)
+    r = ops(container, "deploy", "%s/sock/1" % B, check=0)
+    assert is_active(container, "sock-web.socket") == "active", describe(r)
+    assert is_active(container, "sock-web.service") == "active", describe(r)
+    assert answer(container, SOCK_PORT) == "1"
+    ops(container, "status", "sock", check=0)
+
+
+def test_a_socket_the_new_version_does_not_start_stops_listening(container, bundles):
+    ops(container, "deploy", "%s/off/1" % B, check=0)
+    assert answer(container, OFF_SOCK_PORT) == "1"
+    ops(container, "deploy", "%s/off/2" % B, check=0)
+    assert is_active(container, "off-web.socket") != "active"
+    enabled = container.run(["systemctl", "is-enabled", "off-web.socket"]).stdout.strip()
+    assert enabled == "disabled", enabled
+    assert answer(container, OFF_SOCK_PORT).startswith("no answer")
+    assert answer(container, OFF_PLAIN_PORT) == "2"
+    ops(container, "status", "off", check=0)
+    ops(container, "redeploy", "off:1", check=0)
+    assert is_active(container, "off-web.socket") == "active"
+    assert answer(container, OFF_SOCK_PORT) == "1"
+
+
+def test_a_changed_socket_is_switched_with_the_service_behind_it(container, bundles):
+    """One `systemctl restart` of a socket and its running service fails
+    (systemd starts the socket first and refuses it while the service runs):
+    the two are stopped, then started."""
+    ops(container, "deploy", "%s/off/1" % B, check=0)
+    assert answer(container, OFF_SOCK_PORT) == "1"
+    r = ops(container, "-v", "deploy", "%s/off/3" % B, check=0)
+    calls = [l[2:].split() for l in r.stderr.splitlines() if l.startswith("+ systemctl")]
+    verbs = [next(w for w in c[1:] if not w.startswith("-")) for c in calls]
+    assert "stop" in verbs and "start" in verbs[verbs.index("stop"):], verbs
+    assert is_active(container, "off-web.socket") == "active", describe(r)
+    assert answer(container, OFF_SOCK_PORT) == "3"
+    shown = container.run(["systemctl", "show", "-p", "Backlog", "off-web.socket"]).stdout.strip()
+    assert shown == "Backlog=128", shown
+    # and back, by a rollback's path too: redeploy 1
+    ops(container, "redeploy", "off:1", check=0)
+    assert answer(container, OFF_SOCK_PORT) == "1"
