@@ -42,7 +42,23 @@ def _kind(class_name, verb, fields, target=None, listed=None, doc="", **members)
 
     return struct(class_name, fields, members=dict(
         {"__doc__": doc, "__module__": __name__, "verb": verb, "to_json": to_json,
-         "describe": describe}, **members))
+         "describe": describe, "__eq__": _same_step, "__ne__": _other_step,
+         "__hash__": _step_hash}, **members))
+
+
+# A step is equal to a step of the same kind with the same fields only: as
+# plain tuples, Stop(("a",)) and Start(("a",)) would be equal, and a plan
+# compared with the steps it should hold would pass with the wrong verb.
+def _same_step(self, other):
+    return type(self) is type(other) and tuple.__eq__(self, other)
+
+
+def _other_step(self, other):
+    return not _same_step(self, other)
+
+
+def _step_hash(self):
+    return hash((type(self).__name__, tuple(self)))
 
 
 _label = property(lambda self: "%s %d" % (self.name, self.version))

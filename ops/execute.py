@@ -130,16 +130,10 @@ class Executor:
 
     def start(self, a):
         self.started = list(a.units)
-        timeout = self.ctx.stop_timeout
         try:
-            late = self.sd.start(a.units, timeout, waiting(timeout))
-        except Failed:
-            raise
+            self.sd.start(a.units)
         except OpsError as e:
             self._started(a.units, e)
-        else:
-            if late:
-                stopped_late(self.ctx, late)
 
     def _started(self, units, e):
         """A start (or restart) that systemctl failed: the first unit down, else ``e``."""

@@ -21,7 +21,7 @@ from ops.switch import kept_sockets, switch_actions
 from ops.errors import Refused, UsageError
 from ops.names import is_remote
 from ops.systemd import ENABLED
-from ops.units import all_units, read_bytes, start_units
+from ops.units import all_units, read_bytes, socket_services, start_units
 
 __all__ = ["Plan", "plan_deploy", "plan_redeploy", "plan_undeploy", "plan_removal",
            "plan_cleanup", "plan_pin", "switch_actions"]
@@ -86,6 +86,20 @@ def _bundle_text(u):
     return read_bytes(u.source.path) if u.source.path else None
 
 
+def _converge_sockets(ctx, switch, target, units, paths, health, text):
+    """The converging ``switch`` again when one of its sockets is down while
+    the service it starts runs (stopped by hand, say): systemd refuses to
+    start that socket until the service is stopped (:func:`ops.switch.held_back`).
+    Online only, and asked of systemd only when the pod has such a socket."""
+    services = socket_services(units, text)
+    if ctx.layout.offline or not services:
+        return switch
+    sd = ctx.systemd
+    running = frozenset(n for n, p in sd.unit_states(start_units(units)).items() if sd.up(p))
+    return switch_actions(ctx.layout, target, units, None, paths, health, services=services,
+                          running=running)
+
+
 def _is_whole(ctx, units):
     """Every start unit up, enabled, and loaded as its file is on disk."""
     starts = start_units(units)
@@ -124,6 +138,8 @@ def plan_deploy(ctx, bundle):
                                 bundle.health)
         if _nothing_to_do(ctx, stage, switch, bundle.units):
             return Plan("deploy", name, version, version, notes=("unchanged",))
+        switch = _converge_sockets(ctx, switch, (name, version), bundle.units, paths,
+                                   bundle.health, _bundle_text)
         # from here on there is something to do: only now the rules of what a pod may touch
         from ops.ownership import check_conflicts
         check_conflicts(layout, name, _installs(switch, bundle.units), _bundle_text)
@@ -135,7 +151,8 @@ def plan_deploy(ctx, bundle):
     kept = kept_sockets(ctx.systemd, layout, bundle.units, prev_units, _bundle_text,
                         _stored_text(current)) if current is not None else frozenset()
     switch = switch_actions(layout, (name, version), bundle.units, prev_units,
-                            health=bundle.health, kept=kept)
+                            health=bundle.health, kept=kept,
+                            services=socket_services(bundle.units, _bundle_text))
     return Plan("deploy", name, version, current.version if current else None,
                 stage, switch, notes=tuple(notes))
 
@@ -218,6 +235,8 @@ def plan_redeploy(ctx, name, version):
                                 tb.health)
         if _nothing_to_do(ctx, (), switch, tb.units):
             return Plan("redeploy", name, target.version, target.version, notes=("unchanged",))
+        switch = _converge_sockets(ctx, switch, (name, target.version), tb.units, paths,
+                                   tb.health, _stored_text(target))
         check_conflicts(layout, name, _installs(switch, tb.units), _stored_text(target))
         return Plan("redeploy", name, target.version, target.version, (), switch)
     check_conflicts(layout, name, tb.units, _stored_text(target), _removed(prev_units, tb.units))
@@ -225,7 +244,8 @@ def plan_redeploy(ctx, name, version):
                         _stored_text(current)) if current is not None else frozenset()
     return Plan("redeploy", name, target.version, current.version if current else None,
                 (), switch_actions(layout, (name, target.version), tb.units, prev_units,
-                                    health=tb.health, kept=kept))
+                                    health=tb.health, kept=kept,
+                                    services=socket_services(tb.units, _stored_text(target))))
 
 
 def plan_undeploy(ctx, name, version, remove):

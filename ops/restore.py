@@ -21,7 +21,9 @@ from ops import actions as step, log, store
 from ops.errors import Failed
 from ops.ownership import Owner
 from ops.systemd import waiting
-from ops.units import all_units, install_unit, installed, read_bytes, remove_unit, start_units
+from ops.switch import held_back
+from ops.units import (all_units, install_unit, installed, read_bytes, remove_unit,
+                       socket_services, start_units)
 
 __all__ = ["restore"]
 
@@ -102,20 +104,33 @@ def restore(ctx, name, good, bad):
     up = {n for n in kept_names if sd.up(states.get(n, {}))}
     stops = [n for n in ours if n not in starts]
     # a kept socket that is down (its service's start or trigger limit failed
-    # it) restarts with the services: systemd starts it first, in one job
+    # it) is started again with the services
     restarts = [n for n in starts if n in ours or (n in kept_names and n not in up)]
     begins = [n for n in starts if n not in restarts and n not in up]
+    services = socket_services(good_units, lambda u: read_bytes(os.path.join(good.units_dir,
+                                                                             u.name)))
+    # a socket is not started while its service runs (systemd refuses it):
+    # the two are stopped with the bad units and started together
+    held = held_back(services, restarts + begins, set(restarts), up)
+    if held:
+        stops += [n for n in starts if n in held and n in restarts]
+        restarts = [n for n in restarts if n not in held]
+        begins = [n for n in starts if n in held or n in begins]
     step.did(ctx, *([step.Stop(stops)] if stops else []),
              *([step.Restart(restarts)] if restarts else []),
              *([step.Start(begins)] if begins else []), rollback=True)
     late = sd.stop_quietly(stops, timeout, waiting(timeout))
     if restarts:
         late += sd.restart(restarts, timeout, waiting(timeout))
-    late += sd.start(begins, timeout, waiting(timeout))
+    sd.start(begins)
     lost = sd.down(sorted(up))
-    if lost:        # failed meanwhile: once more, with the services behind it
-        sd.reset_failed(lost + restarts)
-        late += sd.restart(lost + restarts, timeout, waiting(timeout))
+    if lost:        # failed meanwhile: once more, after the services behind them stop
+        behind = [n for n in starts if n in {services.get(s) for s in lost}]
+        step.did(ctx, *([step.Stop(behind)] if behind else []), step.Start(tuple(lost + behind)),
+                 rollback=True)
+        late += sd.stop_quietly(behind, timeout, waiting(timeout))
+        sd.reset_failed(lost)
+        sd.start(lost + behind)
     if late:
         step.stopped_late(ctx, late)
     if _noted_removals(ctx, _remove_bad(layout, name, good_units, bad_units, foreign)):

@@ -22,7 +22,7 @@ from ops.actions import (DaemonReload, Disable, Enable, HealthCheck, InstallUnit
                          Restart, SetCurrent, Settle, Start, Stop)
 from ops.units import all_units, dropin_text, read_bytes, same_file, start_units
 
-__all__ = ["switch_actions", "kept_sockets"]
+__all__ = ["switch_actions", "kept_sockets", "held_back"]
 
 
 def kept_sockets(sd, layout, target_units, prev_units, target_text, prev_text):
@@ -46,6 +46,20 @@ def kept_sockets(sd, layout, target_units, prev_units, target_text, prev_text):
                      if all(sd.up(states.get(n, {})) for n in u.unit_names))
 
 
+def held_back(services, to_start, busy, running):
+    """The sockets to start (or restart) whose service runs, or is restarted,
+    meanwhile, and those services: systemd refuses to start a socket while
+    its service runs, and one ``systemctl restart`` of both starts the
+    socket first.  They are stopped before and started after, together (the
+    socket first: systemd orders it).  A socket already up is not started."""
+    held = set()
+    for s in to_start:
+        service = services.get(s)
+        if service is not None and service in busy and s not in running:
+            held.update((s, service))
+    return held
+
+
 def _installed_same(layout, target, unit, stored_path, read):
     """Whether ``unit`` is installed as the target version installs it: its
     file the stored copy's bytes, and for a service the drop-in the very text
@@ -59,13 +73,16 @@ def _installed_same(layout, target, unit, stored_path, read):
 
 
 def switch_actions(layout, target, target_units, prev_units, converge_paths=None,
-                   health=None, kept=frozenset()):
+                   health=None, kept=frozenset(), services=None, running=frozenset()):
     """The switch from the previous version's units to the target's.
 
     ``converge_paths`` (unit -> stored file) means target == previous: only
-    missing or changed files are installed, nothing is stopped.  ``health``:
-    the target's health check, run after the settle (not offline: nothing
-    runs).  ``kept``: socket unit files left listening (:func:`kept_sockets`)."""
+    missing or changed files are installed, nothing is stopped (but what
+    :func:`held_back` says).  ``health``: the target's health check, run after
+    the settle (not offline: nothing runs).  ``kept``: socket unit files left
+    listening (:func:`kept_sockets`).  ``services``: {socket: the service it
+    starts} of the target (:func:`ops.units.socket_services`); ``running``:
+    the target's start units that are up, when converging."""
     acts = []
     new_names = {u.name for u in target_units}
     kept_names = set(all_units([u for u in target_units if u.name in kept]))
@@ -94,6 +111,11 @@ def switch_actions(layout, target, target_units, prev_units, converge_paths=None
     stops = tuple(n for n in prev_all if n not in starts)
     restarts = tuple(n for n in starts if n in prev_all)
     fresh = tuple(n for n in starts if n not in restarts and n not in kept_names)
+    held = held_back(services or {}, restarts + fresh, set(restarts) | set(running), running)
+    if held:       # stopped with the old units, started with the new ones
+        stops += tuple(n for n in starts if n in held and (n in restarts or n in running))
+        restarts = tuple(n for n in restarts if n not in held)
+        fresh = tuple(n for n in starts if n in held or n in fresh)
     if stops:
         acts.append(Stop(stops))
     if restarts:

@@ -136,62 +136,17 @@ class Systemd:
     def disable(self, units):
         self._mutate("disable", units, "--no-reload")
 
-    def start(self, units, timeout=None, waiting=None):
-        """``systemctl start`` of ``units``.  systemd refuses to start a socket
-        while the service it triggers runs ("Socket service ... already
-        active, refusing"): the services behind a socket of ``units`` that is
-        not listening are stopped first (bounded as :meth:`stop`), then
-        started with it, the socket first.  Returns the units ops killed."""
-        units = list(units)
-        if self.offline or not units:
-            return []
-        behind = self._running_behind(units, only_down=True)
-        late = self.stop(behind, timeout, waiting) if behind else []
-        self._mutate("start", units + [b for b in behind if b not in units])
-        return late
+    def start(self, units):
+        if not self.offline:
+            self._mutate("start", units)
 
     def restart(self, units, timeout=None, waiting=None, every=5.0, check=True):
         """``systemctl restart`` of ``units``: each stops by its loaded unit
         (as the last ``daemon-reload`` read it), then starts.  The stop is
         bounded as :meth:`stop`'s: units still stopping (``deactivating``)
         after ``timeout`` seconds are killed, and the restart goes on to the
-        start.  Returns the units ops killed.
-
-        With a socket among ``units``, one ``restart`` job would start the
-        socket before its running service stops, which systemd refuses (and
-        the service restarted without its socket fails): ``units`` and the
-        services running behind their sockets are stopped, then started, in
-        two calls (systemd stops the services first, starts the sockets
-        first)."""
-        units = list(units)
-        if self.offline or not units:
-            return []
-        if not any(u.endswith(".socket") for u in units):
-            return self._bounded("restart", units, timeout, waiting, every, check)
-        both = units + [b for b in self._running_behind(units) if b not in units]
-        late = self._bounded("stop", both, timeout, waiting, every, check)
-        self._mutate("start", both)
-        return late
-
-    def _running_behind(self, units, only_down=False):
-        """The units the ``.socket`` units among ``units`` trigger (systemd's
-        ``Triggers=``) that run (not inactive or failed); ``only_down``: of
-        the sockets that are not active only."""
-        sockets = [u for u in units if u.endswith(".socket")]
-        if not sockets:
-            return []
-        shown = self._show(sockets, "Triggers", "ActiveState")
-        triggered = []
-        for u in sockets:
-            props = shown.get(u, {})
-            if only_down and props.get("ActiveState") == "active":
-                continue
-            triggered += [t for t in props.get("Triggers", "").split() if t not in triggered]
-        if not triggered:
-            return []
-        states = self._show(triggered, "ActiveState")
-        return [t for t in triggered
-                if states.get(t, {}).get("ActiveState", "inactive") not in ("inactive", "failed")]
+        start.  Returns the units ops killed."""
+        return self._bounded("restart", units, timeout, waiting, every, check)
 
     def stop(self, units, timeout=None, waiting=None, every=5.0, check=True):
         """Stop ``units``; online, with ``timeout`` seconds, bounded: while

@@ -9,7 +9,7 @@ from ops import atomic
 from ops.layout import template_file
 
 __all__ = ["dropin_text", "pod_env", "read_bytes", "same_file", "digest", "unit_digests", "start_units",
-           "all_units", "install_section", "enabled_by_links",
+           "all_units", "unit_section", "install_section", "socket_services", "enabled_by_links",
            "installed", "install_unit", "remove_unit"]
 
 
@@ -105,6 +105,33 @@ def install_section(text):
     """The [Install] section of a unit file's ``text``: {key: [words]}, each
     key's assignments joined as systemd joins them (an empty one resets the
     list), continuation lines and comments as systemd reads them."""
+    return unit_section(text, "Install")
+
+
+def socket_services(units, text):
+    """{socket unit name: the service it starts} of the ``.socket`` units
+    among ``units`` (each instance of a template), ``text(u)`` giving a
+    unit's bytes (None when unknown): its ``Service=``, else the service of
+    the same name.  systemd refuses to start a socket while that service
+    runs ("Socket service ... already active, refusing").  A socket with
+    ``Accept=yes`` starts one instance per connection and is never refused:
+    it is left out."""
+    out = {}
+    for u in units:
+        if not u.name.endswith(".socket"):
+            continue
+        data = text(u)
+        section = unit_section(data.decode("utf-8", "replace"), "Socket") if data else {}
+        if (section.get("Accept") or ["no"])[-1].lower() in ("yes", "true", "on", "1"):
+            continue
+        service = (section.get("Service") or [None])[-1]
+        for n in u.unit_names:
+            out[n] = service or n[:-len(".socket")] + ".service"
+    return out
+
+
+def unit_section(text, name):
+    """The section ``name`` of a unit file's ``text``, as :func:`install_section` reads [Install]."""
     out = {}
     section = None
     pending = ""
@@ -119,7 +146,7 @@ def install_section(text):
         if line.startswith("[") and line.endswith("]"):
             section = line[1:-1]
             continue
-        if section != "Install" or "=" not in line:
+        if section != name or "=" not in line:
             continue
         key, _, value = line.partition("=")
         words = value.split()

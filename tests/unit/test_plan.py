@@ -146,8 +146,37 @@ def test_a_changed_socket_is_switched_like_any_unit(ops, root, bundle):
                {"file": "web-a.service", "start": True}]
     plan = plan_deploy(host(root), load(bundle(name="web", version=2, units=changed)))
     assert InstallUnit("web-a.socket") in plan.switch
-    assert Restart(("web-a.socket", "web-a.service")) in plan.switch
     assert Disable(("web-a.socket", "web-a.service")) in plan.switch
+    # not one restart of both: systemd would start the socket while the old service still runs
+    # ("Socket service ... already active, refusing"); stopped together, then started together
+    at = plan.switch.index(DaemonReload())
+    assert plan.switch[at + 1:at + 3] == (Stop(("web-a.socket", "web-a.service")),
+                                          Start(("web-a.socket", "web-a.service")))
+    assert not any(isinstance(a, Restart) for a in plan.switch)
+
+
+def test_a_socket_added_to_a_running_service_is_started_after_the_service_is_stopped(
+        ops, root, bundle):
+    deployed(ops, bundle(name="web", version=1, units=[{"file": "web-a.service", "start": True}]))
+    plan = plan_deploy(host(root), load(bundle(name="web", version=2, units=SOCKET_V1)))
+    at = plan.switch.index(DaemonReload())
+    assert plan.switch[at + 1:at + 3] == (Stop(("web-a.service",)),
+                                          Start(("web-a.socket", "web-a.service")))
+
+
+def test_an_accept_yes_socket_or_one_for_another_service_holds_nothing_back(ops, root, bundle):
+    """Accept=yes starts a service instance per connection (systemd never
+    refuses it); a socket whose Service= is not the pod's restarted service
+    does not make ops stop that service."""
+    for text in ("[Socket]\nListenStream=127.0.0.1:10\nAccept=yes\n",
+                 "[Socket]\nListenStream=127.0.0.1:10\nService=other.service\n"):
+        deployed(ops, bundle(name="web", version=1, units=SOCKET_V1))
+        units = [{"file": "web-a.socket", "start": True, "text": text + "[Install]\nWantedBy=x\n"},
+                 {"file": "web-a.service", "start": True}]
+        plan = plan_deploy(host(root), load(bundle(name="web", version=2, units=units)))
+        assert Restart(("web-a.socket", "web-a.service")) in plan.switch, plan.switch
+        assert not any(isinstance(a, Stop) for a in plan.switch), plan.switch
+        ops("undeploy", "web", "--remove")
 
 
 def test_a_socket_edited_on_disk_is_not_kept(ops, root, bundle):

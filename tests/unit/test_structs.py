@@ -63,7 +63,13 @@ def test_fields_are_read_only_and_unknown_ones_refused():
 
 def test_the_steps_and_records_of_ops_are_built_by_it():
     step = actions.Start(("a.service", "b.service"))
-    assert step == (("a.service", "b.service"),) and step.units == ("a.service", "b.service")
+    assert tuple(step) == (("a.service", "b.service"),) and step.units == ("a.service", "b.service")
+    # a step equals a step of its own kind only: a plan compared with the steps it should hold
+    # must not pass with the wrong verb
+    assert step == actions.Start(("a.service", "b.service"))
+    assert step != actions.Stop(("a.service", "b.service")) and step != tuple(step)
+    assert step in {actions.Start(("a.service", "b.service"))}
+    assert step not in {actions.Stop(("a.service", "b.service"))}
     assert step.to_json() == {"action": "start", "units": ["a.service", "b.service"]}
     assert repr(step) == "Start(units=('a.service', 'b.service'))"
     art = records.Artifact("x.tar", "/b/x.tar")
