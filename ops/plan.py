@@ -86,13 +86,14 @@ def _bundle_text(u):
     return read_bytes(u.source.path) if u.source.path else None
 
 
-def _converge_sockets(ctx, switch, target, units, paths, health, text):
-    """The converging ``switch`` again when one of its sockets is down while
-    the service it starts runs (stopped by hand, say): systemd refuses to
-    start that socket until the service is stopped (:func:`ops.switch.held_back`).
-    Online only, and asked of systemd only when the pod has such a socket."""
+def _converging(ctx, switch, target, units, paths, health, text):
+    """The converging ``switch`` again with what runs, online, when it matters:
+    a running unit whose file or drop-in it rewrites is restarted (a service
+    would go on with another version's environment), and a socket that is
+    down while the service it starts runs is started only after that service
+    is stopped (:func:`ops.switch.held_back`)."""
     services = socket_services(units, text)
-    if ctx.layout.offline or not services:
+    if ctx.layout.offline or not (services or any(isinstance(a, InstallUnit) for a in switch)):
         return switch
     sd = ctx.systemd
     running = frozenset(n for n, p in sd.unit_states(start_units(units)).items() if sd.up(p))
@@ -138,7 +139,7 @@ def plan_deploy(ctx, bundle):
                                 bundle.health)
         if _nothing_to_do(ctx, stage, switch, bundle.units):
             return Plan("deploy", name, version, version, notes=("unchanged",))
-        switch = _converge_sockets(ctx, switch, (name, version), bundle.units, paths,
+        switch = _converging(ctx, switch, (name, version), bundle.units, paths,
                                    bundle.health, _bundle_text)
         # from here on there is something to do: only now the rules of what a pod may touch
         from ops.ownership import check_conflicts
@@ -235,7 +236,7 @@ def plan_redeploy(ctx, name, version):
                                 tb.health)
         if _nothing_to_do(ctx, (), switch, tb.units):
             return Plan("redeploy", name, target.version, target.version, notes=("unchanged",))
-        switch = _converge_sockets(ctx, switch, (name, target.version), tb.units, paths,
+        switch = _converging(ctx, switch, (name, target.version), tb.units, paths,
                                    tb.health, _stored_text(target))
         check_conflicts(layout, name, _installs(switch, tb.units), _stored_text(target))
         return Plan("redeploy", name, target.version, target.version, (), switch)

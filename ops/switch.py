@@ -20,6 +20,7 @@ import os
 
 from ops.actions import (DaemonReload, Disable, Enable, HealthCheck, InstallUnit, RemoveUnit,
                          Restart, SetCurrent, Settle, Start, Stop)
+from ops.layout import template_file
 from ops.units import all_units, dropin_text, read_bytes, same_file, start_units
 
 __all__ = ["switch_actions", "kept_sockets", "held_back"]
@@ -78,7 +79,8 @@ def switch_actions(layout, target, target_units, prev_units, converge_paths=None
 
     ``converge_paths`` (unit -> stored file) means target == previous: only
     missing or changed files are installed, nothing is stopped (but what
-    :func:`held_back` says).  ``health``: the target's health check, run after
+    :func:`held_back` says), and a unit in ``running`` whose file or drop-in
+    is installed again is restarted.  ``health``: the target's health check, run after
     the settle (not offline: nothing runs).  ``kept``: socket unit files left
     listening (:func:`kept_sockets`).  ``services``: {socket: the service it
     starts} of the target (:func:`ops.units.socket_services`); ``running``:
@@ -110,6 +112,9 @@ def switch_actions(layout, target, target_units, prev_units, converge_paths=None
     # the outage: nothing but stops and starts
     stops = tuple(n for n in prev_all if n not in starts)
     restarts = tuple(n for n in starts if n in prev_all)
+    if converge_paths is not None:     # what runs from a file or drop-in rewritten: again
+        rewritten = {u.name for u in installs}
+        restarts = tuple(n for n in starts if n in running and template_file(n) in rewritten)
     fresh = tuple(n for n in starts if n not in restarts and n not in kept_names)
     held = held_back(services or {}, restarts + fresh, set(restarts) | set(running), running)
     if held:       # stopped with the old units, started with the new ones

@@ -418,3 +418,28 @@ def test_a_changed_socket_is_switched_with_the_service_behind_it(container, bund
     # and back, by a rollback's path too: redeploy 1
     ops(container, "redeploy", "off:1", check=0)
     assert answer(container, OFF_SOCK_PORT) == "1"
+
+
+def test_a_service_running_with_another_versions_drop_in_is_restarted_by_the_repair(container, bundles):
+    """Versions 1 and 2 of the plain pod have the same unit file: only the
+    drop-in tells them apart.  Version 1's drop-in put back while 2 is
+    current, and the service restarted by hand, runs with version 1's
+    environment; the repair rewrites the drop-in and restarts the service."""
+    ops(container, "deploy", "%s/plain/1" % B, check=None)
+    ops(container, "deploy", "%s/plain/2" % B, check=0)
+    assert answer(container, PLAIN_PORT) == "2"
+    path = "/etc/systemd/system/plain-web.service.d/50-ops.conf"
+    text = container.read_file(path)
+    old = text.replace("version 2", "version 1").replace("POD_VERSION=2", "POD_VERSION=1") \
+        .replace("/plain/2", "/plain/1")
+    assert old != text
+    container.write_file(path, old)
+    for argv in (["systemctl", "daemon-reload"], ["systemctl", "restart", "plain-web.service"]):
+        r = container.run(argv)
+        assert r.returncode == 0, r.stderr
+    assert answer(container, PLAIN_PORT) == "1"
+    ops(container, "status", "plain", check=5)
+    ops(container, "deploy", "%s/plain/2" % B, check=0)
+    assert container.read_file(path) == text
+    assert answer(container, PLAIN_PORT) == "2"
+    ops(container, "status", "plain", check=0)
