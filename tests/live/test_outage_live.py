@@ -29,7 +29,7 @@ import time
 
 import pytest
 
-from .conftest import copy_bundle, describe, is_active, make_bundle, ops
+from .conftest import copy_bundle, describe, is_active, make_bundle, ops, wait_for
 
 B = "/root/bundles/outage"
 SERVER = "/root/outage-server.py"
@@ -394,7 +394,7 @@ def test_a_socket_the_new_version_does_not_start_stops_listening(container, bund
     enabled = container.run(["systemctl", "is-enabled", "off-web.socket"]).stdout.strip()
     assert enabled == "disabled", enabled
     assert answer(container, OFF_SOCK_PORT).startswith("no answer")
-    assert answer(container, OFF_PLAIN_PORT) == "2"
+    assert wait_for(lambda: answer(container, OFF_PLAIN_PORT) == "2"), answer(container, OFF_PLAIN_PORT)
     ops(container, "status", "off", check=0)
     ops(container, "redeploy", "off:1", check=0)
     assert is_active(container, "off-web.socket") == "active"
@@ -437,7 +437,8 @@ def test_a_service_running_with_another_versions_drop_in_is_restarted_by_the_rep
     for argv in (["systemctl", "daemon-reload"], ["systemctl", "restart", "plain-web.service"]):
         r = container.run(argv)
         assert r.returncode == 0, r.stderr
-    assert answer(container, PLAIN_PORT) == "1"
+    # the server binds its port a moment after systemd starts it
+    assert wait_for(lambda: answer(container, PLAIN_PORT) == "1"), answer(container, PLAIN_PORT)
     ops(container, "status", "plain", check=5)
     ops(container, "deploy", "%s/plain/2" % B, check=0)
     assert container.read_file(path) == text
