@@ -29,7 +29,9 @@ _HEADER = "# ops: version, outcome, deployed at; state.json's inode, size, mtime
 def is_version(text):
     """A version as a directory name: ASCII digits only (``str.isdigit`` also
     accepts digits such as '²' that ``int`` refuses), below 2^63 as SPEC says."""
-    return text.isdigit() and text.isascii() and len(text) <= 19 and int(text) < 2 ** 63
+    # fewer than 19 digits are always below 2^63: `list` asks for every entry of every pod
+    return text.isdigit() and text.isascii() and (
+        len(text) < 19 or (len(text) == 19 and int(text) < 2 ** 63))
 
 
 def _load(fd):
@@ -112,8 +114,7 @@ def _versions_at(fd, pod_dir, names):
     out = []
     get, append, stat = lines.get, out.append, os.stat
     for name in names:
-        # is_version(name), its cheap half first: fewer than 19 digits are below 2^63
-        if not (name.isdigit() and name.isascii() and (len(name) < 19 or is_version(name))):
+        if not is_version(name):
             continue
         try:              # before reading state.json: a later change shows
             d = stat(name, dir_fd=fd, follow_symlinks=False)

@@ -140,7 +140,7 @@ def plan_deploy(ctx, bundle):
         if _nothing_to_do(ctx, stage, switch, bundle.units):
             return Plan("deploy", name, version, version, notes=("unchanged",))
         switch = _converging(ctx, switch, (name, version), bundle.units, paths,
-                                   bundle.health, _bundle_text)
+                             bundle.health, _bundle_text)
         # from here on there is something to do: only now the rules of what a pod may touch
         from ops.ownership import check_conflicts
         check_conflicts(layout, name, _installs(switch, bundle.units), _bundle_text)
@@ -237,7 +237,7 @@ def plan_redeploy(ctx, name, version):
         if _nothing_to_do(ctx, (), switch, tb.units):
             return Plan("redeploy", name, target.version, target.version, notes=("unchanged",))
         switch = _converging(ctx, switch, (name, target.version), tb.units, paths,
-                                   tb.health, _stored_text(target))
+                             tb.health, _stored_text(target))
         check_conflicts(layout, name, _installs(switch, tb.units), _stored_text(target))
         return Plan("redeploy", name, target.version, target.version, (), switch)
     check_conflicts(layout, name, tb.units, _stored_text(target), _removed(prev_units, tb.units))

@@ -111,11 +111,7 @@ def restore(ctx, name, good, bad):
                                                                              u.name)))
     # a socket is not started while its service runs (systemd refuses it):
     # the two are stopped with the bad units and started together
-    held = held_back(services, restarts + begins, set(restarts), up)
-    if held:
-        stops += [n for n in starts if n in held and n in restarts]
-        restarts = [n for n in restarts if n not in held]
-        begins = [n for n in starts if n in held or n in begins]
+    stops, restarts, begins = held_back(services, starts, stops, restarts, begins, up)
     step.did(ctx, *([step.Stop(stops)] if stops else []),
              *([step.Restart(restarts)] if restarts else []),
              *([step.Start(begins)] if begins else []), rollback=True)

@@ -47,18 +47,25 @@ def kept_sockets(sd, layout, target_units, prev_units, target_text, prev_text):
                      if all(sd.up(states.get(n, {})) for n in u.unit_names))
 
 
-def held_back(services, to_start, busy, running):
-    """The sockets to start (or restart) whose service runs, or is restarted,
-    meanwhile, and those services: systemd refuses to start a socket while
-    its service runs, and one ``systemctl restart`` of both starts the
-    socket first.  They are stopped before and started after, together (the
-    socket first: systemd orders it).  A socket already up is not started."""
+def held_back(services, starts, stops, restarts, fresh, running=frozenset()):
+    """(stops, restarts, fresh) again, with each socket to start or restart
+    whose service (``services[socket]``) runs (``running``) or is restarted
+    moved, with that service, from ``restarts`` to ``stops`` and ``fresh``:
+    systemd refuses to start a socket while its service runs, and one
+    ``systemctl restart`` of both starts the socket first.  Stopped before,
+    they are started together (the socket first: systemd orders it).  A
+    socket already up is not started.  Tuples, in ``starts``' order."""
+    busy = set(restarts) | set(running)
     held = set()
-    for s in to_start:
+    for s in tuple(restarts) + tuple(fresh):
         service = services.get(s)
         if service is not None and service in busy and s not in running:
             held.update((s, service))
-    return held
+    if not held:
+        return tuple(stops), tuple(restarts), tuple(fresh)
+    return (tuple(stops) + tuple(n for n in starts if n in held and n in busy),
+            tuple(n for n in restarts if n not in held),
+            tuple(n for n in starts if n in held or n in fresh))
 
 
 def _installed_same(layout, target, unit, stored_path, read):
@@ -116,11 +123,7 @@ def switch_actions(layout, target, target_units, prev_units, converge_paths=None
         rewritten = {u.name for u in installs}
         restarts = tuple(n for n in starts if n in running and template_file(n) in rewritten)
     fresh = tuple(n for n in starts if n not in restarts and n not in kept_names)
-    held = held_back(services or {}, restarts + fresh, set(restarts) | set(running), running)
-    if held:       # stopped with the old units, started with the new ones
-        stops += tuple(n for n in starts if n in held and (n in restarts or n in running))
-        restarts = tuple(n for n in restarts if n not in held)
-        fresh = tuple(n for n in starts if n in held or n in fresh)
+    stops, restarts, fresh = held_back(services or {}, starts, stops, restarts, fresh, running)
     if stops:
         acts.append(Stop(stops))
     if restarts:
