@@ -8,8 +8,10 @@ LIVE_JOBS ?= 2
 # more pytest arguments for every suite (tools/run-suites.py passes --junitxml here)
 PYTEST_ARGS ?=
 SUITES := unit unit-3.8 unit-3.13 live ansible
-# A real rkt 1.30 and its stage1-fly.aci (beside it) for the live tests and the demo; ../shared/rkt when present.
-OPS_TEST_RKT ?= $(wildcard ../shared/rkt/rkt)
+# A real rkt 1.30 and its stage1-fly.aci (beside it) for the live tests and the demo: ../shared/rkt when
+# present, beside this checkout or beside the checkout it was cloned from (git clone . /tmp/x); without one
+# the live tests that need it fail saying so (OPS_TEST_RKT=0 skips them).
+OPS_TEST_RKT ?= $(firstword $(wildcard ../shared/rkt/rkt $(shell git config --get remote.origin.url 2>/dev/null)/../shared/rkt/rkt))
 export OPS_TEST_RKT
 
 .PHONY: test deps unit unit-3.8 unit-3.13 live ansible demo bench pyz install clean
